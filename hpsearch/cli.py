@@ -1,0 +1,62 @@
+"""The ``hpsearch`` command line: parse arguments, call the package, nothing more.
+
+Commands live in :mod:`hpsearch.commands`, one module per concern. A user
+mistake (a bad flag, a bad config, an unknown name) is one line
+``hpsearch: error: ...`` and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from hpsearch.commands.catalog import datasets, spaces
+from hpsearch.commands.run import run
+from hpsearch.errors import UserError
+
+
+class HpsearchGroup(click.Group):
+    """A click group that reports every usage error as one line, exit 2."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        kwargs["standalone_mode"] = False
+        try:
+            result = super().main(*args, **kwargs)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            _fail(exc.format_message())
+        except UserError as exc:
+            _fail(str(exc))
+        except click.exceptions.Abort:
+            click.echo("hpsearch: aborted", err=True)
+            sys.exit(130)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+def _fail(message: str) -> None:
+    # One line, whatever the message held.
+    click.echo(f"hpsearch: error: {' '.join(message.split())}", err=True)
+    sys.exit(2)
+
+
+@click.group(cls=HpsearchGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="hpsearch")
+def cli() -> None:
+    """Hyperparameter search for PyTorch MLPs on Ray Tune with Optuna.
+
+    Start with `hpsearch run`: it tunes an MLP on a built-in dataset on this
+    machine and prints the best configuration and its held-out test score.
+    """
+
+
+cli.add_command(run)
+cli.add_command(spaces)
+cli.add_command(datasets)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="hpsearch")

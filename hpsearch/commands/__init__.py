@@ -1,0 +1,1 @@
+"""CLI commands, one module per concern; each only parses and calls the package."""

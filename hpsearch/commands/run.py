@@ -1,0 +1,116 @@
+"""``hpsearch run``: a search on this machine, on an embedded Ray."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, get_args
+
+import click
+
+from hpsearch._choices import SamplerName, SchedulerName
+
+
+def _options(fn: Any) -> Any:
+    """The flags shared by every command that defines a search (run; submit later)."""
+    flags = [
+        click.option("--config", "config_file", type=click.Path(dir_okay=False),
+                     help="YAML config file; flags override its values."),
+        click.option("--dataset", help="Built-in dataset (see `hpsearch datasets`). [default: spirals]"),
+        click.option("--space", help="Space name or package.module:function. [default: mlp]"),
+        click.option("--sampler", type=click.Choice(get_args(SamplerName)),
+                     help="Optuna sampler. [default: tpe]"),
+        click.option("--scheduler", type=click.Choice(get_args(SchedulerName)),
+                     help="Early stopping. [default: asha]"),
+        click.option("--num-samples", type=int, help="Number of trials. [default: 32]"),
+        click.option("--max-epochs", type=int, help="Epochs per trial at most. [default: 40]"),
+        click.option("--grace-period", type=int, help="Epochs before early stopping. [default: 4]"),
+        click.option("--time-budget", "time_budget_s", type=float,
+                     help="Seconds after which no new trial starts and running ones stop."),
+        click.option("--cpus-per-trial", type=float, help="CPUs per trial. [default: 1]"),
+        click.option("--gpus-per-trial", type=float,
+                     help="GPUs per trial; 0.25 runs 4 trials per GPU. [default: 0]"),
+        click.option("--max-concurrent", type=int, help="Trials at once. [default: fill the machine]"),
+        click.option("--metric", help="Metric to optimize. [default: val_accuracy or val_rmse]"),
+        click.option("--mode", type=click.Choice(["min", "max"]), help="Direction. [default: the metric's]"),
+        click.option("--seed", type=int, help="Search seed. [default: 0]"),
+        click.option("--name", help="Experiment name. [default: DATASET-SPACE-TIME]"),
+        click.option("--storage", help="Results root. [default: $HPSEARCH_STORAGE or ~/hpsearch-results]"),
+        click.option("--checkpoint-every", type=int, help="Checkpoint every N epochs. [default: 5]"),
+    ]
+    for flag in reversed(flags):
+        fn = flag(fn)
+    return fn
+
+
+def config_from_flags(config_file: str | None, flags: dict[str, Any]) -> Any:
+    """A validated SearchConfig from a YAML file and the flags given (flags win)."""
+    from hpsearch.config import SearchConfig
+
+    overrides = {k: v for k, v in flags.items() if v is not None}
+    if config_file:
+        return SearchConfig.from_yaml(config_file, overrides)
+    return SearchConfig.from_mapping(overrides)
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """The end-of-search report a person reads."""
+    metric, counts, best = summary["metric"], summary["trials"], summary["best"]
+    lines = [""]
+    if best is None:
+        lines.append("No trial produced a usable result (see the leaderboard in summary.json).")
+    else:
+        number = best["config"].get("trial_number", "?")
+        test_metric = metric.replace("val_", "test_")
+        test_value = best["test"].get(test_metric)
+        lines += [
+            f"Best trial {number}: {metric} {best[metric]:.4f} at epoch {best['epoch']} "
+            f"({best['state']}, {best['epochs_trained']} epochs trained)",
+            f"  held-out test: {test_metric} {test_value:.4f}"
+            + (f"  (weights from epoch {best['evaluated_epoch']})"
+               if best["evaluated_epoch"] != best["epoch"] else ""),
+            f"  {', '.join(f'{k} {v:.4f}' for k, v in best['test'].items())}",
+            "  config:",
+        ]
+        hidden = {"trial_number", "seed", "use_weight_decay"}
+        for key, value in best["config"].items():
+            if key in hidden or key.startswith("width_"):
+                continue
+            shown = f"{value:.4g}" if isinstance(value, float) else value
+            lines.append(f"    {key:<22} {shown}")
+    lines += [
+        f"Trials: {counts['total']} ({counts['completed']} completed, {counts['stopped']} stopped "
+        f"early, {counts['diverged']} diverged, {counts['errored']} errored) in "
+        f"{summary['wall_time_s']:.1f}s (+{summary['ray_start_s']:.1f}s Ray start-up)",
+        f"Results: {summary['path']}",
+        f"Summary: {summary['path']}/summary.json",
+    ]
+    return "\n".join(lines)
+
+
+@click.command()
+@_options
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON instead.")
+@click.option("--quiet", "-q", is_flag=True, help="No live progress, only the summary.")
+def run(config_file: str | None, as_json: bool, quiet: bool, **flags: Any) -> None:
+    """Run a hyperparameter search on this machine.
+
+    Trials run in parallel on an embedded Ray instance bound to 127.0.0.1;
+    progress is printed as they finish; at the end the best trial is scored
+    once on the held-out test split and a summary is written.
+
+    \b
+    Examples:
+      hpsearch run
+      hpsearch run --dataset rings --num-samples 16 --max-epochs 20
+      hpsearch run --config search.yaml --seed 3
+    """
+    # Validate everything before Ray starts or anything is written.
+    config = config_from_flags(config_file, flags)
+    from hpsearch.search import run_search
+
+    echo = None if quiet or as_json else click.echo
+    result = run_search(config, echo=echo)
+    if as_json:
+        click.echo(json.dumps(result.summary, indent=2, default=str))
+    else:
+        click.echo(format_summary(result.summary))

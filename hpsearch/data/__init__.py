@@ -1,0 +1,20 @@
+"""Datasets: built-in synthetic tasks and the prepared splits trials train on.
+
+Knows numpy only; no torch, no Ray.
+"""
+
+from hpsearch.data._builtin import DATASETS, DEFAULT_DATASET, BuiltinDataset, get_builtin, load_builtin
+from hpsearch.data._split import split_indices, standardize
+from hpsearch.data._tabular import TabularData, Task
+
+__all__ = [
+    "DATASETS",
+    "DEFAULT_DATASET",
+    "BuiltinDataset",
+    "TabularData",
+    "Task",
+    "get_builtin",
+    "load_builtin",
+    "split_indices",
+    "standardize",
+]

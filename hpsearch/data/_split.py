@@ -1,0 +1,47 @@
+"""Seeded (stratified) splitting and train-only standardization."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def split_indices(
+    y: np.ndarray,
+    fractions: tuple[float, float, float],
+    seed: int,
+    stratify: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split row indices into train, validation and test parts.
+
+    With ``stratify`` every class keeps its share in each part, so a small
+    validation split still sees every class.
+    """
+    rng = np.random.default_rng(seed)
+    groups = [np.flatnonzero(y == c) for c in np.unique(y)] if stratify else [np.arange(len(y))]
+    parts: list[list[np.ndarray]] = [[], [], []]
+    for idx in groups:
+        idx = rng.permutation(idx)
+        n_val = int(round(fractions[1] * len(idx)))
+        n_test = int(round(fractions[2] * len(idx)))
+        n_train = len(idx) - n_val - n_test
+        parts[0].append(idx[:n_train])
+        parts[1].append(idx[n_train : n_train + n_val])
+        parts[2].append(idx[n_train + n_val :])
+    train, val, test = (rng.permutation(np.concatenate(p)) for p in parts)
+    return train, val, test
+
+
+def standardize(
+    train: np.ndarray, *others: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """Scale every array with the training split's mean and std only.
+
+    Statistics from the validation or test rows would leak them into
+    training and make the held-out score optimistic.
+    """
+    mean = train.mean(axis=0, dtype=np.float64)
+    std = train.std(axis=0, dtype=np.float64)
+    std[std == 0] = 1.0
+    return tuple(
+        np.ascontiguousarray(((a - mean) / std).astype(np.float32)) for a in (train, *others)
+    )

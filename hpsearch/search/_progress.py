@@ -1,0 +1,104 @@
+"""Live progress: one line per finished trial, a status line every few seconds."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ray.tune import Callback
+from ray.tune.experiment import Trial
+
+from hpsearch.trainable import is_better
+
+
+def trial_number(trial: Trial) -> int:
+    """The trial's number in the Optuna study (0, 1, ...), which the space wrapper records."""
+    return int(trial.config.get("trial_number", -1))
+
+
+@dataclass
+class TrialTimes:
+    """When a trial started and ended, in seconds since the search started."""
+
+    start: float
+    end: float | None = None
+
+
+@dataclass
+class ProgressCallback(Callback):
+    """Prints search progress and records when each trial ran.
+
+    The timeline feeds the summary (how many trials ran at once), so it is
+    kept even when nothing is printed.
+    """
+
+    metric: str
+    mode: str
+    max_epochs: int
+    num_samples: int
+    echo: Callable[[str], None] | None = print
+    interval_s: float = 5.0
+    times: dict[str, TrialTimes] = field(default_factory=dict)
+    _start: float = field(default_factory=time.monotonic)
+    _last_status: float = 0.0
+    _best: tuple[float, int, int] | None = None
+    _last: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def _now(self) -> float:
+        return time.monotonic() - self._start
+
+    def _say(self, line: str) -> None:
+        if self.echo is not None:
+            self.echo(f"[{self._now():6.1f}s] {line}")
+
+    def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        self.times[trial.trial_id] = TrialTimes(start=self._now())
+
+    def on_trial_result(
+        self, iteration: int, trials: list[Trial], trial: Trial, result: dict[str, Any], **info: Any
+    ) -> None:
+        self._last[trial.trial_id] = result
+        value = result.get(self.metric)
+        if isinstance(value, int | float) and math.isfinite(value) and is_better(
+            value, self._best[0] if self._best else None, self.mode
+        ):
+            self._best = (float(value), trial_number(trial), int(result.get("epoch", 0)))
+
+    def _finish(self, trial: Trial, how: str) -> None:
+        times = self.times.setdefault(trial.trial_id, TrialTimes(start=self._now()))
+        times.end = self._now()
+        last = self._last.get(trial.trial_id, {})
+        epoch = int(last.get("epoch", 0))
+        if how == "done":
+            if last.get("diverged"):
+                how = f"diverged at epoch {epoch}"
+            elif epoch < self.max_epochs:
+                how = f"stopped early at epoch {epoch}"
+            else:
+                how = "completed"
+        value = last.get(self.metric)
+        score = f"{self.metric}={value:.4f}" if isinstance(value, float) else ""
+        done = sum(1 for t in self.times.values() if t.end is not None)
+        self._say(f"trial {trial_number(trial):3d} {how:<26} {score}  ({done}/{self.num_samples} done)")
+
+    def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        self._finish(trial, "done")
+
+    def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        self._finish(trial, "errored")
+
+    def on_step_end(self, iteration: int, trials: list[Trial], **info: Any) -> None:
+        now = self._now()
+        if now - self._last_status < self.interval_s:
+            return
+        self._last_status = now
+        running = sum(1 for t in trials if t.status == Trial.RUNNING)
+        done = sum(1 for t in trials if t.is_finished())
+        best = ""
+        if self._best:
+            value, number, epoch = self._best
+            best = f" | best {self.metric} {value:.4f} (trial {number}, epoch {epoch})"
+        self._say(f"{running} running, {done}/{self.num_samples} done{best}")

@@ -1,0 +1,131 @@
+"""``run_search``: the one path from a validated config to results on storage.
+
+``hpsearch run`` calls it in-process on an embedded Ray; a cluster job calls
+the very same function on the cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pyarrow.fs as pafs
+
+from hpsearch.config import SearchConfig
+from hpsearch.data import load_builtin
+from hpsearch.errors import UserError
+from hpsearch.search._local_ray import local_ray, prepare_environment
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """What a finished search returns: where it is, its summary, Tune's results."""
+
+    experiment_path: str
+    summary: dict[str, Any]
+    results: Any  # ray.tune.ResultGrid; typed loosely so importing hpsearch needs no ray
+
+    @property
+    def best(self) -> dict[str, Any] | None:
+        """The best trial's entry in the summary."""
+        return self.summary["best"]  # type: ignore[no-any-return]
+
+
+def experiment_name(config: SearchConfig) -> str:
+    """The user's name, or ``<dataset>-<space>-<timestamp>``."""
+    if config.name:
+        return config.name
+    space = config.space.rsplit(":", 1)[-1]
+    return f"{config.dataset}-{space}-{datetime.now():%Y%m%d-%H%M%S}"
+
+
+def _refuse_existing(root: str, name: str) -> str:
+    fs, base = pafs.FileSystem.from_uri(root)
+    path = f"{base.rstrip('/')}/{name}"
+    if fs.get_file_info(path).type != pafs.FileType.NotFound:
+        raise UserError(
+            f"experiment {name!r} already exists in {root}", "choose another --name"
+        )
+    return root.rstrip("/") + "/" + name
+
+
+def _concurrency(config: SearchConfig, resources: dict[str, float]) -> int:
+    """Trials at once: the user's limit, or as many as the resources hold."""
+    if config.max_concurrent:
+        return config.max_concurrent
+    slots = int(resources.get("CPU", 1) // config.cpus_per_trial)
+    if config.gpus_per_trial > 0:
+        slots = min(slots, int(resources.get("GPU", 0) // config.gpus_per_trial))
+    return max(1, min(slots, config.num_samples))
+
+
+def run_search(
+    config: SearchConfig, echo: Callable[[str], None] | None = print
+) -> SearchResult:
+    """Run one hyperparameter search and return its summary.
+
+    Starts an embedded Ray on 127.0.0.1 unless Ray is already initialized
+    (then uses it). ``echo`` receives progress lines; ``None`` is silent.
+
+    Example:
+        >>> from hpsearch import SearchConfig, run_search
+        >>> result = run_search(SearchConfig(num_samples=4, max_epochs=5))  # doctest: +SKIP
+        >>> result.best["test"]["test_accuracy"]  # doctest: +SKIP
+        0.99
+    """
+    say = echo or (lambda line: None)
+    started = time.perf_counter()
+    name = experiment_name(config)
+    root = config.storage_root()
+    experiment_path = _refuse_existing(root, name)
+    data = load_builtin(config.dataset, seed=config.seed)
+    say(
+        f"hpsearch: {config.num_samples} trials of space {config.space!r} on {data.name} "
+        f"({data.task}, {data.sizes()['train']} train rows), {config.sampler} sampler, "
+        f"{config.scheduler} scheduler, up to {config.max_epochs} epochs"
+    )
+
+    prepare_environment()  # before ray is imported
+    import ray
+
+    from hpsearch.search._progress import ProgressCallback
+    from hpsearch.search._summary import summarize, write_json_atomic
+    from hpsearch.search._tuner import build_tuner
+
+    with local_ray() as ray_start_s:
+        resources = ray.cluster_resources()
+        if config.gpus_per_trial > resources.get("GPU", 0):
+            raise UserError(
+                f"gpus_per_trial is {config.gpus_per_trial:g} but Ray sees "
+                f"{resources.get('GPU', 0):g} GPUs",
+                "use --gpus-per-trial 0 on a machine without a GPU",
+            )
+        concurrency = _concurrency(config, resources)
+        # Tune lets a searcher have only one pending trial unless told otherwise.
+        os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(concurrency)
+        say(f"hpsearch: Ray up in {ray_start_s:.1f}s; {concurrency} trials at a time; results in {experiment_path}")
+        progress = ProgressCallback(
+            metric=config.resolved_metric(),
+            mode=config.resolved_mode(),
+            max_epochs=config.max_epochs,
+            num_samples=config.num_samples,
+            echo=echo,
+        )
+        tuner = build_tuner(
+            config, data, name=name, storage_root=root, max_concurrent=concurrency,
+            callbacks=[progress],
+        )
+        search_start = time.perf_counter()
+        results = tuner.fit()
+        search_s = time.perf_counter() - search_start
+        summary = summarize(
+            results, config, data, name=name, experiment_path=experiment_path,
+            times=progress.times, wall_time_s=search_s, ray_start_s=ray_start_s,
+        )
+    summary["total_time_s"] = round(time.perf_counter() - started, 3)
+    write_json_atomic(summary, experiment_path)
+    return SearchResult(experiment_path=experiment_path, summary=summary, results=results)

@@ -1,0 +1,163 @@
+"""After the search: trial outcomes, the best trial scored once on the test split, summary.json."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pyarrow.fs as pafs
+from ray.tune import ResultGrid
+from ray.tune.result import TRAINING_ITERATION
+
+from hpsearch.config import SearchConfig
+from hpsearch.data import TabularData
+from hpsearch.search._progress import TrialTimes
+from hpsearch.trainable import best_model_from_checkpoint, is_better, score_splits
+
+SUMMARY_FILE = "summary.json"
+# Keys Tune adds to every config or result that say nothing about the trial.
+_INTERNAL_KEYS = {"seed", "trial_number"}
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
+def _trial_row(result: Any, metric: str, mode: str, max_epochs: int) -> dict[str, Any]:
+    """One trial: its outcome, its best score and epoch, its checkpoint."""
+    last = result.metrics or {}
+    trial_id = last.get("trial_id") or result.path.rsplit("trial_", 1)[-1]
+    epochs = int(last.get("epoch", 0))
+    best_value, best_epoch = None, 0
+    history = result.metrics_dataframe
+    if history is not None and metric in history:
+        for epoch, value in zip(history["epoch"], history[metric], strict=False):
+            if _finite(value) and is_better(float(value), best_value, mode):
+                best_value, best_epoch = float(value), int(epoch)
+    if result.error is not None:
+        state, reason = "errored", str(result.error).strip().splitlines()[-1][:300]
+    elif last.get("diverged"):
+        state, reason = "diverged", f"non-finite training loss at epoch {epochs}"
+    elif epochs >= max_epochs:
+        state, reason = "completed", ""
+    else:
+        state, reason = "stopped", f"stopped early at epoch {epochs}"
+    return {
+        "trial_id": trial_id,
+        "number": int(result.config.get("trial_number", -1)),
+        "state": state,
+        "reason": reason,
+        "epochs": epochs,
+        "best_value": best_value,
+        "best_epoch": best_epoch,
+        "last": {k: v for k, v in last.items() if k.startswith(("val_", "train_"))},
+        "num_params": last.get("num_params"),
+        "config": result.config,
+        "checkpoint": result.checkpoint.path if result.checkpoint else None,
+        "iterations": last.get(TRAINING_ITERATION),
+    }
+
+
+def overlap_share(times: dict[str, TrialTimes], at_least: int) -> float:
+    """Share of the time from the first trial's start to the last one's end
+    during which at least ``at_least`` trials were running."""
+    if not times:
+        return 0.0
+    ends = [t.end if t.end is not None else t.start for t in times.values()]
+    events = sorted([(t.start, 1) for t in times.values()] + [(e, -1) for e in ends])
+    span = events[-1][0] - events[0][0]
+    running, prev, covered = 0, events[0][0], 0.0
+    for moment, change in events:
+        if running >= at_least:
+            covered += moment - prev
+        running += change
+        prev = moment
+    return covered / span if span > 0 else 0.0
+
+
+def summarize(
+    results: ResultGrid,
+    config: SearchConfig,
+    data: TabularData,
+    *,
+    name: str,
+    experiment_path: str,
+    times: dict[str, TrialTimes],
+    wall_time_s: float,
+    ray_start_s: float,
+) -> dict[str, Any]:
+    """Everything a user wants to know when the search ends, as JSON-able data.
+
+    The best trial is the one whose validation metric was best at any epoch;
+    its best checkpointed weights are scored on the test split here, once;
+    the search itself never saw that split.
+    """
+    metric, mode = config.resolved_metric(), config.resolved_mode()
+    rows = [_trial_row(r, metric, mode, config.max_epochs) for r in results]
+    for row in rows:
+        if row["trial_id"] in times:
+            t = times[row["trial_id"]]
+            row["started_s"], row["ended_s"] = round(t.start, 3), round(t.end or wall_time_s, 3)
+    ranked = sorted(
+        (r for r in rows if r["best_value"] is not None and r["state"] != "errored"),
+        key=lambda r: r["best_value"],
+        reverse=mode == "max",
+    )
+    counts = {s: sum(r["state"] == s for r in rows) for s in ("completed", "stopped", "diverged", "errored")}
+    summary: dict[str, Any] = {
+        "experiment": name,
+        "path": experiment_path,
+        "dataset": data.name,
+        "task": data.task,
+        "class_names": list(data.class_names),
+        "split_sizes": data.sizes(),
+        "metric": metric,
+        "mode": mode,
+        "config": config.to_json(),
+        "trials": {"total": len(rows), **counts},
+        "wall_time_s": round(wall_time_s, 3),
+        "ray_start_s": round(ray_start_s, 3),
+        "concurrency": {
+            "share_2_or_more": round(overlap_share(times, 2), 3),
+        },
+        "best": None,
+        "leaderboard": [
+            {k: v for k, v in r.items() if k not in ("config", "iterations")}
+            | {"params": {k: v for k, v in r["config"].items() if k not in _INTERNAL_KEYS}}
+            for r in ranked + [r for r in rows if r not in ranked]
+        ],
+    }
+    best = next((r for r in ranked if r["checkpoint"]), None)
+    if best is not None:
+        model, state = best_model_from_checkpoint(best["checkpoint"], data)
+        scores = score_splits(model, state, data, ("val", "test"))
+        summary["best"] = {
+            "trial_id": best["trial_id"],
+            "config": {k: v for k, v in best["config"].items()},
+            metric: best["best_value"],
+            "epoch": best["best_epoch"],
+            "epochs_trained": best["epochs"],
+            "state": best["state"],
+            "checkpoint": best["checkpoint"],
+            # The weights scored below are the best the trial had checkpointed.
+            "evaluated_epoch": int(state["best"]["epoch"] or state["epoch"]),
+            "val": scores["val"],
+            "test": scores["test"],
+            "num_params": best["num_params"],
+        }
+    return summary
+
+
+def write_json_atomic(data: dict[str, Any], directory: str, filename: str = SUMMARY_FILE) -> str:
+    """Write ``data`` as JSON under ``directory`` (a path or URI), never half-written.
+
+    The file is written under a temporary name and moved into place, so a
+    reader sees either the old file or the whole new one.
+    """
+    fs, base = pafs.FileSystem.from_uri(directory)
+    tmp, final = f"{base}/.{filename}.tmp", f"{base}/{filename}"
+    with fs.open_output_stream(tmp) as out:
+        out.write(json.dumps(data, indent=2, default=str).encode())
+    fs.move(tmp, final)
+    return final

@@ -1,0 +1,126 @@
+"""A pure function from a validated :class:`SearchConfig` to a Ray Tune ``Tuner``."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from ray import tune
+from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+from ray.tune.search.optuna import OptunaSearch
+
+from hpsearch.config import SearchConfig
+from hpsearch.data import TabularData
+from hpsearch.search._samplers import build_sampler
+from hpsearch.search._schedulers import build_scheduler, stop_epochs
+from hpsearch.spaces import SpaceContext, get_space
+from hpsearch.trainable import TrainSettings, train_mlp
+
+
+def trial_seed(search_seed: int, trial_number: int) -> int:
+    """A trial's seed from the search seed and the trial's number in the study."""
+    digest = hashlib.sha256(f"{search_seed}/{trial_number}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+@dataclass(frozen=True)
+class DefineByRun:
+    """A space, ready for OptunaSearch: the space's config plus the trial's seed.
+
+    Holds the space by name, not as a function, because Tune pickles the
+    searcher into the experiment state (for resuming) and a name always
+    pickles. Optuna numbers trials in the order it is asked, so the same
+    search seed and sampler give every trial the same seed on a rerun.
+    """
+
+    space: str
+    context: SpaceContext
+    search_seed: int
+
+    def __call__(self, trial: optuna.Trial) -> dict[str, Any]:
+        config = dict(get_space(self.space)(trial, self.context))
+        # The study's trial number names the trial everywhere (Tune's ids are random).
+        config["trial_number"] = trial.number
+        config["seed"] = trial_seed(self.search_seed, trial.number)
+        return config
+
+
+def space_context(config: SearchConfig, data: TabularData) -> SpaceContext:
+    """What the space may know of the data it searches for."""
+    return SpaceContext(
+        task=data.task,
+        num_features=data.num_features,
+        num_classes=data.num_classes,
+        input_shape=data.input_shape,
+        options=config.space_options,
+    )
+
+
+def train_settings(config: SearchConfig) -> TrainSettings:
+    """The settings every trial of this search shares."""
+    return TrainSettings(
+        max_epochs=config.max_epochs,
+        metric=config.resolved_metric(),
+        mode=config.resolved_mode(),
+        checkpoint_every=config.checkpoint_every,
+        checkpoint_epochs=stop_epochs(config),
+        cpus_per_trial=config.cpus_per_trial,
+        gpus_per_trial=config.gpus_per_trial,
+    )
+
+
+def build_tuner(
+    config: SearchConfig,
+    data: TabularData,
+    *,
+    name: str,
+    storage_root: str,
+    max_concurrent: int,
+    callbacks: Sequence[tune.Callback] = (),
+) -> tune.Tuner:
+    """Everything Tune needs for one search, and nothing it would default badly.
+
+    ``data`` goes into Ray's object store once, through ``with_parameters``;
+    trials read it from there instead of rebuilding it.
+    """
+    metric, mode = config.resolved_metric(), config.resolved_mode()
+    trainable = tune.with_resources(
+        tune.with_parameters(train_mlp, data=data, settings=train_settings(config)),
+        {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial},
+    )
+    searcher = OptunaSearch(
+        space=DefineByRun(config.space, space_context(config, data), config.seed),
+        metric=metric,
+        mode=mode,
+        sampler=build_sampler(config.sampler, config.seed, config.num_samples),
+    )
+    return tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            metric=metric,
+            mode=mode,
+            search_alg=searcher,
+            scheduler=build_scheduler(config),
+            num_samples=config.num_samples,
+            time_budget_s=config.time_budget_s,
+            # Also sets how many trials Optuna may have pending (Tune's default
+            # for a searcher is 1, which leaves all but one CPU idle).
+            max_concurrent_trials=max_concurrent,
+            # One worker process per concurrent slot, reused from trial to
+            # trial: a fresh process re-imports torch, ~5 core-s per trial.
+            reuse_actors=True,
+            trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}",
+        ),
+        run_config=tune.RunConfig(
+            name=name,
+            storage_path=storage_root,
+            verbose=0,
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=config.keep_checkpoints),
+            # CSV and JSON results are what inspection reads; TensorBoard's
+            # logger is left out (TUNE_DISABLE_AUTO_CALLBACK_LOGGERS).
+            callbacks=[*callbacks, CSVLoggerCallback(), JsonLoggerCallback()],
+        ),
+    )

@@ -1,0 +1,215 @@
+"""The default search space ``mlp``: every knob of a hand-tuned PyTorch MLP.
+
+Define-by-run, so parameters that only make sense for one choice exist only
+for it: ``momentum`` and ``nesterov`` only for SGD, an augmentation's
+strength only for that augmentation, ``width_3`` only with 3+ layers.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import optuna
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from hpsearch.spaces._context import SpaceContext
+
+Optimizer = Literal["sgd", "adam", "adamw", "rmsprop"]
+Activation = Literal["relu", "gelu", "silu", "tanh"]
+Augmentation = Literal["none", "noise", "mixup", "feature_dropout"]
+ClassificationLoss = Literal["cross_entropy", "label_smoothing"]
+RegressionLoss = Literal["mse", "huber"]
+
+CLASSIFICATION_LOSSES: tuple[str, ...] = ("cross_entropy", "label_smoothing")
+REGRESSION_LOSSES: tuple[str, ...] = ("mse", "huber")
+
+Range = tuple[float, float]
+IntRange = tuple[int, int]
+
+
+def _check_range(name: str, value: tuple[float, float], positive: bool) -> None:
+    low, high = value
+    if positive and low <= 0:
+        raise ValueError(f"{name} range must be positive (log scale), got [{low}, {high}]")
+    if low > high:
+        raise ValueError(f"{name} range is reversed: [{low}, {high}] (write [low, high])")
+
+
+class MLPSpaceOptions(BaseModel):
+    """Ranges and choices of the ``mlp`` space; narrow them in the config file.
+
+    Example (YAML)::
+
+        space_options:
+          optimizers: [adam, adamw]
+          lr: [0.0005, 0.05]
+          hidden_layers: [2, 3]
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    optimizers: tuple[Optimizer, ...] = ("sgd", "adam", "adamw", "rmsprop")
+    lr: Range = (1e-4, 3e-1)
+    weight_decay: Range = (1e-6, 1e-2)
+    allow_zero_weight_decay: bool = True
+    momentum: Range = (0.5, 0.99)
+    hidden_layers: IntRange = (1, 4)
+    width: IntRange = (8, 256)
+    activations: tuple[Activation, ...] = ("relu", "gelu", "silu", "tanh")
+    dropout: Range = (0.0, 0.5)
+    batch_norm: tuple[bool, ...] = (False, True)
+    batch_sizes: tuple[int, ...] = (32, 64, 128, 256)
+    augmentations: tuple[Augmentation, ...] = ("none", "noise", "mixup", "feature_dropout")
+    noise_std: Range = (0.01, 0.3)
+    mixup_alpha: Range = (0.1, 1.0)
+    feature_dropout: Range = (0.05, 0.3)
+    classification_losses: tuple[ClassificationLoss, ...] = CLASSIFICATION_LOSSES  # type: ignore[assignment]
+    label_smoothing: Range = (0.01, 0.2)
+    regression_losses: tuple[RegressionLoss, ...] = REGRESSION_LOSSES  # type: ignore[assignment]
+    huber_delta: Range = (0.1, 5.0)
+
+    @field_validator(
+        "optimizers", "activations", "batch_norm", "batch_sizes", "augmentations",
+        "classification_losses", "regression_losses",
+    )
+    @classmethod
+    def _non_empty(cls, value: tuple[Any, ...]) -> tuple[Any, ...]:
+        if not value:
+            raise ValueError("must list at least one choice")
+        if len(set(value)) != len(value):
+            raise ValueError(f"lists a choice twice: {list(value)}")
+        return value
+
+    @field_validator("batch_sizes")
+    @classmethod
+    def _positive_batches(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        bad = [b for b in value if b <= 0]
+        if bad:
+            raise ValueError(f"batch sizes must be positive, got {bad}")
+        return value
+
+    @model_validator(mode="after")
+    def _ranges(self) -> MLPSpaceOptions:
+        for name in ("lr", "weight_decay", "noise_std", "mixup_alpha", "huber_delta",
+                     "label_smoothing", "width"):
+            _check_range(name, getattr(self, name), positive=True)
+        for name in ("momentum", "dropout", "feature_dropout"):
+            low, high = getattr(self, name)
+            _check_range(name, (low, high), positive=False)
+            if low < 0 or high >= 1:
+                raise ValueError(f"{name} range must lie in [0, 1), got [{low}, {high}]")
+        _check_range("hidden_layers", self.hidden_layers, positive=True)
+        if self.hidden_layers[1] > 8:
+            raise ValueError(f"hidden_layers is at most 8, got {self.hidden_layers[1]}")
+        return self
+
+
+def _suggest_range(trial: optuna.Trial, name: str, bounds: Range, log: bool) -> float:
+    low, high = bounds
+    if low == high:  # a range narrowed to one value is a constant, not a parameter
+        return float(low)
+    return trial.suggest_float(name, low, high, log=log)
+
+
+def _suggest_int_range(trial: optuna.Trial, name: str, bounds: IntRange, log: bool) -> int:
+    low, high = bounds
+    if low == high:
+        return int(low)
+    return trial.suggest_int(name, low, high, log=log)
+
+
+def _suggest_choice(trial: optuna.Trial, name: str, choices: tuple[Any, ...]) -> Any:
+    if len(choices) == 1:
+        return choices[0]
+    return trial.suggest_categorical(name, list(choices))
+
+
+def mlp(trial: optuna.Trial, ctx: SpaceContext) -> dict[str, Any]:
+    """Sample one MLP training configuration (the default space).
+
+    Example:
+        >>> import optuna
+        >>> study = optuna.create_study()
+        >>> config = mlp(study.ask(), SpaceContext())
+        >>> sorted(config)[:3]
+        ['activation', 'augmentation', 'augmentation_strength']
+    """
+    opts = MLPSpaceOptions.model_validate(dict(ctx.options))
+    config: dict[str, Any] = {}
+
+    # Optimizer; momentum and Nesterov exist only for SGD.
+    config["optimizer"] = _suggest_choice(trial, "optimizer", opts.optimizers)
+    config["lr"] = _suggest_range(trial, "lr", opts.lr, log=True)
+    if config["optimizer"] == "sgd":
+        config["momentum"] = _suggest_range(trial, "momentum", opts.momentum, log=False)
+        config["nesterov"] = _suggest_choice(trial, "nesterov", (False, True))
+    # Weight decay is log-scaled but may be switched off entirely.
+    use_wd = _suggest_choice(
+        trial, "use_weight_decay", (False, True) if opts.allow_zero_weight_decay else (True,)
+    )
+    config["weight_decay"] = (
+        _suggest_range(trial, "weight_decay", opts.weight_decay, log=True) if use_wd else 0.0
+    )
+
+    # Architecture: depth first, then one width per layer that exists.
+    depth = _suggest_int_range(trial, "hidden_layers", opts.hidden_layers, log=False)
+    config["hidden_sizes"] = [
+        _suggest_int_range(trial, f"width_{i + 1}", opts.width, log=True) for i in range(depth)
+    ]
+    config["activation"] = _suggest_choice(trial, "activation", opts.activations)
+    config["dropout"] = _suggest_range(trial, "dropout", opts.dropout, log=False)
+    config["batch_norm"] = _suggest_choice(trial, "batch_norm", opts.batch_norm)
+    config["batch_size"] = _suggest_choice(trial, "batch_size", opts.batch_sizes)
+
+    # Augmentation, with a strength that means something only for its kind.
+    aug = _suggest_choice(trial, "augmentation", opts.augmentations)
+    strength_range = {
+        "noise": opts.noise_std, "mixup": opts.mixup_alpha, "feature_dropout": opts.feature_dropout
+    }.get(aug)
+    config["augmentation"] = aug
+    config["augmentation_strength"] = (
+        _suggest_range(trial, f"{aug}_strength", strength_range, log=aug != "feature_dropout")
+        if strength_range
+        else 0.0
+    )
+
+    # Loss follows the task; its one parameter exists only where it applies.
+    if ctx.task == "classification":
+        loss = _suggest_choice(trial, "loss", opts.classification_losses)
+        param = (
+            _suggest_range(trial, "label_smoothing", opts.label_smoothing, log=True)
+            if loss == "label_smoothing"
+            else 0.0
+        )
+    else:
+        loss = _suggest_choice(trial, "loss", opts.regression_losses)
+        param = (
+            _suggest_range(trial, "huber_delta", opts.huber_delta, log=True)
+            if loss == "huber"
+            else 0.0
+        )
+    config["loss"] = loss
+    config["loss_param"] = param
+    return config
+
+
+def quick(trial: optuna.Trial, ctx: SpaceContext) -> dict[str, Any]:
+    """A small space for fast searches: Adam(W), learning rate, depth 1-3, width.
+
+    Everything else is fixed to sensible defaults (ReLU, no dropout, batch 64).
+    """
+    return {
+        "optimizer": trial.suggest_categorical("optimizer", ["adam", "adamw"]),
+        "lr": trial.suggest_float("lr", 1e-3, 1e-1, log=True),
+        "weight_decay": 0.0,
+        "hidden_sizes": [trial.suggest_int("width", 16, 128, log=True)]
+        * trial.suggest_int("hidden_layers", 1, 3),
+        "activation": "relu",
+        "dropout": 0.0,
+        "batch_norm": False,
+        "batch_size": 64,
+        "augmentation": "none",
+        "augmentation_strength": 0.0,
+        "loss": "cross_entropy" if ctx.task == "classification" else "mse",
+        "loss_param": 0.0,
+    }

@@ -1,0 +1,36 @@
+"""The trainable: dataset, MLP and training loop, reporting to Ray Tune every epoch.
+
+Knows torch and Ray's ``tune.report`` / ``tune.get_checkpoint``; never Optuna.
+"""
+
+from hpsearch.trainable._checkpoint import CHECKPOINT_FILE, load_state, save_state
+from hpsearch.trainable._hparams import HParams
+from hpsearch.trainable._loop import TrainingRun, as_tensor, is_better, pick_device
+from hpsearch.trainable._metrics import evaluate
+from hpsearch.trainable._model import ACTIVATIONS, build_mlp, build_optimizer, count_parameters
+from hpsearch.trainable._objective import build_augmentation, build_loss
+from hpsearch.trainable._restore import best_model_from_checkpoint, score_splits
+from hpsearch.trainable._settings import TrainSettings
+from hpsearch.trainable._tune import train_mlp
+
+__all__ = [
+    "ACTIVATIONS",
+    "CHECKPOINT_FILE",
+    "HParams",
+    "TrainSettings",
+    "TrainingRun",
+    "as_tensor",
+    "best_model_from_checkpoint",
+    "build_augmentation",
+    "build_loss",
+    "build_mlp",
+    "build_optimizer",
+    "count_parameters",
+    "evaluate",
+    "is_better",
+    "load_state",
+    "pick_device",
+    "save_state",
+    "score_splits",
+    "train_mlp",
+]

@@ -1,0 +1,42 @@
+"""The hyperparameters a trial trains with, read from Tune's config dict."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class HParams:
+    """One trial's hyperparameters, with a default for every knob.
+
+    A space may return only the keys it tunes; the rest keep these defaults,
+    so a user's three-line space still trains. Unknown keys (the raw
+    ``width_1``-style suggestions Tune also records) are ignored.
+    """
+
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    nesterov: bool = False
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    activation: str = "relu"
+    dropout: float = 0.0
+    batch_norm: bool = False
+    batch_size: int = 64
+    augmentation: str = "none"
+    augmentation_strength: float = 0.0
+    loss: str | None = None  # None: the task's plain loss (cross-entropy or MSE)
+    loss_param: float = 0.0
+    seed: int = 0
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> HParams:
+        """Pick the known keys out of a Tune config dict."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in config.items() if k in known}
+        if "hidden_sizes" in values:
+            values["hidden_sizes"] = tuple(int(w) for w in values["hidden_sizes"])
+        return cls(**values)
