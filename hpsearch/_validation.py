@@ -20,7 +20,7 @@ def user_error(
     err = exc.errors()[0]
     ctx = err.get("ctx", {})
     if isinstance(ctx.get("error"), UserError):
-        return ctx["error"]  # type: ignore[no-any-return]
+        return ctx["error"]
     # List positions (optimizers.1) say less than the field's name does.
     field = ".".join([prefix, *(str(p) for p in err["loc"] if not isinstance(p, int))]).strip(".")
     where = f"{source}: " if source else ""

@@ -20,7 +20,7 @@ from hpsearch.errors import UserError
 class HpsearchGroup(click.Group):
     """A click group that reports every usage error as one line, exit 2."""
 
-    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
         try:
             result = super().main(*args, **kwargs)

@@ -20,7 +20,6 @@ from hpsearch._choices import SamplerName, SchedulerName
 from hpsearch._validation import user_error
 from hpsearch.errors import UserError
 
-
 #: Metrics by task; the first of each is the default search metric.
 TASK_METRICS: dict[str, dict[str, Literal["min", "max"]]] = {
     "classification": {"val_accuracy": "max", "val_loss": "min", "train_loss": "min"},
@@ -80,7 +79,9 @@ class SearchConfig(BaseModel):
 
         task = get_builtin(self.dataset).task
         get_space(self.space)
-        object.__setattr__(self, "space_options", validate_space_options(self.space, self.space_options))
+        object.__setattr__(
+            self, "space_options", validate_space_options(self.space, self.space_options)
+        )
         if self.metric is not None and self.metric not in TASK_METRICS[task]:
             raise UserError(
                 f"metric {self.metric!r} is not reported for {task}",
@@ -143,7 +144,9 @@ class SearchConfig(BaseModel):
             raise user_error(exc, cls.model_fields, source=source) from None
 
     @classmethod
-    def from_yaml(cls, path: str | Path, overrides: Mapping[str, Any] | None = None) -> SearchConfig:
+    def from_yaml(
+        cls, path: str | Path, overrides: Mapping[str, Any] | None = None
+    ) -> SearchConfig:
         """Read a YAML config file; ``overrides`` (e.g. CLI flags) win over it."""
         return cls.from_mapping({**load_yaml(path), **(overrides or {})}, source=str(path))
 

@@ -8,8 +8,11 @@ import click
 @click.command()
 @click.argument("name", required=False)
 @click.option(
-    "--task", type=click.Choice(["classification", "regression"]), default="classification",
-    show_default=True, help="Describe the space as it is for this task (losses differ).",
+    "--task",
+    type=click.Choice(["classification", "regression"]),
+    default="classification",
+    show_default=True,
+    help="Describe the space as it is for this task (losses differ).",
 )
 def spaces(name: str | None, task: str) -> None:
     """List the registered search spaces and the parameters each one samples.
@@ -29,7 +32,9 @@ def spaces(name: str | None, task: str) -> None:
             flag = "  (conditional)" if param.conditional else ""
             click.echo(f"    {param.name:<26} {param.distribution}{flag}")
         if entry and entry.options is not None:
-            click.echo(f"    narrow it under space_options: {', '.join(entry.options.model_fields)}")
+            click.echo(
+                f"    narrow it under space_options: {', '.join(entry.options.model_fields)}"
+            )
         click.echo()
 
 

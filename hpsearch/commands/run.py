@@ -13,29 +13,56 @@ from hpsearch._choices import SamplerName, SchedulerName
 def _options(fn: Any) -> Any:
     """The flags shared by every command that defines a search (run; submit later)."""
     flags = [
-        click.option("--config", "config_file", type=click.Path(dir_okay=False),
-                     help="YAML config file; flags override its values."),
-        click.option("--dataset", help="Built-in dataset (see `hpsearch datasets`). [default: spirals]"),
+        click.option(
+            "--config",
+            "config_file",
+            type=click.Path(dir_okay=False),
+            help="YAML config file; flags override its values.",
+        ),
+        click.option(
+            "--dataset", help="Built-in dataset (see `hpsearch datasets`). [default: spirals]"
+        ),
         click.option("--space", help="Space name or package.module:function. [default: mlp]"),
-        click.option("--sampler", type=click.Choice(get_args(SamplerName)),
-                     help="Optuna sampler. [default: tpe]"),
-        click.option("--scheduler", type=click.Choice(get_args(SchedulerName)),
-                     help="Early stopping. [default: asha]"),
+        click.option(
+            "--sampler",
+            type=click.Choice(get_args(SamplerName)),
+            help="Optuna sampler. [default: tpe]",
+        ),
+        click.option(
+            "--scheduler",
+            type=click.Choice(get_args(SchedulerName)),
+            help="Early stopping. [default: asha]",
+        ),
         click.option("--num-samples", type=int, help="Number of trials. [default: 32]"),
         click.option("--max-epochs", type=int, help="Epochs per trial at most. [default: 40]"),
         click.option("--grace-period", type=int, help="Epochs before early stopping. [default: 4]"),
-        click.option("--time-budget", "time_budget_s", type=float,
-                     help="Seconds after which no new trial starts and running ones stop."),
+        click.option(
+            "--time-budget",
+            "time_budget_s",
+            type=float,
+            help="Seconds after which no new trial starts and running ones stop.",
+        ),
         click.option("--cpus-per-trial", type=float, help="CPUs per trial. [default: 1]"),
-        click.option("--gpus-per-trial", type=float,
-                     help="GPUs per trial; 0.25 runs 4 trials per GPU. [default: 0]"),
-        click.option("--max-concurrent", type=int, help="Trials at once. [default: fill the machine]"),
+        click.option(
+            "--gpus-per-trial",
+            type=float,
+            help="GPUs per trial; 0.25 runs 4 trials per GPU. [default: 0]",
+        ),
+        click.option(
+            "--max-concurrent", type=int, help="Trials at once. [default: fill the machine]"
+        ),
         click.option("--metric", help="Metric to optimize. [default: val_accuracy or val_rmse]"),
-        click.option("--mode", type=click.Choice(["min", "max"]), help="Direction. [default: the metric's]"),
+        click.option(
+            "--mode", type=click.Choice(["min", "max"]), help="Direction. [default: the metric's]"
+        ),
         click.option("--seed", type=int, help="Search seed. [default: 0]"),
         click.option("--name", help="Experiment name. [default: DATASET-SPACE-TIME]"),
-        click.option("--storage", help="Results root. [default: $HPSEARCH_STORAGE or ~/hpsearch-results]"),
-        click.option("--checkpoint-every", type=int, help="Checkpoint every N epochs. [default: 5]"),
+        click.option(
+            "--storage", help="Results root. [default: $HPSEARCH_STORAGE or ~/hpsearch-results]"
+        ),
+        click.option(
+            "--checkpoint-every", type=int, help="Checkpoint every N epochs. [default: 5]"
+        ),
     ]
     for flag in reversed(flags):
         fn = flag(fn)
@@ -60,15 +87,15 @@ def format_summary(summary: dict[str, Any]) -> str:
         lines.append("No trial produced a usable result (see the leaderboard in summary.json).")
     else:
         number = best["config"].get("trial_number", "?")
-        test_metric = metric.replace("val_", "test_")
-        test_value = best["test"].get(test_metric)
         lines += [
             f"Best trial {number}: {metric} {best[metric]:.4f} at epoch {best['epoch']} "
             f"({best['state']}, {best['epochs_trained']} epochs trained)",
-            f"  held-out test: {test_metric} {test_value:.4f}"
-            + (f"  (weights from epoch {best['evaluated_epoch']})"
-               if best["evaluated_epoch"] != best["epoch"] else ""),
-            f"  {', '.join(f'{k} {v:.4f}' for k, v in best['test'].items())}",
+            f"  held-out test: {', '.join(f'{k} {v:.4f}' for k, v in best['test'].items())}"
+            + (
+                f"  (weights from epoch {best['evaluated_epoch']})"
+                if best["evaluated_epoch"] != best["epoch"]
+                else ""
+            ),
             "  config:",
         ]
         hidden = {"trial_number", "seed", "use_weight_decay"}

@@ -3,7 +3,13 @@
 Knows numpy only; no torch, no Ray.
 """
 
-from hpsearch.data._builtin import DATASETS, DEFAULT_DATASET, BuiltinDataset, get_builtin, load_builtin
+from hpsearch.data._builtin import (
+    DATASETS,
+    DEFAULT_DATASET,
+    BuiltinDataset,
+    get_builtin,
+    load_builtin,
+)
 from hpsearch.data._split import split_indices, standardize
 from hpsearch.data._tabular import TabularData, Task
 

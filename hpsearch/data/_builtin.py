@@ -90,15 +90,21 @@ DATASETS: dict[str, BuiltinDataset] = {
         _spirals, "classification", "two interleaved spirals, 6,000 points (default)", ("0", "1")
     ),
     "checkerboard": BuiltinDataset(
-        _checkerboard, "classification", "4x4 checkerboard, 3% label noise, 4,000 points",
+        _checkerboard,
+        "classification",
+        "4x4 checkerboard, 3% label noise, 4,000 points",
         ("black", "white"),
     ),
     "rings": BuiltinDataset(
-        _rings, "classification", "3 concentric rings + 6 noise features, 3,000 points",
+        _rings,
+        "classification",
+        "3 concentric rings + 6 noise features, 3,000 points",
         ("inner", "middle", "outer"),
     ),
     "tutorial": BuiltinDataset(
-        _tutorial, "classification", "the tutorial's 2-D toy task, made learnable, 2,000 points",
+        _tutorial,
+        "classification",
+        "the tutorial's 2-D toy task, made learnable, 2,000 points",
         ("below", "above"),
     ),
     "friedman": BuiltinDataset(

@@ -21,8 +21,8 @@ def split_indices(
     parts: list[list[np.ndarray]] = [[], [], []]
     for idx in groups:
         idx = rng.permutation(idx)
-        n_val = int(round(fractions[1] * len(idx)))
-        n_test = int(round(fractions[2] * len(idx)))
+        n_val = round(fractions[1] * len(idx))
+        n_test = round(fractions[2] * len(idx))
         n_train = len(idx) - n_val - n_test
         parts[0].append(idx[:n_train])
         parts[1].append(idx[n_train : n_train + n_val])
@@ -31,9 +31,7 @@ def split_indices(
     return train, val, test
 
 
-def standardize(
-    train: np.ndarray, *others: np.ndarray
-) -> tuple[np.ndarray, ...]:
+def standardize(train: np.ndarray, *others: np.ndarray) -> tuple[np.ndarray, ...]:
     """Scale every array with the training split's mean and std only.
 
     Statistics from the validation or test rows would leak them into

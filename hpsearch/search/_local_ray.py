@@ -26,8 +26,11 @@ def prepare_environment() -> None:
     # Tune warns each time it snapshots experiment state after checkpoints are
     # pruned; with short epochs that is every few seconds and drowns progress.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    if "ray._private.ray_constants" in sys.modules and os.environ[_SINGLE_NODE_ENV] != "0":
-        logging.getLogger(__name__).warning("ray was imported before hpsearch; it may not bind to loopback")
+    constants = sys.modules.get("ray._private.ray_constants")
+    if constants is not None and os.environ[_SINGLE_NODE_ENV] == "0":
+        # Ray was imported first (a notebook, a test) and has already read the
+        # variable; the driver looks the flag up at call time, so set it too.
+        constants.ENABLE_RAY_CLUSTER = False  # type: ignore[attr-defined]
 
 
 @contextmanager

@@ -54,7 +54,9 @@ class ProgressCallback(Callback):
         if self.echo is not None:
             self.echo(f"[{self._now():6.1f}s] {line}")
 
-    def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+    def on_trial_start(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
         self.times[trial.trial_id] = TrialTimes(start=self._now())
 
     def on_trial_result(
@@ -62,8 +64,10 @@ class ProgressCallback(Callback):
     ) -> None:
         self._last[trial.trial_id] = result
         value = result.get(self.metric)
-        if isinstance(value, int | float) and math.isfinite(value) and is_better(
-            value, self._best[0] if self._best else None, self.mode
+        if (
+            isinstance(value, int | float)
+            and math.isfinite(value)
+            and is_better(value, self._best[0] if self._best else None, self.mode)
         ):
             self._best = (float(value), trial_number(trial), int(result.get("epoch", 0)))
 
@@ -82,12 +86,18 @@ class ProgressCallback(Callback):
         value = last.get(self.metric)
         score = f"{self.metric}={value:.4f}" if isinstance(value, float) else ""
         done = sum(1 for t in self.times.values() if t.end is not None)
-        self._say(f"trial {trial_number(trial):3d} {how:<26} {score}  ({done}/{self.num_samples} done)")
+        self._say(
+            f"trial {trial_number(trial):3d} {how:<26} {score}  ({done}/{self.num_samples} done)"
+        )
 
-    def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+    def on_trial_complete(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
         self._finish(trial, "done")
 
-    def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+    def on_trial_error(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
         self._finish(trial, "errored")
 
     def on_step_end(self, iteration: int, trials: list[Trial], **info: Any) -> None:

@@ -32,7 +32,7 @@ class SearchResult:
     @property
     def best(self) -> dict[str, Any] | None:
         """The best trial's entry in the summary."""
-        return self.summary["best"]  # type: ignore[no-any-return]
+        return self.summary["best"]
 
 
 def experiment_name(config: SearchConfig) -> str:
@@ -47,9 +47,7 @@ def _refuse_existing(root: str, name: str) -> str:
     fs, base = pafs.FileSystem.from_uri(root)
     path = f"{base.rstrip('/')}/{name}"
     if fs.get_file_info(path).type != pafs.FileType.NotFound:
-        raise UserError(
-            f"experiment {name!r} already exists in {root}", "choose another --name"
-        )
+        raise UserError(f"experiment {name!r} already exists in {root}", "choose another --name")
     return root.rstrip("/") + "/" + name
 
 
@@ -63,9 +61,7 @@ def _concurrency(config: SearchConfig, resources: dict[str, float]) -> int:
     return max(1, min(slots, config.num_samples))
 
 
-def run_search(
-    config: SearchConfig, echo: Callable[[str], None] | None = print
-) -> SearchResult:
+def run_search(config: SearchConfig, echo: Callable[[str], None] | None = print) -> SearchResult:
     """Run one hyperparameter search and return its summary.
 
     Starts an embedded Ray on 127.0.0.1 unless Ray is already initialized
@@ -107,7 +103,10 @@ def run_search(
         concurrency = _concurrency(config, resources)
         # Tune lets a searcher have only one pending trial unless told otherwise.
         os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(concurrency)
-        say(f"hpsearch: Ray up in {ray_start_s:.1f}s; {concurrency} trials at a time; results in {experiment_path}")
+        say(
+            f"hpsearch: Ray up in {ray_start_s:.1f}s; {concurrency} trials at a time; "
+            f"results in {experiment_path}"
+        )
         progress = ProgressCallback(
             metric=config.resolved_metric(),
             mode=config.resolved_mode(),
@@ -116,15 +115,25 @@ def run_search(
             echo=echo,
         )
         tuner = build_tuner(
-            config, data, name=name, storage_root=root, max_concurrent=concurrency,
+            config,
+            data,
+            name=name,
+            storage_root=root,
+            max_concurrent=concurrency,
             callbacks=[progress],
         )
         search_start = time.perf_counter()
         results = tuner.fit()
         search_s = time.perf_counter() - search_start
         summary = summarize(
-            results, config, data, name=name, experiment_path=experiment_path,
-            times=progress.times, wall_time_s=search_s, ray_start_s=ray_start_s,
+            results,
+            config,
+            data,
+            name=name,
+            experiment_path=experiment_path,
+            times=progress.times,
+            wall_time_s=search_s,
+            ray_start_s=ray_start_s,
         )
     summary["total_time_s"] = round(time.perf_counter() - started, 3)
     write_json_atomic(summary, experiment_path)

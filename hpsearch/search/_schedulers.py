@@ -7,7 +7,6 @@ from collections.abc import Callable
 from ray.tune.schedulers import (
     ASHAScheduler,
     FIFOScheduler,
-    HyperBandScheduler,
     MedianStoppingRule,
     TrialScheduler,
 )
@@ -18,17 +17,28 @@ SchedulerFactory = Callable[[SearchConfig], TrialScheduler]
 
 SCHEDULERS: dict[str, SchedulerFactory] = {
     "asha": lambda c: ASHAScheduler(
-        time_attr="epoch", max_t=c.max_epochs, grace_period=c.resolved_grace_period(), reduction_factor=3
+        time_attr="epoch",
+        max_t=c.max_epochs,
+        grace_period=c.resolved_grace_period(),
+        reduction_factor=3,
     ),
-    "hyperband": lambda c: HyperBandScheduler(time_attr="epoch", max_t=c.max_epochs),
+    # Asynchronous HyperBand: ASHA over 3 brackets, each with a longer grace
+    # period, hedging against early-stopping too soon. Ray's synchronous
+    # HyperBandScheduler pauses trials until a bracket fills, which with a
+    # sequential searcher and a concurrency limit left every trial running
+    # to the end (measured here); the asynchronous form stops trials for real.
+    "hyperband": lambda c: ASHAScheduler(
+        time_attr="epoch",
+        max_t=c.max_epochs,
+        grace_period=c.resolved_grace_period(),
+        reduction_factor=3,
+        brackets=3,
+    ),
     "median": lambda c: MedianStoppingRule(
         time_attr="epoch", grace_period=c.resolved_grace_period(), min_samples_required=3
     ),
     "none": lambda c: FIFOScheduler(),
 }
-
-#: Schedulers that pause trials and resume them later from their checkpoint.
-PAUSING_SCHEDULERS = frozenset({"hyperband"})
 
 
 def build_scheduler(config: SearchConfig) -> TrialScheduler:
@@ -39,17 +49,14 @@ def build_scheduler(config: SearchConfig) -> TrialScheduler:
 def stop_epochs(config: SearchConfig) -> frozenset[int]:
     """Epochs at which the scheduler may end a trial, so trials checkpoint there.
 
-    ASHA decides only at its rungs (grace_period * 3**k); checkpointing at
-    those epochs means a trial it stops always leaves its final weights.
-    Hyperband pauses and resumes trials from their last checkpoint, so it
-    needs one every epoch to lose no work.
+    ASHA (and asynchronous HyperBand, whose brackets start at later rungs)
+    decides only at its rungs, grace_period * 3**k; checkpointing at those
+    epochs means a trial it stops always leaves its final weights.
     """
-    if config.scheduler == "asha":
+    if config.scheduler in ("asha", "hyperband"):
         rungs, epoch = set(), config.resolved_grace_period()
         while epoch < config.max_epochs:
             rungs.add(epoch)
             epoch *= 3
         return frozenset(rungs)
-    if config.scheduler in PAUSING_SCHEDULERS:
-        return frozenset(range(1, config.max_epochs + 1))
     return frozenset()

@@ -94,7 +94,7 @@ def summarize(
     the search itself never saw that split.
     """
     metric, mode = config.resolved_metric(), config.resolved_mode()
-    rows = [_trial_row(r, metric, mode, config.max_epochs) for r in results]
+    rows = [_trial_row(results[i], metric, mode, config.max_epochs) for i in range(len(results))]
     for row in rows:
         if row["trial_id"] in times:
             t = times[row["trial_id"]]
@@ -104,7 +104,10 @@ def summarize(
         key=lambda r: r["best_value"],
         reverse=mode == "max",
     )
-    counts = {s: sum(r["state"] == s for r in rows) for s in ("completed", "stopped", "diverged", "errored")}
+    counts = {
+        s: sum(r["state"] == s for r in rows)
+        for s in ("completed", "stopped", "diverged", "errored")
+    }
     summary: dict[str, Any] = {
         "experiment": name,
         "path": experiment_path,

@@ -22,7 +22,9 @@ class ParamInfo:
 def _describe_distribution(dist: optuna.distributions.BaseDistribution) -> str:
     if isinstance(dist, optuna.distributions.CategoricalDistribution):
         return "choice of " + ", ".join(str(c) for c in dist.choices)
-    if isinstance(dist, optuna.distributions.IntDistribution | optuna.distributions.FloatDistribution):
+    if isinstance(
+        dist, optuna.distributions.IntDistribution | optuna.distributions.FloatDistribution
+    ):
         kind = "int" if isinstance(dist, optuna.distributions.IntDistribution) else "float"
         scale = " (log)" if dist.log else ""
         return f"{kind} in [{dist.low:g}, {dist.high:g}]{scale}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import optuna
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from hpsearch.spaces._context import SpaceContext
 
@@ -20,8 +20,8 @@ Augmentation = Literal["none", "noise", "mixup", "feature_dropout"]
 ClassificationLoss = Literal["cross_entropy", "label_smoothing"]
 RegressionLoss = Literal["mse", "huber"]
 
-CLASSIFICATION_LOSSES: tuple[str, ...] = ("cross_entropy", "label_smoothing")
-REGRESSION_LOSSES: tuple[str, ...] = ("mse", "huber")
+CLASSIFICATION_LOSSES: tuple[ClassificationLoss, ...] = ("cross_entropy", "label_smoothing")
+REGRESSION_LOSSES: tuple[RegressionLoss, ...] = ("mse", "huber")
 
 Range = tuple[float, float]
 IntRange = tuple[int, int]
@@ -63,14 +63,19 @@ class MLPSpaceOptions(BaseModel):
     noise_std: Range = (0.01, 0.3)
     mixup_alpha: Range = (0.1, 1.0)
     feature_dropout: Range = (0.05, 0.3)
-    classification_losses: tuple[ClassificationLoss, ...] = CLASSIFICATION_LOSSES  # type: ignore[assignment]
+    classification_losses: tuple[ClassificationLoss, ...] = CLASSIFICATION_LOSSES
     label_smoothing: Range = (0.01, 0.2)
-    regression_losses: tuple[RegressionLoss, ...] = REGRESSION_LOSSES  # type: ignore[assignment]
+    regression_losses: tuple[RegressionLoss, ...] = REGRESSION_LOSSES
     huber_delta: Range = (0.1, 5.0)
 
     @field_validator(
-        "optimizers", "activations", "batch_norm", "batch_sizes", "augmentations",
-        "classification_losses", "regression_losses",
+        "optimizers",
+        "activations",
+        "batch_norm",
+        "batch_sizes",
+        "augmentations",
+        "classification_losses",
+        "regression_losses",
     )
     @classmethod
     def _non_empty(cls, value: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -90,8 +95,15 @@ class MLPSpaceOptions(BaseModel):
 
     @model_validator(mode="after")
     def _ranges(self) -> MLPSpaceOptions:
-        for name in ("lr", "weight_decay", "noise_std", "mixup_alpha", "huber_delta",
-                     "label_smoothing", "width"):
+        for name in (
+            "lr",
+            "weight_decay",
+            "noise_std",
+            "mixup_alpha",
+            "huber_delta",
+            "label_smoothing",
+            "width",
+        ):
             _check_range(name, getattr(self, name), positive=True)
         for name in ("momentum", "dropout", "feature_dropout"):
             low, high = getattr(self, name)
@@ -164,7 +176,9 @@ def mlp(trial: optuna.Trial, ctx: SpaceContext) -> dict[str, Any]:
     # Augmentation, with a strength that means something only for its kind.
     aug = _suggest_choice(trial, "augmentation", opts.augmentations)
     strength_range = {
-        "noise": opts.noise_std, "mixup": opts.mixup_alpha, "feature_dropout": opts.feature_dropout
+        "noise": opts.noise_std,
+        "mixup": opts.mixup_alpha,
+        "feature_dropout": opts.feature_dropout,
     }.get(aug)
     config["augmentation"] = aug
     config["augmentation_strength"] = (

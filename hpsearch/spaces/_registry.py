@@ -61,14 +61,15 @@ def _load_user_space(ref: str) -> SpaceFn:
     if not callable(fn):
         raise UserError(f"space {ref!r}: {module_name} has no function {attr!r}")
     params = [
-        p for p in inspect.signature(fn).parameters.values()
+        p
+        for p in inspect.signature(fn).parameters.values()
         if p.default is inspect.Parameter.empty
         and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
     ]
     if len(params) == 1:
         return _OneArgSpace(fn)
     if len(params) == 2:
-        return fn  # type: ignore[no-any-return]
+        return fn
     raise UserError(
         f"space {ref!r} must take (trial) or (trial, context), not {len(params)} arguments"
     )

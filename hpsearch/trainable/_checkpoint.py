@@ -19,4 +19,6 @@ def save_state(state: dict[str, Any], directory: str | Path) -> Path:
 
 def load_state(directory: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read the state saved by :func:`save_state` (tensors and plain data only)."""
-    return torch.load(Path(directory) / CHECKPOINT_FILE, map_location=map_location, weights_only=True)  # type: ignore[no-any-return]
+    return torch.load(
+        Path(directory) / CHECKPOINT_FILE, map_location=map_location, weights_only=True
+    )

@@ -168,4 +168,8 @@ class TrainingRun:
         if "cuda" in state["rng"] and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
         best = state["best"]
-        self.best_value, self.best_epoch, self.best_model = best["value"], best["epoch"], best["model"]
+        self.best_value, self.best_epoch, self.best_model = (
+            best["value"],
+            best["epoch"],
+            best["model"],
+        )

@@ -36,7 +36,10 @@ def build_optimizer(model: nn.Module, hp: HParams) -> torch.optim.Optimizer:
     params = model.parameters()
     if hp.optimizer == "sgd":
         return torch.optim.SGD(
-            params, lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay,
+            params,
+            lr=hp.lr,
+            momentum=hp.momentum,
+            weight_decay=hp.weight_decay,
             nesterov=hp.nesterov and hp.momentum > 0,
         )
     if hp.optimizer == "adam":

@@ -11,7 +11,9 @@ from hpsearch.trainable._hparams import HParams
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 # (x, y) -> (x', y_a, y_b, lam): the loss is lam * L(y_a) + (1 - lam) * L(y_b).
-Augment = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]]
+Augment = Callable[
+    [torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]
+]
 
 
 def build_loss(hp: HParams, task: str) -> LossFn:
@@ -28,7 +30,9 @@ def build_loss(hp: HParams, task: str) -> LossFn:
     raise ValueError(f"unknown loss {loss!r} for {task}")
 
 
-def _none(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+def _none(
+    x: torch.Tensor, y: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
     return x, y, y, 1.0
 
 
@@ -50,7 +54,9 @@ def build_augmentation(hp: HParams) -> Augment:
     if hp.augmentation == "mixup":
         beta = torch.distributions.Beta(torch.tensor(strength), torch.tensor(strength))
 
-        def mixup(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+        def mixup(
+            x: torch.Tensor, y: torch.Tensor
+        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
             lam = float(beta.sample())
             perm = torch.randperm(x.shape[0], device=x.device)
             return lam * x + (1.0 - lam) * x[perm], y, y[perm], lam

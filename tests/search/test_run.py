@@ -1,0 +1,145 @@
+"""Real searches on a real local Ray with real Optuna: no mocks."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from hpsearch import SearchConfig, UserError, run_search
+
+pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_session")]
+
+
+def quick(**overrides: object) -> SearchConfig:
+    base = {"space": "quick", "num_samples": 6, "max_epochs": 8, "max_concurrent": 2}
+    return SearchConfig.from_mapping({**base, **overrides})
+
+
+def test_a_search_writes_a_summary_with_the_best_trial_scored_on_test(results_root: Path) -> None:
+    lines: list[str] = []
+    result = run_search(quick(name="basic"), echo=lines.append)
+    summary = result.summary
+    path = results_root / "basic"
+    assert result.experiment_path == str(path)
+    assert json.loads((path / "summary.json").read_text()) == json.loads(
+        json.dumps(summary, default=str)
+    )
+    counts = summary["trials"]
+    assert counts["total"] == 6
+    assert counts["completed"] + counts["stopped"] + counts["diverged"] + counts["errored"] == 6
+    best = summary["best"]
+    assert (
+        set(best["test"]) == {"test_loss", "test_accuracy"}
+        and 0.5 < best["test"]["test_accuracy"] <= 1
+    )
+    assert best["val_accuracy"] == max(
+        r["best_value"] for r in summary["leaderboard"] if r["best_value"]
+    )
+    assert Path(best["checkpoint"], "state.pt").exists()
+    assert 1 <= best["epoch"] <= 8
+    assert any("trial" in line and "done" in line for line in lines)
+    # Every trial reported every epoch it trained, with the conventional metric names.
+    for trial_dir in path.glob("trial_*"):
+        rows = [json.loads(x) for x in (trial_dir / "result.json").read_text().splitlines()]
+        assert [r["epoch"] for r in rows] == list(range(1, len(rows) + 1))
+        assert {"train_loss", "val_loss", "val_accuracy", "epoch_time_s", "num_params"} <= set(
+            rows[0]
+        )
+
+
+def test_regression_search_reports_rmse_and_r2() -> None:
+    summary = run_search(quick(dataset="friedman", num_samples=4, max_epochs=6), echo=None).summary
+    assert summary["metric"] == "val_rmse" and summary["mode"] == "min"
+    assert set(summary["best"]["test"]) == {"test_loss", "test_rmse", "test_r2"}
+    assert summary["best"]["test"]["test_r2"] > 0.3
+
+
+def test_the_same_seed_proposes_the_same_configurations() -> None:
+    def configs(name: str) -> list[dict]:
+        summary = run_search(
+            quick(name=name, max_concurrent=1, max_epochs=2, seed=11), echo=None
+        ).summary
+        rows = sorted(summary["leaderboard"], key=lambda r: r["number"])
+        return [r["params"] for r in rows]
+
+    assert configs("seed-a") == configs("seed-b")
+
+
+def test_diverging_trials_end_cleanly_and_the_search_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "wild_space.py").write_text(
+        textwrap.dedent("""
+        def wild(trial):
+            # Every other trial with an absurd learning rate that must blow up.
+            lr = 1e12 if trial.number % 2 else trial.suggest_float("lr", 0.003, 0.03, log=True)
+            return {"optimizer": "sgd", "momentum": 0.99, "lr": lr, "hidden_sizes": [64, 64]}
+    """)
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    summary = run_search(
+        quick(space="wild_space:wild", scheduler="none", max_epochs=4), echo=None
+    ).summary
+    sys.modules.pop("wild_space", None)
+    assert summary["trials"]["diverged"] == 3
+    assert summary["trials"]["errored"] == 0
+    diverged = [r for r in summary["leaderboard"] if r["state"] == "diverged"]
+    assert all("non-finite" in r["reason"] and r["number"] % 2 for r in diverged)
+    assert summary["best"]["config"]["lr"] < 1
+
+
+@pytest.mark.parametrize("scheduler", ["asha", "hyperband", "median"])
+def test_schedulers_stop_poor_trials_early(scheduler: str) -> None:
+    summary = run_search(
+        quick(scheduler=scheduler, num_samples=10, max_epochs=9, grace_period=1), echo=None
+    ).summary
+    stopped = [r for r in summary["leaderboard"] if r["state"] == "stopped"]
+    assert stopped, f"{scheduler} stopped no trial"
+    assert all(r["epochs"] < 9 for r in stopped)
+    # Whatever was stopped, the best trial has weights to score on the test split.
+    assert summary["best"]["test"]["test_accuracy"] > 0.5
+
+
+def test_ray_runs_on_loopback_only() -> None:
+    import ray
+
+    assert {n["NodeManagerAddress"] for n in ray.nodes()} == {"127.0.0.1"}
+    assert ray.get_runtime_context().gcs_address.startswith("127.0.0.1:")
+
+
+def test_an_existing_experiment_is_not_overwritten(results_root: Path) -> None:
+    (results_root / "taken").mkdir(parents=True)
+    (results_root / "taken" / "keep.txt").write_text("x")
+    with pytest.raises(UserError, match="experiment 'taken' already exists"):
+        run_search(quick(name="taken"), echo=None)
+    assert [p.name for p in (results_root / "taken").iterdir()] == ["keep.txt"]
+
+
+def test_asking_for_a_gpu_ray_does_not_have_is_a_user_error(results_root: Path) -> None:
+    with pytest.raises(UserError, match="gpus_per_trial is 1 but Ray sees 0 GPUs"):
+        run_search(quick(gpus_per_trial=1, name="gpu"), echo=None)
+    assert not (results_root / "gpu").exists()
+
+
+def test_loopback_holds_even_when_ray_was_imported_first(tmp_path: Path) -> None:
+    import subprocess
+
+    script = textwrap.dedent("""
+        import ray  # imported before hpsearch, as a notebook might
+        from hpsearch.search._local_ray import local_ray
+        with local_ray(num_cpus=1):
+            nodes = {n["NodeManagerAddress"] for n in ray.nodes()}
+            print(nodes, ray.get_runtime_context().gcs_address)
+    """)
+    # Without the variable in the environment: hpsearch must set it itself.
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"}
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("{'127.0.0.1'} 127.0.0.1:"), out.stdout

@@ -1,0 +1,141 @@
+"""The command line, through click's runner and as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from hpsearch.cli import cli
+
+HPSEARCH = [sys.executable, "-m", "hpsearch"]
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args), prog_name="hpsearch")
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["spaces"], ["datasets"]])
+def test_every_command_has_help(command: list[str]) -> None:
+    code, out, _ = invoke(*command, "--help")
+    assert code == 0 and "Usage: hpsearch" in out
+
+
+def test_import_and_help_load_neither_torch_nor_ray() -> None:
+    script = (
+        "import sys, hpsearch\n"
+        "from hpsearch.cli import cli\n"
+        "try:\n    cli.main(['run', '--help'], prog_name='hpsearch')\n"
+        "except SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('torch', 'ray', 'optuna') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().endswith("[]"), out.stdout
+
+
+def write(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "search.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+MISTAKES = [
+    (["--sampler", "annealing"], "Invalid value for '--sampler': 'annealing' is not one of"),
+    (["--scheduler", "pbt"], "Invalid value for '--scheduler'"),
+    (["--space", "nosuch"], "unknown space 'nosuch' (choose one of: mlp, quick"),
+    (["--dataset", "mnist"], "unknown dataset 'mnist' (choose one of: spirals"),
+    (["--max-epochs", "0"], "max_epochs: Input should be greater than 0 (got 0)"),
+    (["--num-samples", "-3"], "num_samples: Input should be greater than 0 (got -3)"),
+    (["--cpus-per-trial", "0"], "cpus_per_trial: Input should be greater than 0"),
+    (["--metric", "val_rmse"], "metric 'val_rmse' is not reported for classification"),
+    (["--name", "../escape"], "name '../escape' is not a valid experiment name"),
+    (["--max-epochs", "ten"], "Invalid value for '--max-epochs': 'ten' is not a valid integer"),
+    (["--frobnicate"], "No such option '--frobnicate'"),
+    (
+        "space_options:\n  optimizers: [adam, lion]\n",
+        "space_options.optimizers: 'lion' is not allowed (choose one of: sgd, adam, adamw or "
+        "rmsprop)",
+    ),
+    ("space_options:\n  lr: [0.1, 0.001]\n", "lr range is reversed: [0.1, 0.001]"),
+    ("space_options:\n  lr: [0, 0.1]\n", "lr range must be positive"),
+    ("space_options:\n  width: [-4, 64]\n", "width range must be positive"),
+    ("space_options:\n  batch_sizes: [64, -32]\n", "batch sizes must be positive, got [-32]"),
+    ("max_epochs: 0\n", "max_epochs: Input should be greater than 0"),
+    ("num_samples: [1, 2\n", "is not valid YAML at line 2"),
+    ("num_samples: 4\nepochs: 3\n", "unknown key 'epochs' (allowed keys: dataset, space"),
+    ("space_options:\n  depth: 3\n", "unknown key 'depth' in space_options"),
+    ("- just\n- a list\n", "must hold a mapping of settings, not list"),
+]
+
+
+@pytest.mark.parametrize(("mistake", "message"), MISTAKES)
+def test_user_mistakes_are_one_line_exit_2_and_write_nothing(
+    mistake: list[str] | str, message: str, tmp_path: Path, results_root: Path
+) -> None:
+    args = ["--config", write(tmp_path, mistake)] if isinstance(mistake, str) else mistake
+    code, out, err = invoke("run", *args)
+    assert code == 2
+    assert err.startswith("hpsearch: error: ") and err.count("\n") == 1, err
+    assert message in err
+    assert "Traceback" not in err + out
+    assert not results_root.exists()
+
+
+def test_a_missing_config_file_is_a_user_error(tmp_path: Path) -> None:
+    code, _, err = invoke("run", "--config", str(tmp_path / "absent.yaml"))
+    assert code == 2 and "cannot read config file" in err and "No such file" in err
+
+
+def test_flags_override_the_config_file(tmp_path: Path) -> None:
+    from hpsearch.commands.run import config_from_flags
+
+    path = write(tmp_path, "num_samples: 5\nsampler: random\nspace_options:\n  lr: [0.001, 0.01]\n")
+    config = config_from_flags(path, {"num_samples": 7, "sampler": None})
+    assert config.num_samples == 7 and config.sampler == "random"
+    assert config.space_options == {"lr": [0.001, 0.01]}
+
+
+def test_listing_commands() -> None:
+    code, out, _ = invoke("datasets")
+    assert code == 0 and "spirals" in out and "friedman       regression" in out
+    code, out, _ = invoke("spaces", "mlp")
+    assert code == 0 and "momentum" in out and "(conditional)" in out and "narrow it under" in out
+    code, out, _ = invoke("spaces", "mlp", "--task", "regression")
+    assert "huber_delta" in out and "label_smoothing " not in out
+
+
+@pytest.mark.ray
+def test_run_fills_both_cpus_and_stops_poor_trials_early(tmp_path: Path) -> None:
+    """The issue's check: 16 trials x 20 epochs keep 2 trials running and ASHA stops some."""
+    env = {**os.environ, "HPSEARCH_STORAGE": str(tmp_path)}
+    args = ["run", "--num-samples", "16", "--max-epochs", "20", "--name", "busy"]
+    out = subprocess.run(HPSEARCH + args, capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "2 trials at a time" in out.stdout
+    assert "stopped early at epoch" in out.stdout  # live progress
+    assert "Best trial" in out.stdout and "held-out test: test_loss" in out.stdout
+    summary = json.loads((tmp_path / "busy" / "summary.json").read_text())
+    assert summary["trials"]["total"] == 16 and summary["trials"]["stopped"] >= 1
+    assert summary["concurrency"]["share_2_or_more"] >= 0.6
+    assert all(r["epochs"] < 20 for r in summary["leaderboard"] if r["state"] == "stopped")
+
+
+@pytest.mark.ray
+def test_the_default_search_finds_an_accurate_model(tmp_path: Path) -> None:
+    """The README's first command: the default search reaches 0.95 validation accuracy."""
+    env = {**os.environ, "HPSEARCH_STORAGE": str(tmp_path)}
+    out = subprocess.run(
+        [*HPSEARCH, "run", "--json"], capture_output=True, text=True, env=env, timeout=400
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    summary = json.loads(out.stdout)
+    assert summary["config"]["num_samples"] == 32 and summary["dataset"] == "spirals"
+    assert summary["best"]["val_accuracy"] >= 0.95
+    assert summary["best"]["test"]["test_accuracy"] >= 0.93
+    assert Path(summary["path"], "summary.json").exists()

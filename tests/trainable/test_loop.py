@@ -1,0 +1,144 @@
+"""The training loop: exact resume, divergence, metrics, data handling."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hpsearch.data import load_builtin
+from hpsearch.trainable import (
+    HParams,
+    TrainingRun,
+    TrainSettings,
+    as_tensor,
+    best_model_from_checkpoint,
+    load_state,
+    pick_device,
+    save_state,
+    score_splits,
+)
+
+SPIRALS = load_builtin("spirals")
+SETTINGS = TrainSettings(max_epochs=6, metric="val_accuracy", mode="max")
+# Every source of randomness at once: shuffling, dropout, mixup's Beta and permutation.
+NOISY = HParams(
+    optimizer="sgd",
+    lr=0.05,
+    momentum=0.9,
+    nesterov=True,
+    hidden_sizes=(32, 16),
+    dropout=0.2,
+    batch_norm=True,
+    batch_size=100,
+    augmentation="mixup",
+    augmentation_strength=0.4,
+    seed=7,
+)
+
+
+def test_resumed_training_equals_uninterrupted_training(tmp_path: Path) -> None:
+    straight = TrainingRun(NOISY, SPIRALS, SETTINGS)
+    expected = [straight.step() for _ in range(6)]
+
+    first = TrainingRun(NOISY, SPIRALS, SETTINGS)
+    for _ in range(3):
+        first.step()
+    save_state(first.state_dict(), tmp_path)
+    # Disturb the global RNG as another trial in the same worker would.
+    torch.rand(1000)
+
+    resumed = TrainingRun(NOISY, SPIRALS, SETTINGS)
+    resumed.load_state_dict(load_state(tmp_path))
+    assert resumed.epoch == 3
+    rest = [resumed.step() for _ in range(3)]
+
+    for got, want in zip(rest, expected[3:], strict=True):
+        for key in ("epoch", "train_loss", "val_loss", "val_accuracy"):
+            assert got[key] == want[key], key
+    for a, b in zip(
+        resumed.model.state_dict().values(), straight.model.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b)
+    assert resumed.best_epoch == straight.best_epoch
+
+
+def test_a_good_configuration_learns_the_spirals() -> None:
+    hp = HParams(optimizer="adam", lr=0.01, hidden_sizes=(64, 64, 64), batch_size=64, seed=1)
+    run = TrainingRun(hp, SPIRALS, TrainSettings(max_epochs=25, metric="val_accuracy", mode="max"))
+    metrics = [run.step() for _ in range(25)]
+    assert metrics[-1]["val_accuracy"] > 0.95
+    assert metrics[-1]["train_loss"] < metrics[0]["train_loss"]
+    expected = {
+        "epoch",
+        "train_loss",
+        "val_loss",
+        "val_accuracy",
+        "epoch_time_s",
+        "num_params",
+        "diverged",
+    }
+    assert set(metrics[0]) == expected
+    assert metrics[0]["num_params"] == sum(p.numel() for p in run.model.parameters())
+
+
+def test_a_non_finite_loss_ends_the_trial_with_a_reason() -> None:
+    hp = HParams(optimizer="sgd", lr=1e12, momentum=0.99, hidden_sizes=(64, 64), seed=0)
+    run = TrainingRun(hp, SPIRALS, TrainSettings(max_epochs=5, metric="val_accuracy", mode="max"))
+    metrics = run.step()
+    for _ in range(4):
+        if metrics["diverged"]:
+            break
+        metrics = run.step()
+    assert metrics["diverged"] is True
+    assert math.isnan(metrics["val_accuracy"]) and not math.isfinite(metrics["train_loss"])
+
+
+def test_regression_metrics_are_in_original_units() -> None:
+    data = load_builtin("friedman")
+    hp = HParams(lr=0.003, hidden_sizes=(64, 64), seed=0)
+    run = TrainingRun(hp, data, TrainSettings(max_epochs=15, metric="val_rmse", mode="min"))
+    for _ in range(15):
+        metrics = run.step()
+    # Friedman #1 has noise of std 1: a fitted model's RMSE approaches that, in y's units.
+    assert 0.9 < metrics["val_rmse"] < 2.0
+    assert metrics["val_r2"] > 0.85
+    naive = float(np.sqrt(((data.y_val - data.y_train.mean()) ** 2).mean()))
+    assert metrics["val_rmse"] < naive / 2
+
+
+def test_best_weights_are_kept_and_restored_for_scoring(tmp_path: Path) -> None:
+    hp = HParams(optimizer="adam", lr=0.01, hidden_sizes=(32, 32), seed=3)
+    run = TrainingRun(hp, SPIRALS, TrainSettings(max_epochs=8, metric="val_accuracy", mode="max"))
+    history = [run.step() for _ in range(8)]
+    save_state(run.state_dict(), tmp_path)
+    best_epoch = max(history, key=lambda m: m["val_accuracy"])["epoch"]
+    model, state = best_model_from_checkpoint(tmp_path, SPIRALS)
+    assert state["best"]["epoch"] == best_epoch
+    scores = score_splits(model, state, SPIRALS, ("val", "test"))
+    assert scores["val"]["val_accuracy"] == pytest.approx(history[best_epoch - 1]["val_accuracy"])
+    assert set(scores["test"]) == {"test_loss", "test_accuracy"}
+
+
+def test_cpu_tensors_share_memory_with_the_read_only_arrays() -> None:
+    array = np.arange(6, dtype=np.float32)
+    array.flags.writeable = False  # as arrays from Ray's object store are
+    tensor = as_tensor(array, torch.device("cpu"))
+    assert tensor.data_ptr() == array.ctypes.data
+
+
+def test_model_and_data_live_on_the_trials_device() -> None:
+    # On a GPU machine a trial that asked for a GPU trains there, data included;
+    # without one it falls back to the CPU rather than failing.
+    settings = TrainSettings(max_epochs=1, metric="val_accuracy", mode="max", gpus_per_trial=0.5)
+    run = TrainingRun(HParams(seed=0), SPIRALS, settings)
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert run.device.type == expected
+    assert run.x_train.device.type == expected and run.y_val.device.type == expected
+    assert all(p.device.type == expected for p in run.model.parameters())
+    assert run.step()["val_accuracy"] > 0
+    cpu_only = TrainSettings(max_epochs=1, metric="val_accuracy", mode="max", gpus_per_trial=0)
+    assert pick_device(cpu_only).type == "cpu"
