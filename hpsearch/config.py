@@ -29,6 +29,7 @@ TASK_METRICS: dict[str, dict[str, Literal["min", "max"]]] = {
 STORAGE_ENV = "HPSEARCH_STORAGE"
 DEFAULT_STORAGE = "~/hpsearch-results"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_SHAPE_RE = re.compile(r"^\d+([xX]\d+){1,2}$")
 
 
 def default_storage() -> str:
@@ -41,13 +42,34 @@ class SearchConfig(BaseModel):
 
     Example:
         >>> cfg = SearchConfig(dataset="rings", num_samples=8, max_epochs=10)
-        >>> cfg.resolved_metric(), cfg.resolved_mode()
+        >>> cfg.resolved_metric("classification"), cfg.resolved_mode("classification")
         ('val_accuracy', 'max')
+        >>> SearchConfig(data="houses.parquet", target="price").data_spec().target
+        'price'
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     dataset: str = Field("spirals", description="built-in dataset name (see `hpsearch datasets`)")
+    data: str | None = Field(
+        None, description="your table instead: Parquet/CSV/Arrow file, directory or URI"
+    )
+    target: str | None = Field(None, description="the column to predict (with data)")
+    features: list[str] | None = Field(None, description="input columns (default: all others)")
+    task: Literal["auto", "classification", "regression"] = Field(
+        "auto", description="auto: strings/bools/few integers are classes, floats regression"
+    )
+    missing: Literal["impute", "error"] = Field(
+        "impute", description="missing feature values: impute (+indicator) or refuse"
+    )
+    val_fraction: float = Field(0.2, gt=0, lt=1, description="validation share of the rows")
+    test_fraction: float = Field(0.2, gt=0, lt=1, description="held-out test share of the rows")
+    split_column: str | None = Field(
+        None, description="column of train/val/test labels instead of a random split"
+    )
+    input_shape: str | None = Field(
+        None, description="HxW or CxHxW: the features are pixels (enables image augmentations)"
+    )
     space: str = Field("mlp", description="registered space name or package.module:function")
     space_options: dict[str, Any] = Field(
         default_factory=dict, description="narrow the space's ranges and choices"
@@ -74,19 +96,19 @@ class SearchConfig(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> SearchConfig:
         # Imported here: these pull in numpy/optuna, which `hpsearch --help` must not.
-        from hpsearch.data import get_builtin
         from hpsearch.spaces import get_space, validate_space_options
 
-        task = get_builtin(self.dataset).task
+        self._check_data()
+        task = self.known_task()
         get_space(self.space)
         object.__setattr__(
             self, "space_options", validate_space_options(self.space, self.space_options)
         )
-        if self.metric is not None and self.metric not in TASK_METRICS[task]:
-            raise UserError(
-                f"metric {self.metric!r} is not reported for {task}",
-                f"choose one of: {', '.join(TASK_METRICS[task])}",
-            )
+        if task is not None:
+            self.check_metric(task)
+        elif self.metric is not None and not any(self.metric in m for m in TASK_METRICS.values()):
+            known = sorted({m for metrics in TASK_METRICS.values() for m in metrics})
+            raise UserError(f"unknown metric {self.metric!r}", f"choose one of: {', '.join(known)}")
         if self.name is not None and not _NAME_RE.match(self.name):
             raise UserError(
                 f"name {self.name!r} is not a valid experiment name",
@@ -99,20 +121,77 @@ class SearchConfig(BaseModel):
             )
         return self
 
-    @property
-    def task(self) -> str:
-        """``classification`` or ``regression``, from the dataset."""
-        from hpsearch.data import get_builtin
+    def _check_data(self) -> None:
+        if self.data is None:
+            for name in ("target", "features", "split_column"):
+                if getattr(self, name) is not None:
+                    raise UserError(f"{name} applies to --data only", "give --data PATH too")
+            return
+        if "dataset" in self.model_fields_set:
+            raise UserError("give either dataset (built-in) or data (your table), not both")
+        if not self.target:
+            raise UserError("data needs a target column", "add --target COLUMN")
+        if self.val_fraction + self.test_fraction >= 1:
+            raise UserError(
+                f"val_fraction + test_fraction is {self.val_fraction + self.test_fraction:g}",
+                "leave some rows to train on: keep the sum below 1",
+            )
+        self.parsed_input_shape()
 
-        return get_builtin(self.dataset).task
+    def parsed_input_shape(self) -> tuple[int, ...] | None:
+        """``input_shape`` as (channels, height, width), or None."""
+        if self.input_shape is None:
+            return None
+        if not _SHAPE_RE.match(self.input_shape):
+            raise UserError(
+                f"input_shape {self.input_shape!r} is not HxW or CxHxW", "e.g. 8x8 or 3x32x32"
+            )
+        dims = tuple(int(d) for d in self.input_shape.lower().split("x"))
+        if min(dims) <= 0:
+            raise UserError(f"input_shape {self.input_shape!r} has a zero dimension")
+        return dims if len(dims) == 3 else (1, *dims)
 
-    def resolved_metric(self) -> str:
+    def known_task(self) -> str | None:
+        """The task if known before reading data: the built-in's, or the user's --task."""
+        if self.data is None:
+            from hpsearch.data import get_builtin
+
+            return get_builtin(self.dataset).task
+        return None if self.task == "auto" else self.task
+
+    def check_metric(self, task: str) -> None:
+        """Refuse a metric the task does not report."""
+        if self.metric is not None and self.metric not in TASK_METRICS[task]:
+            raise UserError(
+                f"metric {self.metric!r} is not reported for {task}",
+                f"choose one of: {', '.join(TASK_METRICS[task])}",
+            )
+
+    def resolved_metric(self, task: str) -> str:
         """The metric to optimize: the user's or the task's default."""
-        return self.metric or next(iter(TASK_METRICS[self.task]))
+        return self.metric or next(iter(TASK_METRICS[task]))
 
-    def resolved_mode(self) -> Literal["min", "max"]:
+    def resolved_mode(self, task: str) -> Literal["min", "max"]:
         """``min`` or ``max``: the user's or the metric's natural direction."""
-        return self.mode or TASK_METRICS[self.task][self.resolved_metric()]
+        return self.mode or TASK_METRICS[task][self.resolved_metric(task)]
+
+    def data_spec(self) -> Any:
+        """How to read the user's table (``data.TableSpec``); only with ``data``."""
+        from hpsearch.data import TableSpec
+
+        assert self.data is not None and self.target is not None
+        return TableSpec(
+            location=self.data,
+            target=self.target,
+            features=tuple(self.features) if self.features is not None else None,
+            task=self.task,
+            missing=self.missing,
+            val_fraction=self.val_fraction,
+            test_fraction=self.test_fraction,
+            split_column=self.split_column,
+            input_shape=self.parsed_input_shape(),
+            seed=self.seed,
+        )
 
     def resolved_grace_period(self) -> int:
         """Epochs every trial gets before early stopping may end it.

@@ -10,6 +10,12 @@ import click
 from hpsearch._choices import SamplerName, SchedulerName
 
 
+def _split_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
 def _options(fn: Any) -> Any:
     """The flags shared by every command that defines a search (run; submit later)."""
     flags = [
@@ -22,6 +28,27 @@ def _options(fn: Any) -> Any:
         click.option(
             "--dataset", help="Built-in dataset (see `hpsearch datasets`). [default: spirals]"
         ),
+        click.option("--data", help="Your table: Parquet/CSV/Arrow file, directory or URI."),
+        click.option("--target", help="Column to predict (with --data)."),
+        click.option(
+            "--features",
+            callback=_split_list,
+            help="Comma-separated input columns. [default: all but the target]",
+        ),
+        click.option(
+            "--task",
+            type=click.Choice(["auto", "classification", "regression"]),
+            help="[default: auto; the choice is printed]",
+        ),
+        click.option(
+            "--missing",
+            type=click.Choice(["impute", "error"]),
+            help="Missing feature values: impute with an indicator, or refuse. [default: impute]",
+        ),
+        click.option("--val-fraction", type=float, help="Validation share of rows. [default: 0.2]"),
+        click.option("--test-fraction", type=float, help="Held-out test share. [default: 0.2]"),
+        click.option("--split-column", help="Column of train/val/test labels (no random split)."),
+        click.option("--input-shape", help="HxW or CxHxW: the features are image pixels."),
         click.option("--space", help="Space name or package.module:function. [default: mlp]"),
         click.option(
             "--sampler",

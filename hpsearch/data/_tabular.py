@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 
@@ -33,6 +33,8 @@ class TabularData:
     feature_names: tuple[str, ...]
     class_names: tuple[str, ...] = ()
     input_shape: tuple[int, ...] | None = None
+    #: How raw columns became features (fitted on train): what an exported model replays.
+    preprocessing: dict[str, Any] = field(default_factory=dict)
 
     @property
     def num_features(self) -> int:

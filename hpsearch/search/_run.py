@@ -7,6 +7,7 @@ the very same function on the cluster.
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from typing import Any
 import pyarrow.fs as pafs
 
 from hpsearch.config import SearchConfig
-from hpsearch.data import load_builtin
+from hpsearch.data import TabularData, load_builtin, load_table
 from hpsearch.errors import UserError
 from hpsearch.search._local_ray import local_ray, prepare_environment
 
@@ -35,12 +36,43 @@ class SearchResult:
         return self.summary["best"]
 
 
+def load_data(config: SearchConfig) -> TabularData:
+    """The built-in dataset or the user's table, split and encoded (before Ray starts)."""
+    if config.data is None:
+        return load_builtin(config.dataset, seed=config.seed)
+    data = load_table(config.data_spec())
+    return data
+
+
+def describe_table(data: TabularData, config: SearchConfig) -> str:
+    """One line on how the table was understood: task, classes, features, split."""
+    sizes = data.sizes()
+    if data.task == "classification":
+        shown = ", ".join(data.class_names[:8]) + (", ..." if data.num_classes > 8 else "")
+        task = f"classification of {config.target!r} ({data.num_classes} classes: {shown})"
+    else:
+        task = f"regression of {config.target!r}"
+    how = "given" if config.task != "auto" else "detected"
+    raw = len(data.preprocessing.get("columns", ()))
+    return (
+        f"hpsearch: {task} [{how}]; {raw} columns -> {data.num_features} features; "
+        f"{sizes['train']}/{sizes['val']}/{sizes['test']} train/val/test rows"
+    )
+
+
 def experiment_name(config: SearchConfig) -> str:
     """The user's name, or ``<dataset>-<space>-<timestamp>``."""
     if config.name:
         return config.name
     space = config.space.rsplit(":", 1)[-1]
-    return f"{config.dataset}-{space}-{datetime.now():%Y%m%d-%H%M%S}"
+    source = config.dataset
+    if config.data is not None:
+        # "s3://bucket/houses.parquet" -> "houses"
+        source = (
+            re.sub(r"[^A-Za-z0-9._-]", "", config.data.rstrip("/").rsplit("/", 1)[-1].split(".")[0])
+            or "data"
+        )
+    return f"{source}-{space}-{datetime.now():%Y%m%d-%H%M%S}"
 
 
 def _refuse_existing(root: str, name: str) -> str:
@@ -78,7 +110,10 @@ def run_search(config: SearchConfig, echo: Callable[[str], None] | None = print)
     name = experiment_name(config)
     root = config.storage_root()
     experiment_path = _refuse_existing(root, name)
-    data = load_builtin(config.dataset, seed=config.seed)
+    data = load_data(config)
+    config.check_metric(data.task)
+    if config.data is not None:
+        say(describe_table(data, config))
     say(
         f"hpsearch: {config.num_samples} trials of space {config.space!r} on {data.name} "
         f"({data.task}, {data.sizes()['train']} train rows), {config.sampler} sampler, "
@@ -108,8 +143,8 @@ def run_search(config: SearchConfig, echo: Callable[[str], None] | None = print)
             f"results in {experiment_path}"
         )
         progress = ProgressCallback(
-            metric=config.resolved_metric(),
-            mode=config.resolved_mode(),
+            metric=config.resolved_metric(data.task),
+            mode=config.resolved_mode(data.task),
             max_epochs=config.max_epochs,
             num_samples=config.num_samples,
             echo=echo,

@@ -93,7 +93,7 @@ def summarize(
     its best checkpointed weights are scored on the test split here, once;
     the search itself never saw that split.
     """
-    metric, mode = config.resolved_metric(), config.resolved_mode()
+    metric, mode = config.resolved_metric(data.task), config.resolved_mode(data.task)
     rows = [_trial_row(results[i], metric, mode, config.max_epochs) for i in range(len(results))]
     for row in rows:
         if row["trial_id"] in times:
@@ -114,6 +114,8 @@ def summarize(
         "dataset": data.name,
         "task": data.task,
         "class_names": list(data.class_names),
+        "features": list(data.feature_names),
+        "preprocessing": data.preprocessing,
         "split_sizes": data.sizes(),
         "metric": metric,
         "mode": mode,

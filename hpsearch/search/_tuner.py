@@ -59,12 +59,12 @@ def space_context(config: SearchConfig, data: TabularData) -> SpaceContext:
     )
 
 
-def train_settings(config: SearchConfig) -> TrainSettings:
+def train_settings(config: SearchConfig, task: str) -> TrainSettings:
     """The settings every trial of this search shares."""
     return TrainSettings(
         max_epochs=config.max_epochs,
-        metric=config.resolved_metric(),
-        mode=config.resolved_mode(),
+        metric=config.resolved_metric(task),
+        mode=config.resolved_mode(task),
         checkpoint_every=config.checkpoint_every,
         checkpoint_epochs=stop_epochs(config),
         cpus_per_trial=config.cpus_per_trial,
@@ -86,9 +86,9 @@ def build_tuner(
     ``data`` goes into Ray's object store once, through ``with_parameters``;
     trials read it from there instead of rebuilding it.
     """
-    metric, mode = config.resolved_metric(), config.resolved_mode()
+    metric, mode = config.resolved_metric(data.task), config.resolved_mode(data.task)
     trainable = tune.with_resources(
-        tune.with_parameters(train_mlp, data=data, settings=train_settings(config)),
+        tune.with_parameters(train_mlp, data=data, settings=train_settings(config, data.task)),
         {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial},
     )
     searcher = OptunaSearch(

@@ -17,6 +17,7 @@ from hpsearch.spaces._context import SpaceContext
 Optimizer = Literal["sgd", "adam", "adamw", "rmsprop"]
 Activation = Literal["relu", "gelu", "silu", "tanh"]
 Augmentation = Literal["none", "noise", "mixup", "feature_dropout"]
+ImageAugmentation = Literal["shift", "flip", "rotate", "cutout"]
 ClassificationLoss = Literal["cross_entropy", "label_smoothing"]
 RegressionLoss = Literal["mse", "huber"]
 
@@ -63,6 +64,12 @@ class MLPSpaceOptions(BaseModel):
     noise_std: Range = (0.01, 0.3)
     mixup_alpha: Range = (0.1, 1.0)
     feature_dropout: Range = (0.05, 0.3)
+    # Offered only when the data is image-shaped (--input-shape).
+    image_augmentations: tuple[ImageAugmentation, ...] = ("shift", "flip", "rotate", "cutout")
+    shift: Range = (0.05, 0.2)  # largest shift, as a share of the image side
+    flip: Range = (0.25, 0.5)  # probability of a horizontal flip
+    rotate: Range = (5.0, 20.0)  # largest rotation, degrees
+    cutout: Range = (0.1, 0.4)  # side of the blanked square, as a share of the image side
     classification_losses: tuple[ClassificationLoss, ...] = CLASSIFICATION_LOSSES
     label_smoothing: Range = (0.01, 0.2)
     regression_losses: tuple[RegressionLoss, ...] = REGRESSION_LOSSES
@@ -74,6 +81,7 @@ class MLPSpaceOptions(BaseModel):
         "batch_norm",
         "batch_sizes",
         "augmentations",
+        "image_augmentations",
         "classification_losses",
         "regression_losses",
     )
@@ -103,6 +111,10 @@ class MLPSpaceOptions(BaseModel):
             "huber_delta",
             "label_smoothing",
             "width",
+            "shift",
+            "rotate",
+            "cutout",
+            "flip",
         ):
             _check_range(name, getattr(self, name), positive=True)
         for name in ("momentum", "dropout", "feature_dropout"):
@@ -174,15 +186,21 @@ def mlp(trial: optuna.Trial, ctx: SpaceContext) -> dict[str, Any]:
     config["batch_size"] = _suggest_choice(trial, "batch_size", opts.batch_sizes)
 
     # Augmentation, with a strength that means something only for its kind.
-    aug = _suggest_choice(trial, "augmentation", opts.augmentations)
+    # Image augmentations exist only for image-shaped data.
+    choices = opts.augmentations + (opts.image_augmentations if ctx.input_shape else ())
+    aug = _suggest_choice(trial, "augmentation", choices)
     strength_range = {
         "noise": opts.noise_std,
         "mixup": opts.mixup_alpha,
         "feature_dropout": opts.feature_dropout,
+        "shift": opts.shift,
+        "flip": opts.flip,
+        "rotate": opts.rotate,
+        "cutout": opts.cutout,
     }.get(aug)
     config["augmentation"] = aug
     config["augmentation_strength"] = (
-        _suggest_range(trial, f"{aug}_strength", strength_range, log=aug != "feature_dropout")
+        _suggest_range(trial, f"{aug}_strength", strength_range, log=aug in ("noise", "mixup"))
         if strength_range
         else 0.0
     )

@@ -80,7 +80,7 @@ class TrainingRun:
         self.model = build_mlp(data.num_features, data.num_outputs, hp).to(self.device)
         self.optimizer = build_optimizer(self.model, hp)
         self.loss_fn = build_loss(hp, self.task)
-        self.augment = build_augmentation(hp)
+        self.augment = build_augmentation(hp, data.input_shape)
         self.num_params = count_parameters(self.model)
         self.epoch = 0
         self.best_value: float | None = None

@@ -62,7 +62,7 @@ def test_asha_trials_checkpoint_where_asha_may_stop_them() -> None:
     }
     assert stop_epochs(SearchConfig(scheduler="median")) == frozenset()
     assert stop_epochs(SearchConfig(scheduler="none")) == frozenset()
-    settings = train_settings(SearchConfig(max_epochs=20, checkpoint_every=5))
+    settings = train_settings(SearchConfig(max_epochs=20, checkpoint_every=5), "classification")
     assert [e for e in range(1, 21) if settings.checkpoints_at(e)] == [4, 5, 10, 12, 15, 20]
 
 
