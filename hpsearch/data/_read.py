@@ -7,6 +7,7 @@ listing): the caller asks for the columns it needs, and only those are read.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import PurePosixPath
 
 import pyarrow as pa
@@ -21,6 +22,11 @@ FORMATS: dict[str, tuple[str, ...]] = {
     "csv": (".csv", ".csv.gz", ".csv.bz2", ".tsv"),
     "ipc": (".arrow", ".feather", ".ipc", ".arrows"),
 }
+
+
+#: Rows per record batch when streaming a table: big enough to amortize
+#: per-batch overhead, small enough (~25 MB at 50 float64 columns) not to matter.
+_BATCH_ROWS = 65_536
 
 
 def _format_of(path: str) -> str | None:
@@ -102,9 +108,45 @@ def open_table(location: str) -> ds.Dataset:
         raise UserError(f"cannot read data {location!r} as {fmt}: {_first_line(exc)}") from None
 
 
-def read_columns(dataset: ds.Dataset, columns: list[str], location: str) -> pa.Table:
-    """Only ``columns`` of the dataset, as one table."""
+def iter_batches(
+    dataset: ds.Dataset, columns: list[str], location: str
+) -> Iterator[pa.RecordBatch]:
+    """``columns`` of the dataset, one record batch at a time, in a stable order.
+
+    pyarrow's scanner yields batches in dataset order (files, then rows), so
+    two passes see the rows in the same order. Read-ahead is kept short:
+    pyarrow's default decodes up to 16 batches per file ahead, which on a
+    wide table held more memory than the finished feature matrix.
+    """
+    options = {}
+    if isinstance(dataset.format, ds.ParquetFileFormat) and isinstance(
+        dataset.filesystem, pafs.LocalFileSystem
+    ):
+        # pre_buffer coalesces a row group's reads into one buffer: it saves
+        # round trips on object stores, but on a local disk it only held
+        # 2.5x more memory while scanning (730 MB vs 290 MB for 1M x 51 doubles).
+        options["fragment_scan_options"] = ds.ParquetFragmentScanOptions(pre_buffer=False)
     try:
-        return dataset.to_table(columns=columns)
+        yield from dataset.to_batches(
+            columns=columns,
+            batch_size=_BATCH_ROWS,
+            batch_readahead=2,
+            fragment_readahead=1,
+            **options,
+        )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, OSError) as exc:
         raise UserError(f"cannot read data {location!r}: {_first_line(exc)}") from None
+
+
+def is_columnar(dataset: ds.Dataset) -> bool:
+    """Whether reading a subset of columns reads only those (Parquet, Arrow IPC)."""
+    return isinstance(dataset.format, ds.ParquetFileFormat | ds.IpcFileFormat)
+
+
+def release_unused_memory() -> None:
+    """Hand the memory pyarrow's allocator kept after a scan back to the system.
+
+    mimalloc and jemalloc keep freed pages for reuse; numpy allocates
+    elsewhere, so without this a scan's peak stays in the driver's RSS.
+    """
+    pa.default_memory_pool().release_unused()

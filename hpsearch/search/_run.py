@@ -135,6 +135,11 @@ def run_search(config: SearchConfig, echo: Callable[[str], None] | None = print)
                 f"{resources.get('GPU', 0):g} GPUs",
                 "use --gpus-per-trial 0 on a machine without a GPU",
             )
+        # One copy of the data in the object store for every trial; the driver
+        # then reads that copy too (zero-copy) and lets its own go, so it never
+        # holds the dataset twice.
+        data_ref = ray.put(data)
+        data = ray.get(data_ref)
         concurrency = _concurrency(config, resources)
         # Tune lets a searcher have only one pending trial unless told otherwise.
         os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(concurrency)
@@ -156,6 +161,7 @@ def run_search(config: SearchConfig, echo: Callable[[str], None] | None = print)
             storage_root=root,
             max_concurrent=concurrency,
             callbacks=[progress],
+            data_ref=data_ref,
         )
         search_start = time.perf_counter()
         results = tuner.fit()

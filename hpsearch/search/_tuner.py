@@ -80,15 +80,21 @@ def build_tuner(
     storage_root: str,
     max_concurrent: int,
     callbacks: Sequence[tune.Callback] = (),
+    data_ref: Any = None,
 ) -> tune.Tuner:
     """Everything Tune needs for one search, and nothing it would default badly.
 
-    ``data`` goes into Ray's object store once, through ``with_parameters``;
-    trials read it from there instead of rebuilding it.
+    The dataset reaches trials through Ray's object store, put there once:
+    ``data_ref`` if the caller already put it, else ``with_parameters`` puts
+    ``data``. Trials read it from there instead of rebuilding it.
     """
     metric, mode = config.resolved_metric(data.task), config.resolved_mode(data.task)
     trainable = tune.with_resources(
-        tune.with_parameters(train_mlp, data=data, settings=train_settings(config, data.task)),
+        tune.with_parameters(
+            train_mlp,
+            data=data if data_ref is None else data_ref,
+            settings=train_settings(config, data.task),
+        ),
         {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial},
     )
     searcher = OptunaSearch(

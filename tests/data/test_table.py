@@ -21,21 +21,18 @@ def test_csv_with_a_string_label_and_a_categorical_column(tmp_path: Path, table:
     pacsv.write_csv(table.drop_columns(["price"]), path)
     d = load_table(TableSpec(str(path), "label"))
     assert d.task == "classification" and d.class_names == ("high", "low", "mid")
+    # Numeric columns first, then their missing indicators, then one block per categorical.
     assert d.feature_names == (
-        "x1",
-        "x1:missing",
-        "x2",
-        "color=blue",
-        "color=green",
-        "color=red",
-        "count",
+        *("x1", "x2", "count", "x1:missing"),
+        *("color=blue", "color=green", "color=red"),
     )
     assert d.x_train.dtype == np.float32 and d.x_train.flags["C_CONTIGUOUS"]
     assert sum(d.sizes().values()) == 600
     # One-hot rows hold exactly one 1 among the color columns.
-    np.testing.assert_array_equal(d.x_train[:, 3:6].sum(axis=1), 1.0)
+    np.testing.assert_array_equal(d.x_train[:, 4:7].sum(axis=1), 1.0)
     # Standardized with the training split only.
-    np.testing.assert_allclose(d.x_train[:, [0, 2, 6]].mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(d.x_train[:, :3].mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(d.x_train[:, :3].std(axis=0), 1.0, atol=1e-4)
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "feather", "tsv"])
@@ -68,7 +65,7 @@ def test_only_needed_columns_are_read(tmp_path: Path, table: pa.Table) -> None:
     nested = table.append_column("tags", pa.array([[1, 2]] * len(table)))
     pq.write_table(nested, tmp_path / "t.parquet")
     d = load_table(TableSpec(str(tmp_path / "t.parquet"), "label", features=("x1", "x2")))
-    assert d.feature_names == ("x1", "x1:missing", "x2")
+    assert d.feature_names == ("x1", "x2", "x1:missing")
 
 
 def test_task_detection(tmp_path: Path) -> None:
@@ -123,6 +120,7 @@ def test_missing_values_imputed_with_train_median_and_indicator(
     d = load_table(TableSpec(str(tmp_path / "t.parquet"), "label", features=("x1",)))
     assert not np.isnan(d.x_train).any()
     indicator = d.x_train[:, 1]
+    assert d.feature_names == ("x1", "x1:missing")
     assert 0.05 < indicator.mean() < 0.15
     plan = d.preprocessing["columns"][0]
     imputed = d.x_train[indicator == 1, 0]
