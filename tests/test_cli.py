@@ -68,7 +68,7 @@ MISTAKES = [
     ("space_options:\n  batch_sizes: [64, -32]\n", "batch sizes must be positive, got [-32]"),
     ("max_epochs: 0\n", "max_epochs: Input should be greater than 0"),
     ("num_samples: [1, 2\n", "is not valid YAML at line 2"),
-    ("num_samples: 4\nepochs: 3\n", "unknown key 'epochs' (allowed keys: dataset, space"),
+    ("num_samples: 4\nepochs: 3\n", "unknown key 'epochs' (allowed keys: dataset, data, target"),
     ("space_options:\n  depth: 3\n", "unknown key 'depth' in space_options"),
     ("- just\n- a list\n", "must hold a mapping of settings, not list"),
 ]
