@@ -1,7 +1,14 @@
-"""Datasets: built-in synthetic tasks and the prepared splits trials train on.
+"""Datasets: built-in synthetic tasks, users' tables, and the prepared splits trials train on.
 
-Knows numpy only; no torch, no Ray.
+Knows numpy and pyarrow; no torch, no Ray. The table reader (pyarrow's
+dataset and compute modules, ~0.3 s to import) loads on first use, so a
+trial worker that only unpickles :class:`TabularData` never pays for it.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from hpsearch.data._builtin import (
     DATASETS,
@@ -10,10 +17,18 @@ from hpsearch.data._builtin import (
     get_builtin,
     load_builtin,
 )
-from hpsearch.data._read import open_table
 from hpsearch.data._split import split_indices, standardize
-from hpsearch.data._table import TableSpec, load_table
 from hpsearch.data._tabular import TabularData, Task
+
+if TYPE_CHECKING:
+    from hpsearch.data._read import open_table
+    from hpsearch.data._table import TableSpec, load_table
+
+_LAZY = {
+    "open_table": "hpsearch.data._read",
+    "TableSpec": "hpsearch.data._table",
+    "load_table": "hpsearch.data._table",
+}
 
 __all__ = [
     "DATASETS",
@@ -29,3 +44,9 @@ __all__ = [
     "split_indices",
     "standardize",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'hpsearch.data' has no attribute {name!r}")

@@ -1,0 +1,196 @@
+"""The measured workloads, each run in a fresh subprocess by ``suite.py``.
+
+Every function returns plain JSON. Nothing here is a test: these are
+measurements, compared as ratios within one run of the suite.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from typing import Any
+
+import numpy as np
+
+CORES = os.cpu_count() or 1
+
+
+def tiny_table(path: str, rows: int = 80) -> None:
+    """A table so small that a trial's training is ~1 ms per epoch: 'trivial'."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(rows, 2))
+    pq.write_table(pa.table({"a": x[:, 0], "b": x[:, 1], "y": (x[:, 0] > 0).astype(np.int64)}), path)
+
+
+def _trial_work(results: Any) -> tuple[float, int, list[dict[str, Any]]]:
+    """Seconds spent inside training epochs, epochs, and each trial's config."""
+    work, epochs, configs = 0.0, 0, []
+    for i in range(len(results)):
+        frame = results[i].metrics_dataframe
+        if frame is not None and "epoch_time_s" in frame:
+            work += float(frame["epoch_time_s"].sum())
+            epochs += len(frame)
+        configs.append(dict(results[i].config))
+    return work, epochs, configs
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def hpsearch_search(dataset: str | None, data: str | None, trials: int, epochs: int,
+                    space: str, sampler: str, scheduler: str, seed: int) -> dict[str, Any]:
+    """A search through hpsearch's own path (run_search), Ray started apart."""
+    from hpsearch import SearchConfig, run_search
+    from hpsearch.search._local_ray import local_ray
+
+    fields: dict[str, Any] = {"data": data, "target": "y"} if data else {"dataset": dataset}
+    config = SearchConfig(
+        **fields, space=space, num_samples=trials, max_epochs=epochs, sampler=sampler,
+        scheduler=scheduler, seed=seed, storage=tempfile.mkdtemp(prefix="hpbench-"),
+    )
+    with local_ray() as ray_start:
+        result = run_search(config, echo=None)
+    work, n_epochs, configs = _trial_work(result.results)
+    timeline = []
+    for row in result.summary["leaderboard"]:
+        trial = next(r for r in result.results if r.config.get("trial_number") == row["number"])
+        frame = trial.metrics_dataframe
+        if frame is None or "started_s" not in row:
+            continue
+        for t, v in zip(frame["time_total_s"], frame[result.summary["metric"]], strict=False):
+            timeline.append((row["started_s"] + float(t), float(v)))
+    return {
+        "wall_s": result.summary["wall_time_s"], "ray_start_s": ray_start, "work_s": work,
+        "epochs": n_epochs, "trials": trials, "configs": configs, "timeline": sorted(timeline),
+        "best": result.summary["best"][result.summary["metric"]] if result.summary["best"] else None,
+        "driver_peak_mb": _peak_mb(),
+    }
+
+
+def naive_search(data: str | None, dataset: str | None, trials: int, epochs: int) -> dict[str, Any]:
+    """Ray Tune + OptunaSearch as Ray's documentation shows it, defaults kept."""
+    import ray
+    from ray import tune
+    from ray.tune.search.optuna import OptunaSearch
+
+    from hpsearch.data import TableSpec, load_builtin, load_table
+    from hpsearch.trainable import TrainSettings, train_mlp
+
+    prepared = load_table(TableSpec(data, "y")) if data else load_builtin(dataset or "spirals")
+    start = time.perf_counter()
+    ray.init(num_cpus=CORES, include_dashboard=False, _node_ip_address="127.0.0.1")
+    ray_start = time.perf_counter() - start
+    settings = TrainSettings(max_epochs=epochs, metric="val_accuracy", mode="max")
+    tuner = tune.Tuner(
+        tune.with_parameters(train_mlp, data=prepared, settings=settings),
+        param_space={
+            "optimizer": tune.choice(["adam", "adamw"]),
+            "lr": tune.loguniform(1e-3, 1e-1),
+            "hidden_sizes": tune.choice([[16], [32, 32], [64, 64]]),
+        },
+        tune_config=tune.TuneConfig(
+            search_alg=OptunaSearch(), metric="val_accuracy", mode="max", num_samples=trials
+        ),
+        run_config=tune.RunConfig(storage_path=tempfile.mkdtemp(prefix="naive-"), verbose=0),
+    )
+    start = time.perf_counter()
+    results = tuner.fit()
+    wall = time.perf_counter() - start
+    work, n_epochs, configs = _trial_work(results)
+    return {"wall_s": wall, "ray_start_s": ray_start, "work_s": work, "epochs": n_epochs,
+            "trials": trials, "configs": configs, "driver_peak_mb": _peak_mb()}
+
+
+def sequential_limit(dataset: str, configs: list[dict[str, Any]], epochs: int) -> dict[str, Any]:
+    """The same trials one after another in one process, no Ray: the compute limit."""
+    import torch
+
+    from hpsearch.data import load_builtin
+    from hpsearch.trainable import HParams, TrainingRun, TrainSettings
+
+    torch.set_num_threads(1)  # each trial had one CPU in the search
+    data = load_builtin(dataset)
+    settings = TrainSettings(max_epochs=epochs, metric="val_accuracy", mode="max")
+    start = time.perf_counter()
+    for config in configs:
+        run = TrainingRun(HParams.from_config(config), data, settings)
+        for _ in range(epochs):
+            run.step()
+    total = time.perf_counter() - start
+    return {"sequential_s": total, "limit_s": total / CORES}
+
+
+def epoch_throughput(rows: int = 50_000, features: int = 20, repeats: int = 5) -> dict[str, Any]:
+    """hpsearch's epoch vs a bare torch loop vs a per-sample Dataset + DataLoader loop."""
+    import torch
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from hpsearch.data import TabularData
+    from hpsearch.trainable import HParams, TrainingRun, TrainSettings
+
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(rows, features)).astype(np.float32)
+    y = (x[:, 0] * x[:, 1] > 0).astype(np.int64)
+    data = TabularData("bench", "classification", x, y, x[:1000], y[:1000], x[:10], y[:10],
+                       tuple(f"f{i}" for i in range(features)), ("0", "1"))
+    hp = HParams(optimizer="adam", lr=1e-3, hidden_sizes=(128, 128), batch_size=128, seed=0)
+    settings = TrainSettings(max_epochs=1, metric="val_accuracy", mode="max")
+
+    def best_of(fn: Any) -> float:
+        fn()  # warm-up
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+        return min(times)
+
+    run = TrainingRun(hp, data, settings)
+    ours = best_of(run.train_epoch)
+
+    def make() -> tuple[nn.Module, torch.optim.Optimizer]:
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(features, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(),
+                              nn.Linear(128, 2))
+        return model, torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    model, opt = make()
+
+    def bare() -> None:
+        order = torch.randperm(rows)
+        for i in range(0, rows, 128):
+            idx = order[i : i + 128]
+            loss = nn.functional.cross_entropy(model(xt[idx]), yt[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+    bare_s = best_of(bare)
+    model2, opt2 = make()
+    loader = DataLoader(TensorDataset(xt, yt), batch_size=128, shuffle=True)
+
+    def dataloader() -> None:
+        for xb, yb in loader:
+            loss = nn.functional.cross_entropy(model2(xb), yb)
+            opt2.zero_grad()
+            loss.backward()
+            opt2.step()
+
+    loader_s = best_of(dataloader)
+    return {"hpsearch_s": ours, "bare_s": bare_s, "dataloader_s": loader_s}
+
+
+if __name__ == "__main__":
+    name, kwargs = sys.argv[1], json.loads(sys.argv[2])
+    print("RESULT " + json.dumps(globals()[name](**kwargs), default=str))
