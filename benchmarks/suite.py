@@ -96,7 +96,9 @@ def _reach(timeline: list[list[float]], target: float) -> tuple[int, float] | No
     return None
 
 
-def row_quality(datasets: list[str], seeds: list[int], trials: int, epochs: int) -> dict[str, Any]:
+def row_quality(
+    datasets: list[str], seeds: list[int], trials: int, epochs: int
+) -> list[dict[str, Any]]:
     shares_epochs, shares_time, cases = [], [], []
     for ds in datasets:
         for seed in seeds:
@@ -106,7 +108,8 @@ def row_quality(datasets: list[str], seeds: list[int], trials: int, epochs: int)
             rnd = measure("hpsearch_search", sampler="random", scheduler="none", **common)
             reached = _reach(ours["timeline"], rnd["best"])
             if reached is None:
-                e_share, t_share = ours["epochs"] / rnd["epochs"], float("inf")
+                # Never matched within its budget: infinitely many epochs needed.
+                e_share, t_share = float("inf"), float("inf")
             else:
                 e_share, t_share = reached[0] / rnd["epochs"], reached[1] / rnd["wall_s"]
             shares_epochs.append(e_share)
@@ -114,14 +117,24 @@ def row_quality(datasets: list[str], seeds: list[int], trials: int, epochs: int)
             cases.append({"dataset": ds, "seed": seed, "random_best": rnd["best"],
                           "tpe_asha_best": ours["best"], "reached": reached is not None,
                           "epochs_share": e_share, "time_share": t_share})
-    median = statistics.median(shares_epochs)
-    return {
-        "name": f"epochs TPE+ASHA needs to match random search's best ({trials} trials, "
-                f"{len(datasets)} datasets x {len(seeds)} seeds, median share)",
-        "hpsearch": median, "baseline": 1.0, "baseline_name": "random search, no early stopping",
-        "ratio": median, "target": "<= 40%", "met": median <= 0.40,
-        "detail": {"median_time_share": statistics.median(shares_time), "cases": cases},
-    }
+    median, median_time = statistics.median(shares_epochs), statistics.median(shares_time)
+    label = f"({trials} trials, {len(datasets)} datasets x {len(seeds)} seeds, median share)"
+    detail = {"median_epochs_share": median, "median_time_share": median_time, "cases": cases}
+    return [
+        {
+            "key": "quality_epochs",
+            "name": f"epochs TPE+ASHA needs to match random search's best {label}",
+            "hpsearch": median, "baseline": 1.0, "baseline_name": "random search, no early stopping",
+            "ratio": median, "target": "<= 40%", "met": median <= 0.40, "detail": detail,
+        },
+        {
+            "key": "quality_time",
+            "name": f"wall time TPE+ASHA needs to match random search's best {label}",
+            "hpsearch": median_time, "baseline": 1.0,
+            "baseline_name": "random search, no early stopping",
+            "ratio": median_time, "target": "<= 40%", "met": median_time <= 0.40, "detail": detail,
+        },
+    ]
 
 
 def row_scaling(tiny: str, sizes: list[int]) -> dict[str, Any]:
@@ -131,7 +144,7 @@ def row_scaling(tiny: str, sizes: list[int]) -> dict[str, Any]:
     small, large = min(sizes), max(sizes)
     ratio = per[large] / per[small]
     return {
-        "name": f"overhead per trial at {large} vs {small} trivial trials",
+        "name": f"overhead per trial (core-s) at {large} vs {small} trivial trials",
         "hpsearch": per[large], "baseline": per[small], "baseline_name": f"{small} trials",
         "ratio": ratio, "target": "flat (<= 1.5x)", "met": ratio <= 1.5,
         "detail": {str(n): {"overhead_core_s": per[n], "driver_peak_mb": r["driver_peak_mb"],
@@ -149,7 +162,7 @@ def fmt(value: float, name: str) -> str:
     if "epoch time" in name:
         return f"{value * 1000:.0f} ms"
     if "share" in name or "match" in name:
-        return f"{value:.0%}"
+        return "not reached" if value == float("inf") else f"{value:.0%}"
     return f"{value:.2f}x"
 
 
@@ -180,7 +193,8 @@ def main() -> None:
             if only and key not in only:
                 continue
             print(f"running {key} ...", file=sys.stderr, flush=True)
-            rows.append({"key": key, **fn()})
+            result = fn()
+            rows.extend(result if isinstance(result, list) else [{"key": key, **result}])
     machine = f"{platform.machine()}, {CORES} cores, Python {platform.python_version()}"
     print(f"\nhpsearch benchmarks, {date.today()}, {machine} ({time.perf_counter() - started:.0f}s)\n")
     print("| benchmark | hpsearch | baseline | ratio | target | met |")

@@ -8,7 +8,6 @@ from typing import Any
 
 import pyarrow.fs as pafs
 from ray.tune import ResultGrid
-from ray.tune.result import TRAINING_ITERATION
 
 from hpsearch.config import SearchConfig
 from hpsearch.data import TabularData
@@ -55,8 +54,12 @@ def _trial_row(result: Any, metric: str, mode: str, max_epochs: int) -> dict[str
         "num_params": last.get("num_params"),
         "config": result.config,
         "checkpoint": result.checkpoint.path if result.checkpoint else None,
-        "iterations": last.get(TRAINING_ITERATION),
     }
+
+
+def _usable(row: dict[str, Any]) -> bool:
+    """A trial that reported a finite score and did not crash can be ranked."""
+    return row["best_value"] is not None and row["state"] != "errored"
 
 
 def overlap_share(times: dict[str, TrialTimes], at_least: int) -> float:
@@ -99,11 +102,7 @@ def summarize(
         if row["trial_id"] in times:
             t = times[row["trial_id"]]
             row["started_s"], row["ended_s"] = round(t.start, 3), round(t.end or wall_time_s, 3)
-    ranked = sorted(
-        (r for r in rows if r["best_value"] is not None and r["state"] != "errored"),
-        key=lambda r: r["best_value"],
-        reverse=mode == "max",
-    )
+    ranked = sorted(filter(_usable, rows), key=lambda r: r["best_value"], reverse=mode == "max")
     counts = {
         s: sum(r["state"] == s for r in rows)
         for s in ("completed", "stopped", "diverged", "errored")
@@ -128,9 +127,10 @@ def summarize(
         },
         "best": None,
         "leaderboard": [
-            {k: v for k, v in r.items() if k not in ("config", "iterations")}
+            {k: v for k, v in r.items() if k != "config"}
             | {"params": {k: v for k, v in r["config"].items() if k not in _INTERNAL_KEYS}}
-            for r in ranked + [r for r in rows if r not in ranked]
+            # Ranked trials first, then those without a usable score.
+            for r in ranked + [r for r in rows if not _usable(r)]
         ],
     }
     best = next((r for r in ranked if r["checkpoint"]), None)
