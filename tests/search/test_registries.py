@@ -52,18 +52,14 @@ def test_every_scheduler_builds(name: str) -> None:
 
 
 def test_asha_trials_checkpoint_where_asha_may_stop_them() -> None:
-    assert stop_epochs(SearchConfig(max_epochs=40, grace_period=4)) == {4, 12, 36}
-    assert stop_epochs(SearchConfig(max_epochs=20)) == {4, 12}
-    assert stop_epochs(SearchConfig(scheduler="hyperband", max_epochs=30, grace_period=1)) == {
-        1,
-        3,
-        9,
-        27,
-    }
+    assert stop_epochs(SearchConfig(max_epochs=40, grace_period=4)) == {4, 8, 16, 32}
+    assert stop_epochs(SearchConfig(max_epochs=20)) == {4, 8, 16}
+    hyperband = SearchConfig(scheduler="hyperband", max_epochs=30, grace_period=1)
+    assert stop_epochs(hyperband) == {1, 2, 4, 8, 16}
     assert stop_epochs(SearchConfig(scheduler="median")) == frozenset()
     assert stop_epochs(SearchConfig(scheduler="none")) == frozenset()
     settings = train_settings(SearchConfig(max_epochs=20, checkpoint_every=5), "classification")
-    assert [e for e in range(1, 21) if settings.checkpoints_at(e)] == [4, 5, 10, 12, 15, 20]
+    assert [e for e in range(1, 21) if settings.checkpoints_at(e)] == [4, 5, 8, 10, 15, 16, 20]
 
 
 def test_trial_seeds_derive_from_search_seed_and_trial() -> None:
