@@ -13,7 +13,6 @@ in place. The driver's peak memory is about one feature matrix plus a batch.
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -21,15 +20,21 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from hpsearch.data._encode import (
+    Codes,
+    as_strings,
+    categorical_plan,
+    column_names,
+    fill_categorical,
+    numeric_plan,
+    scale_numeric,
+    share_pixel_scale,
+)
 from hpsearch.data._read import is_columnar, iter_batches, open_table, release_unused_memory
 from hpsearch.data._split import split_indices
 from hpsearch.data._tabular import TabularData, Task
 from hpsearch.errors import UserError
 
-#: A categorical feature with at most this many training categories is one-hot encoded...
-MAX_ONE_HOT = 32
-#: ...beyond that, its values are hashed into this many one-hot buckets.
-HASH_BUCKETS = 32
 #: An integer target with at most this many distinct values is taken as classes.
 MAX_AUTO_CLASSES = 20
 MAX_CLASSES = 1000
@@ -88,12 +93,6 @@ def _as_float(column: pa.ChunkedArray) -> np.ndarray:
     values = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
     values[~np.isfinite(values)] = np.nan
     return values
-
-
-def _as_strings(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    if pa.types.is_dictionary(column.type):
-        column = pc.cast(column, column.type.value_type)
-    return pc.cast(column, pa.string())
 
 
 def check_schema(schema: pa.Schema, spec: TableSpec) -> list[str]:
@@ -160,7 +159,7 @@ def _target(column: pa.ChunkedArray, spec: TableSpec) -> tuple[Task, np.ndarray,
         return task, _as_float(column).astype(np.float32), ()
     if not (stringy or pa.types.is_integer(t) or pa.types.is_floating(t)):
         raise UserError(f"target column {spec.target!r} has type {t}, which cannot be learned")
-    labels = _as_strings(column) if stringy else column
+    labels = as_strings(column) if stringy else column
     classes = pc.unique(labels).sort()
     if len(classes) < 2:
         raise UserError(
@@ -180,7 +179,7 @@ def _split(
     spec: TableSpec, y: np.ndarray, task: Task, split_col: pa.ChunkedArray | None
 ) -> tuple[np.ndarray, ...]:
     if split_col is not None:
-        words = _as_strings(split_col).to_pylist()
+        words = as_strings(split_col).to_pylist()
         unknown = sorted({w for w in words if w not in SPLIT_NAMES}, key=str)
         if unknown:
             raise UserError(
@@ -207,99 +206,16 @@ def _split(
     return parts
 
 
-def _numeric_plan(train_column: np.ndarray, name: str, has_gaps: bool) -> dict[str, Any]:
-    """Median, mean and std of one numeric column's training values (NaN = missing)."""
-    present = train_column[~np.isnan(train_column)]
-    if present.size == 0:
-        raise UserError(f"feature column {name!r} has no values in the training split")
-    median = float(np.median(present))
-    n_missing = train_column.size - present.size
-    # Statistics after imputation, as the model will see the column.
-    mean = (float(present.sum(dtype=np.float64)) + n_missing * median) / train_column.size
-    sq = float(((present - mean) ** 2).sum(dtype=np.float64)) + n_missing * (median - mean) ** 2
-    std = float(np.sqrt(sq / train_column.size)) or 1.0
-    return {
-        "name": name,
-        "kind": "numeric",
-        "median": median,
-        "mean": mean,
-        "std": std,
-        "indicator": has_gaps,
-    }
-
-
-@dataclass
-class _Codes:
-    """One categorical column as int32 codes into a growing dictionary (-1: null)."""
-
-    codes: list[np.ndarray]
-    values: dict[str, int]
-
-    def add(self, column: pa.Array | pa.ChunkedArray) -> None:
-        encoded = pc.dictionary_encode(_as_strings(column))
-        if isinstance(encoded, pa.ChunkedArray):
-            encoded = encoded.combine_chunks()
-        local = [
-            self.values.setdefault(str(v), len(self.values)) for v in encoded.dictionary.to_pylist()
-        ]
-        lookup = np.array([*local, -1], dtype=np.int32)
-        idx = encoded.indices.fill_null(len(local)).to_numpy(zero_copy_only=False)
-        self.codes.append(lookup[idx])
-
-
-def _categorical_plan(
-    codes: np.ndarray, values: dict[str, int], train: np.ndarray, name: str
-) -> dict[str, Any]:
-    names = np.array(list(values), dtype=object)
-    train_codes = np.unique(codes[train])
-    categories = sorted(str(names[c]) for c in train_codes if c >= 0)
-    missing = bool((codes < 0).any())
-    if len(categories) <= MAX_ONE_HOT:
-        return {"name": name, "kind": "onehot", "categories": categories, "indicator": missing}
-    return {"name": name, "kind": "hash", "buckets": HASH_BUCKETS, "indicator": missing}
-
-
-def _column_names(plan: dict[str, Any]) -> list[str]:
-    name = plan["name"]
-    if plan["kind"] == "numeric":
-        return [name]
-    if plan["kind"] == "onehot":
-        return [f"{name}={c}" for c in plan["categories"]]
-    return [f"{name}#hash{i}" for i in range(plan["buckets"])]
-
-
-def _one_hot_lookup(plan: dict[str, Any], values: dict[str, int]) -> np.ndarray:
-    """Global code -> column within the block (-1: no column), with a slot for null."""
-    if plan["kind"] == "onehot":
-        position = {c: i for i, c in enumerate(plan["categories"])}
-        lookup = [position.get(v, -1) for v in values]
-    else:
-        # crc32 is stable across processes and machines, unlike hash().
-        lookup = [zlib.crc32(v.encode()) % plan["buckets"] for v in values]
-    return np.array([*lookup, -1], dtype=np.int64)
-
-
-def _share_pixel_scale(plans: list[dict[str, Any]]) -> None:
-    """One mean and std for all pixels, so shifting or rotating an image moves
-    values that mean the same thing (per-pixel scaling would not)."""
-    means = np.array([p["mean"] for p in plans])
-    second = np.array([p["std"] ** 2 + p["mean"] ** 2 for p in plans])
-    mean = float(means.mean())
-    std = float(np.sqrt(max(second.mean() - mean**2, 0.0))) or 1.0
-    for plan in plans:
-        plan["mean"], plan["std"] = mean, std
-
-
 def _first_pass(
     dataset: Any, spec: TableSpec, numeric: list[str], categorical: list[str]
-) -> tuple[pa.ChunkedArray, pa.ChunkedArray | None, dict[str, int], dict[str, _Codes], int]:
+) -> tuple[pa.ChunkedArray, pa.ChunkedArray | None, dict[str, int], dict[str, Codes], int]:
     """Target, split labels, gaps per numeric column, codes per categorical column."""
     columns = [spec.target, *numeric, *categorical] + (
         [spec.split_column] if spec.split_column else []
     )
     targets, splits = [], []
     gaps = dict.fromkeys(numeric, 0)
-    codes = {name: _Codes([], {}) for name in categorical}
+    codes = {name: Codes([], {}) for name in categorical}
     rows = 0
     for batch in iter_batches(dataset, columns, spec.location):
         rows += batch.num_rows
@@ -319,6 +235,37 @@ def _first_pass(
     return target, split, gaps, codes, rows
 
 
+def _fill_numeric(
+    dataset: Any,
+    spec: TableSpec,
+    numeric: list[str],
+    arrays: list[np.ndarray],
+    split_of: np.ndarray,
+    position: np.ndarray,
+) -> None:
+    """Pass 2: raw numeric values straight into their rows of the split arrays.
+
+    Columnar files are scanned a few columns at a time (decoding 50 columns
+    of a row group at once held 1.5x the finished matrix; 8 at a time,
+    0.4x); a CSV is parsed once.
+    """
+    step = _COLUMN_GROUP if is_columnar(dataset) else max(len(numeric), 1)
+    for first in range(0, len(numeric), step):
+        group = numeric[first : first + step]
+        start = 0
+        for batch in iter_batches(dataset, group, spec.location):
+            stop = start + batch.num_rows
+            block = np.empty((batch.num_rows, len(group)), dtype=np.float32)
+            for j, name in enumerate(group):
+                block[:, j] = _as_float(batch.column(name))
+            dest, pos = split_of[start:stop], position[start:stop]
+            for k, out in enumerate(arrays):
+                rows_k = np.flatnonzero(dest == k)
+                out[pos[rows_k], first : first + len(group)] = block[rows_k]
+            start = stop
+    release_unused_memory()
+
+
 def load_table(spec: TableSpec) -> TabularData:
     """Read, check, split and encode the table described by ``spec``."""
     dataset = open_table(spec.location)
@@ -333,11 +280,10 @@ def load_table(spec: TableSpec) -> TabularData:
         raise UserError(f"the data {spec.location!r} has no rows")
     if target.null_count == len(target):
         raise UserError(f"the target {spec.target!r} holds only nulls")
+    all_codes = {name: np.concatenate(c.codes) for name, c in codes.items()}
     if spec.missing == "error":
         for name in features:
-            count = (
-                gaps[name] if name in gaps else int((np.concatenate(codes[name].codes) < 0).sum())
-            )
+            count = gaps[name] if name in gaps else int((all_codes[name] < 0).sum())
             if count:
                 raise UserError(
                     f"feature column {name!r} has {count} missing values",
@@ -361,90 +307,41 @@ def load_table(spec: TableSpec) -> TabularData:
         split_of[kept[part]] = k
         position[kept[part]] = np.arange(len(part))
 
-    all_codes = {name: np.concatenate(c.codes) for name, c in codes.items()}
-    cat_plans = [
-        _categorical_plan(all_codes[n][kept], codes[n].values, parts[0], n) for n in categorical
-    ]
+    kept_codes = {name: all_codes[name][kept] for name in categorical}
+    cat_plans = [categorical_plan(kept_codes[n], codes[n].values, parts[0], n) for n in categorical]
     # Layout: numeric columns, their missing indicators, then one block per categorical.
-    n_num = len(numeric)
-    indicator_of = [n for n in numeric if gaps[n]]
-    width = (
-        n_num
-        + len(indicator_of)
-        + sum(len(_column_names(p)) + int(p["indicator"]) for p in cat_plans)
+    indicated = [n for n in numeric if gaps[n]]
+    feature_names = (
+        *numeric,
+        *(f"{n}:missing" for n in indicated),
+        *(
+            name
+            for p in cat_plans
+            for name in [*column_names(p), *([f"{p['name']}:missing"] if p["indicator"] else [])]
+        ),
     )
-    input_shape = spec.input_shape
-    if input_shape is not None:
-        pixels = int(np.prod(input_shape))
-        if pixels != width or categorical or indicator_of:
+    width = len(feature_names)
+    if spec.input_shape is not None:
+        pixels = int(np.prod(spec.input_shape))
+        if pixels != width or categorical or indicated:
             raise UserError(
-                f"input shape {'x'.join(map(str, input_shape))} needs {pixels} numeric pixel "
-                f"columns without missing values; the data gives {width} features",
+                f"input shape {'x'.join(map(str, spec.input_shape))} needs {pixels} numeric "
+                f"pixel columns without missing values; the data gives {width} features",
                 "list the pixel columns with --features",
             )
     arrays = [np.zeros((len(p), width), dtype=np.float32) for p in parts]
 
-    # Pass 2: raw numeric values straight into their rows of the split arrays.
-    # Columnar files are scanned a few columns at a time (decoding many
-    # columns of a row group at once held 1.5x the matrix for 50 columns;
-    # 8 at a time, 0.4x); a CSV is parsed once.
-    step = _COLUMN_GROUP if is_columnar(dataset) else max(n_num, 1)
-    for first in range(0, n_num, step):
-        group = numeric[first : first + step]
-        start = 0
-        for batch in iter_batches(dataset, group, spec.location):
-            stop = start + batch.num_rows
-            block = np.empty((batch.num_rows, len(group)), dtype=np.float32)
-            for j, name in enumerate(group):
-                block[:, j] = _as_float(batch.column(name))
-            dest, pos = split_of[start:stop], position[start:stop]
-            for k, out in enumerate(arrays):
-                rows_k = np.flatnonzero(dest == k)
-                out[pos[rows_k], first : first + len(group)] = block[rows_k]
-            start = stop
-    release_unused_memory()
-
-    # Impute and standardize in place with training statistics.
+    _fill_numeric(dataset, spec, numeric, arrays, split_of, position)
     num_plans = [
-        _numeric_plan(arrays[0][:, j], name, gaps[name] > 0) for j, name in enumerate(numeric)
+        numeric_plan(arrays[0][:, j], name, gaps[name] > 0) for j, name in enumerate(numeric)
     ]
-    if input_shape is not None:
-        _share_pixel_scale(num_plans)
-    for j, plan in enumerate(num_plans):
-        ind = n_num + indicator_of.index(plan["name"]) if plan["indicator"] else None
-        for out in arrays:
-            column = out[:, j]
-            if ind is not None:
-                missing = np.isnan(column)
-                out[:, ind] = missing
-                column[missing] = plan["median"]
-            column -= plan["mean"]
-            column /= plan["std"]
+    if spec.input_shape is not None:
+        share_pixel_scale(num_plans)
+    indicator_col = {name: len(numeric) + i for i, name in enumerate(indicated)}
+    scale_numeric(arrays, num_plans, indicator_col)
+    values = {name: c.values for name, c in codes.items()}
+    fill_categorical(arrays, parts, cat_plans, kept_codes, values, len(numeric) + len(indicated))
 
-    # Categorical blocks from the codes kept in pass 1.
-    col = n_num + len(indicator_of)
-    for plan in cat_plans:
-        lookup = _one_hot_lookup(plan, codes[plan["name"]].values)
-        size = len(_column_names(plan))
-        row_codes = all_codes[plan["name"]][kept]
-        for part, out in zip(parts, arrays, strict=True):
-            c = row_codes[part]
-            hit = lookup[np.where(c >= 0, c, -1)]
-            rows_hit = np.flatnonzero(hit >= 0)
-            out[rows_hit, col + hit[rows_hit]] = 1.0
-            if plan["indicator"]:
-                out[:, col + size] = c < 0
-        col += size + int(plan["indicator"])
-
-    feature_names = (
-        tuple(numeric)
-        + tuple(f"{n}:missing" for n in indicator_of)
-        + tuple(
-            name
-            for p in cat_plans
-            for name in [*_column_names(p), *([f"{p['name']}:missing"] if p["indicator"] else [])]
-        )
-    )
     x_train, x_val, x_test = arrays
     return TabularData(
         name=spec.location,
@@ -455,8 +352,8 @@ def load_table(spec: TableSpec) -> TabularData:
         y_val=np.ascontiguousarray(y[parts[1]]),
         x_test=x_test,
         y_test=np.ascontiguousarray(y[parts[2]]),
-        feature_names=feature_names,
+        feature_names=tuple(feature_names),
         class_names=class_names,
-        input_shape=input_shape,
+        input_shape=spec.input_shape,
         preprocessing={"target": spec.target, "columns": num_plans + cat_plans},
     )
