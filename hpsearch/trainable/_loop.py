@@ -88,7 +88,7 @@ class TrainingRun:
         self.best_model: dict[str, torch.Tensor] | None = None
 
     def train_epoch(self) -> float:
-        """One pass over the training split; returns the mean training loss."""
+        """One pass over the training split; returns the mean of the batch losses."""
         self.model.train()
         n = len(self.x_train)
         batch = self.hp.batch_size
@@ -96,7 +96,7 @@ class TrainingRun:
         # Dataset/DataLoader, which costs 1.3-2x per epoch on small MLPs.
         order = torch.randperm(n, device=self.device)
         total = torch.zeros((), device=self.device)
-        seen = 0
+        batches = 0
         for start in range(0, n, batch):
             idx = order[start : start + batch]
             if len(idx) < 2 and self.hp.batch_norm:
@@ -110,9 +110,9 @@ class TrainingRun:
             loss.backward()
             self.optimizer.step()
             # Accumulate on the device: one host sync per epoch, not per batch.
-            total += loss.detach() * len(idx)
-            seen += len(idx)
-        return float(total) / max(seen, 1)
+            total += loss.detach()
+            batches += 1
+        return float(total) / max(batches, 1)
 
     def validate(self) -> dict[str, float]:
         """Metrics on the validation split."""
