@@ -40,8 +40,7 @@ def load_data(config: SearchConfig) -> TabularData:
     """The built-in dataset or the user's table, split and encoded (before Ray starts)."""
     if config.data is None:
         return load_builtin(config.dataset, seed=config.seed)
-    data = load_table(config.data_spec())
-    return data
+    return load_table(config.data_spec())
 
 
 def describe_table(data: TabularData, config: SearchConfig) -> str:
