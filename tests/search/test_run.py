@@ -143,3 +143,12 @@ def test_loopback_holds_even_when_ray_was_imported_first(tmp_path: Path) -> None
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("{'127.0.0.1'} 127.0.0.1:"), out.stdout
+
+
+def test_a_time_budget_ends_the_search_early_and_still_summarizes(results_root: Path) -> None:
+    config = quick(name="budget", num_samples=200, max_epochs=30, time_budget_s=4, scheduler="none")
+    summary = run_search(config, echo=None).summary
+    assert 0 < summary["trials"]["total"] < 200
+    assert summary["wall_time_s"] < 30
+    assert summary["best"] is not None
+    assert (results_root / "budget" / "summary.json").exists()
