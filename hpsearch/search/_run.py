@@ -123,7 +123,7 @@ def run_search(config: SearchConfig, echo: Callable[[str], None] | None = print)
     import ray
 
     from hpsearch.search._progress import ProgressCallback
-    from hpsearch.search._summary import summarize, write_json_atomic
+    from hpsearch.search._summary import SEARCH_FILE, search_record, summarize, write_json_atomic
     from hpsearch.search._tuner import build_tuner
 
     with local_ray() as ray_start_s:
@@ -162,6 +162,7 @@ def run_search(config: SearchConfig, echo: Callable[[str], None] | None = print)
             callbacks=[progress],
             data_ref=data_ref,
         )
+        write_json_atomic(search_record(config, data, name), experiment_path, SEARCH_FILE)
         search_start = time.perf_counter()
         results = tuner.fit()
         search_s = time.perf_counter() - search_start

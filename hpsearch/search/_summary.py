@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import datetime, timezone
 from typing import Any
 
 import pyarrow.fs as pafs
@@ -15,6 +16,9 @@ from hpsearch.search._progress import TrialTimes
 from hpsearch.trainable import best_model_from_checkpoint, is_better, score_splits
 
 SUMMARY_FILE = "summary.json"
+#: Written when a search starts: what was asked, so an interrupted search can
+#: be inspected or resumed without its driver.
+SEARCH_FILE = "hpsearch.json"
 # Keys Tune adds to every config or result that say nothing about the trial.
 _INTERNAL_KEYS = {"seed", "trial_number"}
 
@@ -154,6 +158,23 @@ def summarize(
     return summary
 
 
+def search_record(config: SearchConfig, data: TabularData, name: str) -> dict[str, Any]:
+    """What ``hpsearch.json`` holds: the validated config and what the data turned out to be."""
+    return {
+        "experiment": name,
+        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "config": config.to_json(),
+        "dataset": data.name,
+        "task": data.task,
+        "metric": config.resolved_metric(data.task),
+        "mode": config.resolved_mode(data.task),
+        "class_names": list(data.class_names),
+        "features": list(data.feature_names),
+        "preprocessing": data.preprocessing,
+        "split_sizes": data.sizes(),
+    }
+
+
 def write_json_atomic(data: dict[str, Any], directory: str, filename: str = SUMMARY_FILE) -> str:
     """Write ``data`` as JSON under ``directory`` (a path or URI), never half-written.
 
@@ -161,6 +182,7 @@ def write_json_atomic(data: dict[str, Any], directory: str, filename: str = SUMM
     reader sees either the old file or the whole new one.
     """
     fs, base = pafs.FileSystem.from_uri(directory)
+    fs.create_dir(base, recursive=True)
     tmp, final = f"{base}/.{filename}.tmp", f"{base}/{filename}"
     with fs.open_output_stream(tmp) as out:
         out.write(json.dumps(data, indent=2, default=str).encode())

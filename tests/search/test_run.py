@@ -41,6 +41,14 @@ def test_a_search_writes_a_summary_with_the_best_trial_scored_on_test(results_ro
         r["best_value"] for r in summary["leaderboard"] if r["best_value"]
     )
     assert Path(best["checkpoint"], "state.pt").exists()
+    # What was asked is on storage from the start, for inspecting or resuming without the driver.
+    record = json.loads((path / "hpsearch.json").read_text())
+    assert record["config"] == quick(name="basic").to_json()
+    assert (record["metric"], record["mode"], record["task"]) == (
+        "val_accuracy",
+        "max",
+        "classification",
+    )
     assert 1 <= best["epoch"] <= 8
     assert any("trial" in line and "done" in line for line in lines)
     # Every trial reported every epoch it trained, with the conventional metric names.
