@@ -112,17 +112,8 @@ def summarize(
         for s in ("completed", "stopped", "diverged", "errored")
     }
     summary: dict[str, Any] = {
-        "experiment": name,
+        **describe_search(config, data, name),
         "path": experiment_path,
-        "dataset": data.name,
-        "task": data.task,
-        "class_names": list(data.class_names),
-        "features": list(data.feature_names),
-        "preprocessing": data.preprocessing,
-        "split_sizes": data.sizes(),
-        "metric": metric,
-        "mode": mode,
-        "config": config.to_json(),
         "trials": {"total": len(rows), **counts},
         "wall_time_s": round(wall_time_s, 3),
         "ray_start_s": round(ray_start_s, 3),
@@ -143,7 +134,7 @@ def summarize(
         scores = score_splits(model, state, data, ("val", "test"))
         summary["best"] = {
             "trial_id": best["trial_id"],
-            "config": {k: v for k, v in best["config"].items()},
+            "config": dict(best["config"]),
             metric: best["best_value"],
             "epoch": best["best_epoch"],
             "epochs_trained": best["epochs"],
@@ -159,10 +150,17 @@ def summarize(
 
 
 def search_record(config: SearchConfig, data: TabularData, name: str) -> dict[str, Any]:
-    """What ``hpsearch.json`` holds: the validated config and what the data turned out to be."""
+    """What ``hpsearch.json`` holds: the search as asked, and when it started."""
+    return {
+        **describe_search(config, data, name),
+        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def describe_search(config: SearchConfig, data: TabularData, name: str) -> dict[str, Any]:
+    """The validated config and what the data turned out to be (both JSON files start so)."""
     return {
         "experiment": name,
-        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "config": config.to_json(),
         "dataset": data.name,
         "task": data.task,
