@@ -139,3 +139,25 @@ def test_the_default_search_finds_an_accurate_model(tmp_path: Path) -> None:
     assert summary["best"]["val_accuracy"] >= 0.95
     assert summary["best"]["test"]["test_accuracy"] >= 0.93
     assert Path(summary["path"], "summary.json").exists()
+
+
+@pytest.mark.ray
+def test_ctrl_c_stops_the_search_summarizes_it_and_exits_130(tmp_path: Path) -> None:
+    import signal
+
+    env = {**os.environ, "HPSEARCH_STORAGE": str(tmp_path)}
+    args = ["run", "--num-samples", "200", "--max-epochs", "30", "--name", "intr"]
+    proc = subprocess.Popen(
+        HPSEARCH + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:  # wait until trials are finishing, then press Ctrl-C
+        if "done)" in line:
+            proc.send_signal(signal.SIGINT)
+            break
+    rest, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Interrupted after" in rest and "of 200 trials" in rest
+    summary = json.loads((tmp_path / "intr" / "summary.json").read_text())
+    assert summary["ended"] == "interrupted" and summary["trials"]["total"] < 200
+    assert "Traceback" not in err

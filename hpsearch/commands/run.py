@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any, get_args
 
 import click
@@ -131,6 +132,15 @@ def format_summary(summary: dict[str, Any]) -> str:
                 continue
             shown = f"{value:.4g}" if isinstance(value, float) else value
             lines.append(f"    {key:<22} {shown}")
+    if summary["ended"] == "interrupted":
+        lines.append(
+            f"Interrupted after {counts['total']} of {counts['requested']} trials; "
+            "what ran is saved and summarized above."
+        )
+    elif summary["ended"] == "time_budget":
+        lines.append(
+            f"Time budget reached after {counts['total']} of {counts['requested']} trials."
+        )
     lines += [
         f"Trials: {counts['total']} ({counts['completed']} completed, {counts['stopped']} stopped "
         f"early, {counts['diverged']} diverged, {counts['errored']} errored) in "
@@ -168,3 +178,5 @@ def run(config_file: str | None, as_json: bool, quiet: bool, **flags: Any) -> No
         click.echo(json.dumps(result.summary, indent=2, default=str))
     else:
         click.echo(format_summary(result.summary))
+    if result.summary["ended"] == "interrupted":
+        sys.exit(130)  # the shell's code for Ctrl-C, so scripts can tell

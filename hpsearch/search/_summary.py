@@ -61,6 +61,16 @@ def _trial_row(result: Any, metric: str, mode: str, max_epochs: int) -> dict[str
     }
 
 
+def _how_it_ended(config: SearchConfig, trials: int, wall_time_s: float) -> str:
+    """``finished`` (every trial ran), ``time_budget`` or ``interrupted`` (Ctrl-C)."""
+    if trials >= config.num_samples:
+        return "finished"
+    # Tune stops at the budget; allow for the time it takes to wind trials down.
+    if config.time_budget_s is not None and wall_time_s >= 0.9 * config.time_budget_s:
+        return "time_budget"
+    return "interrupted"
+
+
 def _usable(row: dict[str, Any]) -> bool:
     """A trial that reported a finite score and did not crash can be ranked."""
     return row["best_value"] is not None and row["state"] != "errored"
@@ -114,7 +124,8 @@ def summarize(
     summary: dict[str, Any] = {
         **describe_search(config, data, name),
         "path": experiment_path,
-        "trials": {"total": len(rows), **counts},
+        "trials": {"total": len(rows), "requested": config.num_samples, **counts},
+        "ended": _how_it_ended(config, len(rows), wall_time_s),
         "wall_time_s": round(wall_time_s, 3),
         "ray_start_s": round(ray_start_s, 3),
         "concurrency": {

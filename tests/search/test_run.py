@@ -30,7 +30,7 @@ def test_a_search_writes_a_summary_with_the_best_trial_scored_on_test(results_ro
         json.dumps(summary, default=str)
     )
     counts = summary["trials"]
-    assert counts["total"] == 6
+    assert counts["total"] == counts["requested"] == 6 and summary["ended"] == "finished"
     assert counts["completed"] + counts["stopped"] + counts["diverged"] + counts["errored"] == 6
     best = summary["best"]
     assert (
@@ -157,6 +157,7 @@ def test_a_time_budget_ends_the_search_early_and_still_summarizes(results_root: 
     config = quick(name="budget", num_samples=200, max_epochs=30, time_budget_s=4, scheduler="none")
     summary = run_search(config, echo=None).summary
     assert 0 < summary["trials"]["total"] < 200
+    assert summary["ended"] == "time_budget"
     assert summary["wall_time_s"] < 30
     assert summary["best"] is not None
     assert (results_root / "budget" / "summary.json").exists()
