@@ -26,7 +26,9 @@ def tiny_table(path: str, rows: int = 80) -> None:
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(rows, 2))
-    pq.write_table(pa.table({"a": x[:, 0], "b": x[:, 1], "y": (x[:, 0] > 0).astype(np.int64)}), path)
+    pq.write_table(
+        pa.table({"a": x[:, 0], "b": x[:, 1], "y": (x[:, 0] > 0).astype(np.int64)}), path
+    )
 
 
 def _trial_work(results: Any) -> tuple[float, int, list[dict[str, Any]]]:
@@ -45,16 +47,30 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def hpsearch_search(dataset: str | None, data: str | None, trials: int, epochs: int,
-                    space: str, sampler: str, scheduler: str, seed: int) -> dict[str, Any]:
+def hpsearch_search(
+    dataset: str | None,
+    data: str | None,
+    trials: int,
+    epochs: int,
+    space: str,
+    sampler: str,
+    scheduler: str,
+    seed: int,
+) -> dict[str, Any]:
     """A search through hpsearch's own path (run_search), Ray started apart."""
     from hpsearch import SearchConfig, run_search
     from hpsearch.search._local_ray import local_ray
 
     fields: dict[str, Any] = {"data": data, "target": "y"} if data else {"dataset": dataset}
     config = SearchConfig(
-        **fields, space=space, num_samples=trials, max_epochs=epochs, sampler=sampler,
-        scheduler=scheduler, seed=seed, storage=tempfile.mkdtemp(prefix="hpbench-"),
+        **fields,
+        space=space,
+        num_samples=trials,
+        max_epochs=epochs,
+        sampler=sampler,
+        scheduler=scheduler,
+        seed=seed,
+        storage=tempfile.mkdtemp(prefix="hpbench-"),
     )
     with local_ray() as ray_start:
         result = run_search(config, echo=None)
@@ -68,9 +84,16 @@ def hpsearch_search(dataset: str | None, data: str | None, trials: int, epochs: 
         for t, v in zip(frame["time_total_s"], frame[result.summary["metric"]], strict=False):
             timeline.append((row["started_s"] + float(t), float(v)))
     return {
-        "wall_s": result.summary["wall_time_s"], "ray_start_s": ray_start, "work_s": work,
-        "epochs": n_epochs, "trials": trials, "configs": configs, "timeline": sorted(timeline),
-        "best": result.summary["best"][result.summary["metric"]] if result.summary["best"] else None,
+        "wall_s": result.summary["wall_time_s"],
+        "ray_start_s": ray_start,
+        "work_s": work,
+        "epochs": n_epochs,
+        "trials": trials,
+        "configs": configs,
+        "timeline": sorted(timeline),
+        "best": result.summary["best"][result.summary["metric"]]
+        if result.summary["best"]
+        else None,
         "driver_peak_mb": _peak_mb(),
     }
 
@@ -105,8 +128,15 @@ def naive_search(data: str | None, dataset: str | None, trials: int, epochs: int
     results = tuner.fit()
     wall = time.perf_counter() - start
     work, n_epochs, configs = _trial_work(results)
-    return {"wall_s": wall, "ray_start_s": ray_start, "work_s": work, "epochs": n_epochs,
-            "trials": trials, "configs": configs, "driver_peak_mb": _peak_mb()}
+    return {
+        "wall_s": wall,
+        "ray_start_s": ray_start,
+        "work_s": work,
+        "epochs": n_epochs,
+        "trials": trials,
+        "configs": configs,
+        "driver_peak_mb": _peak_mb(),
+    }
 
 
 def sequential_limit(dataset: str, configs: list[dict[str, Any]], epochs: int) -> dict[str, Any]:
@@ -141,8 +171,18 @@ def epoch_throughput(rows: int = 50_000, features: int = 20, repeats: int = 9) -
     rng = np.random.default_rng(0)
     x = rng.normal(size=(rows, features)).astype(np.float32)
     y = (x[:, 0] * x[:, 1] > 0).astype(np.int64)
-    data = TabularData("bench", "classification", x, y, x[:1000], y[:1000], x[:10], y[:10],
-                       tuple(f"f{i}" for i in range(features)), ("0", "1"))
+    data = TabularData(
+        "bench",
+        "classification",
+        x,
+        y,
+        x[:1000],
+        y[:1000],
+        x[:10],
+        y[:10],
+        tuple(f"f{i}" for i in range(features)),
+        ("0", "1"),
+    )
     hp = HParams(optimizer="adam", lr=1e-3, hidden_sizes=(128, 128), batch_size=128, seed=0)
     settings = TrainSettings(max_epochs=1, metric="val_accuracy", mode="max")
 
@@ -150,8 +190,9 @@ def epoch_throughput(rows: int = 50_000, features: int = 20, repeats: int = 9) -
 
     def make() -> tuple[nn.Module, torch.optim.Optimizer]:
         torch.manual_seed(0)
-        model = nn.Sequential(nn.Linear(features, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(),
-                              nn.Linear(128, 2))
+        model = nn.Sequential(
+            nn.Linear(features, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 2)
+        )
         return model, torch.optim.Adam(model.parameters(), lr=1e-3)
 
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)

@@ -44,7 +44,8 @@ else:
     shape = result.summary["split_sizes"]
 seconds = time.perf_counter() - start
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"phase": phase, "base_mb": base, "peak_mb": peak, "seconds": seconds, "shape": shape}))
+row = {"phase": phase, "base_mb": base, "peak_mb": peak, "seconds": seconds, "shape": shape}
+print(json.dumps(row))
 """
 
 
@@ -79,11 +80,15 @@ def main() -> None:
         path = os.path.join(tmp, "big.parquet")
         t = time.perf_counter()
         make_table(path, args.rows, args.cols)
-        print(f"wrote {args.rows:,} x {args.cols} float64 parquet in {time.perf_counter() - t:.1f}s")
+        print(
+            f"wrote {args.rows:,} x {args.cols} float64 parquet in {time.perf_counter() - t:.1f}s"
+        )
         for phase in ("load", "search"):
             out = subprocess.run(
                 [sys.executable, "-c", PHASE, path, phase, os.path.join(tmp, "results")],
-                capture_output=True, text=True, check=True,
+                capture_output=True,
+                text=True,
+                check=True,
             )
             row = json.loads(out.stdout.strip().splitlines()[-1])
             row["growth_mb"] = row["peak_mb"] - row["base_mb"]
@@ -94,12 +99,16 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- |")
     for r in rows:
         print(
-            f"| {r['phase']} | {r['base_mb']:.0f} MB | {r['peak_mb']:.0f} MB | {r['growth_mb']:.0f} MB "
-            f"| {r['ratio_to_matrix']:.2f}x | {r['seconds']:.1f}s |"
+            f"| {r['phase']} | {r['base_mb']:.0f} MB | {r['peak_mb']:.0f} MB "
+            f"| {r['growth_mb']:.0f} MB | {r['ratio_to_matrix']:.2f}x | {r['seconds']:.1f}s |"
         )
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"rows": args.rows, "cols": args.cols, "matrix_mb": matrix_mb, "phases": rows}, f, indent=2)
+            json.dump(
+                {"rows": args.rows, "cols": args.cols, "matrix_mb": matrix_mb, "phases": rows},
+                f,
+                indent=2,
+            )
 
 
 if __name__ == "__main__":
