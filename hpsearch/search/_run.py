@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -82,6 +83,22 @@ def _refuse_existing(root: str, name: str) -> str:
     return root.rstrip("/") + "/" + name
 
 
+@contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    """Set environment variables for the block only, so one search's settings
+    do not leak into the next one in the same process (a notebook)."""
+    old = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def _concurrency(config: SearchConfig, resources: dict[str, float]) -> int:
     """Trials at once: the user's limit, or as many as the resources hold."""
     if config.max_concurrent:
@@ -140,8 +157,6 @@ def run_search(config: SearchConfig, echo: Callable[[str], None] | None = print)
         data_ref = ray.put(data)
         data = ray.get(data_ref)
         concurrency = _concurrency(config, resources)
-        # Tune lets a searcher have only one pending trial unless told otherwise.
-        os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(concurrency)
         say(
             f"hpsearch: Ray up in {ray_start_s:.1f}s; {concurrency} trials at a time; "
             f"results in {experiment_path}"
@@ -164,7 +179,10 @@ def run_search(config: SearchConfig, echo: Callable[[str], None] | None = print)
         )
         write_json_atomic(search_record(config, data, name), experiment_path, SEARCH_FILE)
         search_start = time.perf_counter()
-        results = tuner.fit()
+        # Tune lets a searcher have only one pending trial unless told otherwise
+        # (recent Ray also reads max_concurrent_trials; older 2.x only this).
+        with _environment(TUNE_MAX_PENDING_TRIALS_PG=str(concurrency)):
+            results = tuner.fit()
         search_s = time.perf_counter() - search_start
         summary = summarize(
             results,

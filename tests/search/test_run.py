@@ -22,7 +22,10 @@ def quick(**overrides: object) -> SearchConfig:
 
 def test_a_search_writes_a_summary_with_the_best_trial_scored_on_test(results_root: Path) -> None:
     lines: list[str] = []
+    assert "TUNE_MAX_PENDING_TRIALS_PG" not in os.environ
     result = run_search(quick(name="basic"), echo=lines.append)
+    # The search's Tune settings do not leak into the process for the next one.
+    assert "TUNE_MAX_PENDING_TRIALS_PG" not in os.environ
     summary = result.summary
     path = results_root / "basic"
     assert result.experiment_path == str(path)
