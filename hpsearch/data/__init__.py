@@ -17,7 +17,8 @@ from hpsearch.data._builtin import (
     get_builtin,
     load_builtin,
 )
-from hpsearch.data._split import split_indices, standardize
+from hpsearch.data._scale import numeric_plan, scale_numeric, stable_hash
+from hpsearch.data._split import split_indices
 from hpsearch.data._tabular import TabularData, Task
 
 if TYPE_CHECKING:
@@ -40,9 +41,11 @@ __all__ = [
     "get_builtin",
     "load_builtin",
     "load_table",
+    "numeric_plan",
     "open_table",
+    "scale_numeric",
     "split_indices",
-    "standardize",
+    "stable_hash",
 ]
 
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hpsearch.data._split import split_indices, standardize
+from hpsearch.data._scale import numeric_plan, scale_numeric
+from hpsearch.data._split import split_indices
 from hpsearch.data._tabular import TabularData, Task
 from hpsearch.errors import UserError
 
@@ -136,7 +137,12 @@ def load_builtin(
     x, y = spec.generate(np.random.default_rng(seed))
     classification = spec.task == "classification"
     train, val, test = split_indices(y, fractions, seed, stratify=classification)
-    x_train, x_val, x_test = standardize(x[train], x[val], x[test])
+    names = [f"x{i}" for i in range(x.shape[1])]
+    # The same train-only scaling as users' tables, recorded the same way, so
+    # an exported model takes raw x0, x1, ... columns.
+    x_train, x_val, x_test = (np.array(x[part], dtype=np.float32) for part in (train, val, test))
+    plans = [numeric_plan(x_train[:, j], name, False) for j, name in enumerate(names)]
+    scale_numeric([x_train, x_val, x_test], plans, {})
     y_dtype = np.int64 if classification else np.float32
     return TabularData(
         name=name,
@@ -147,6 +153,7 @@ def load_builtin(
         y_val=np.ascontiguousarray(y[val], dtype=y_dtype),
         x_test=x_test,
         y_test=np.ascontiguousarray(y[test], dtype=y_dtype),
-        feature_names=tuple(f"x{i}" for i in range(x.shape[1])),
+        feature_names=tuple(names),
         class_names=spec.class_names,
+        preprocessing={"target": "y", "columns": plans},
     )

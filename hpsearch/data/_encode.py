@@ -6,7 +6,6 @@ Each fitted encoder is a plain JSON-able "plan" dict, recorded in
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from hpsearch.errors import UserError
+from hpsearch.data._scale import stable_hash
 
 #: A categorical feature with at most this many training categories is one-hot encoded...
 MAX_ONE_HOT = 32
@@ -27,27 +26,6 @@ def as_strings(column: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
     if pa.types.is_dictionary(column.type):
         column = pc.cast(column, column.type.value_type)
     return pc.cast(column, pa.string())
-
-
-def numeric_plan(train_column: np.ndarray, name: str, has_gaps: bool) -> dict[str, Any]:
-    """Median, mean and std of one numeric column's training values (NaN = missing)."""
-    present = train_column[~np.isnan(train_column)]
-    if present.size == 0:
-        raise UserError(f"feature column {name!r} has no values in the training split")
-    median = float(np.median(present))
-    n_missing = train_column.size - present.size
-    # Statistics after imputation, as the model will see the column.
-    mean = (float(present.sum(dtype=np.float64)) + n_missing * median) / train_column.size
-    sq = float(((present - mean) ** 2).sum(dtype=np.float64)) + n_missing * (median - mean) ** 2
-    std = float(np.sqrt(sq / train_column.size)) or 1.0
-    return {
-        "name": name,
-        "kind": "numeric",
-        "median": median,
-        "mean": mean,
-        "std": std,
-        "indicator": has_gaps,
-    }
 
 
 @dataclass
@@ -96,8 +74,7 @@ def one_hot_lookup(plan: dict[str, Any], values: dict[str, int]) -> np.ndarray:
         position = {c: i for i, c in enumerate(plan["categories"])}
         lookup = [position.get(v, -1) for v in values]
     else:
-        # crc32 is stable across processes and machines, unlike hash().
-        lookup = [zlib.crc32(v.encode()) % plan["buckets"] for v in values]
+        lookup = [stable_hash(v) % plan["buckets"] for v in values]
     return np.array([*lookup, -1], dtype=np.int64)
 
 
@@ -110,22 +87,6 @@ def share_pixel_scale(plans: list[dict[str, Any]]) -> None:
     std = float(np.sqrt(max(second.mean() - mean**2, 0.0))) or 1.0
     for plan in plans:
         plan["mean"], plan["std"] = mean, std
-
-
-def scale_numeric(
-    arrays: list[np.ndarray], plans: list[dict[str, Any]], indicator_col: dict[str, int]
-) -> None:
-    """Impute (recording the gaps) and standardize each numeric column in place."""
-    for j, plan in enumerate(plans):
-        ind = indicator_col.get(plan["name"])
-        for out in arrays:
-            column = out[:, j]
-            if ind is not None:
-                missing = np.isnan(column)
-                out[:, ind] = missing
-                column[missing] = plan["median"]
-            column -= plan["mean"]
-            column /= plan["std"]
 
 
 def fill_categorical(

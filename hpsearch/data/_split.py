@@ -1,4 +1,4 @@
-"""Seeded (stratified) splitting and train-only standardization."""
+"""Seeded (stratified) splitting."""
 
 from __future__ import annotations
 
@@ -29,17 +29,3 @@ def split_indices(
         parts[2].append(idx[n_train + n_val :])
     train, val, test = (rng.permutation(np.concatenate(p)) for p in parts)
     return train, val, test
-
-
-def standardize(train: np.ndarray, *others: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Scale every array with the training split's mean and std only.
-
-    Statistics from the validation or test rows would leak them into
-    training and make the held-out score optimistic.
-    """
-    mean = train.mean(axis=0, dtype=np.float64)
-    std = train.std(axis=0, dtype=np.float64)
-    std[std == 0] = 1.0
-    return tuple(
-        np.ascontiguousarray(((a - mean) / std).astype(np.float32)) for a in (train, *others)
-    )

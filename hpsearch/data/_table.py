@@ -26,11 +26,10 @@ from hpsearch.data._encode import (
     categorical_plan,
     column_names,
     fill_categorical,
-    numeric_plan,
-    scale_numeric,
     share_pixel_scale,
 )
 from hpsearch.data._read import is_columnar, iter_batches, open_table, release_unused_memory
+from hpsearch.data._scale import numeric_plan, scale_numeric
 from hpsearch.data._split import split_indices
 from hpsearch.data._tabular import TabularData, Task
 from hpsearch.errors import UserError
