@@ -28,6 +28,45 @@ def as_strings(column: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.cast(column, pa.string())
 
 
+def is_numeric(t: pa.DataType) -> bool:
+    """Numbers, booleans, decimals, dates and times: one scaled column each."""
+    return bool(
+        pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_boolean(t)
+        or pa.types.is_decimal(t)
+        or pa.types.is_temporal(t)
+    )
+
+
+def is_categorical(t: pa.DataType) -> bool:
+    """Strings and dictionaries of scalars: one-hot (or hashed) blocks."""
+    return bool(
+        pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or (pa.types.is_dictionary(t) and not is_nested(t.value_type))
+    )
+
+
+def is_nested(t: pa.DataType) -> bool:
+    """Lists, structs and binary: not features."""
+    return bool(pa.types.is_nested(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t))
+
+
+def as_float(column: pa.ChunkedArray) -> np.ndarray:
+    """float64 values with NaN for nulls (and for infinities, which no scaler survives)."""
+    t = column.type
+    if pa.types.is_temporal(t):
+        column = (
+            pc.cast(column, pa.int64())
+            if not pa.types.is_date32(t)
+            else pc.cast(pc.cast(column, pa.int32()), pa.int64())
+        )
+    values = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
+    values[~np.isfinite(values)] = np.nan
+    return values
+
+
 @dataclass
 class Codes:
     """One categorical column as int32 codes into a growing dictionary (-1: null)."""

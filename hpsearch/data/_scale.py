@@ -56,12 +56,12 @@ def scale_numeric(
 
 
 def stable_hash(value: str) -> int:
-    """32-bit FNV-1a over the string's code points.
+    """32-bit FNV-1a over the string's UTF-8 bytes.
 
     Stable across processes and machines (unlike ``hash()``), and simple
     enough to be replayed inside a TorchScript model on raw strings.
     """
     h = 2166136261
-    for char in value:
-        h = ((h ^ ord(char)) * 16777619) & 0xFFFFFFFF
+    for byte in value.encode("utf-8"):
+        h = ((h ^ byte) * 16777619) & 0xFFFFFFFF
     return h

@@ -22,10 +22,13 @@ import pyarrow.compute as pc
 
 from hpsearch.data._encode import (
     Codes,
+    as_float,
     as_strings,
     categorical_plan,
     column_names,
     fill_categorical,
+    is_categorical,
+    is_numeric,
     share_pixel_scale,
 )
 from hpsearch.data._read import is_columnar, iter_batches, open_table, release_unused_memory
@@ -56,42 +59,6 @@ class TableSpec:
     split_column: str | None = None
     input_shape: tuple[int, ...] | None = None
     seed: int = 0
-
-
-def _is_numeric(t: pa.DataType) -> bool:
-    return bool(
-        pa.types.is_integer(t)
-        or pa.types.is_floating(t)
-        or pa.types.is_boolean(t)
-        or pa.types.is_decimal(t)
-        or pa.types.is_temporal(t)
-    )
-
-
-def _is_categorical(t: pa.DataType) -> bool:
-    return bool(
-        pa.types.is_string(t)
-        or pa.types.is_large_string(t)
-        or (pa.types.is_dictionary(t) and not _is_nested(t.value_type))
-    )
-
-
-def _is_nested(t: pa.DataType) -> bool:
-    return bool(pa.types.is_nested(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t))
-
-
-def _as_float(column: pa.ChunkedArray) -> np.ndarray:
-    """float64 values with NaN for nulls (and for infinities, which no scaler survives)."""
-    t = column.type
-    if pa.types.is_temporal(t):
-        column = (
-            pc.cast(column, pa.int64())
-            if not pa.types.is_date32(t)
-            else pc.cast(pc.cast(column, pa.int32()), pa.int64())
-        )
-    values = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
-    values[~np.isfinite(values)] = np.nan
-    return values
 
 
 def check_schema(schema: pa.Schema, spec: TableSpec) -> list[str]:
@@ -126,7 +93,7 @@ def check_schema(schema: pa.Schema, spec: TableSpec) -> list[str]:
         raise UserError("no feature columns: the table holds only the target")
     for name in features:
         t = schema.field(name).type
-        if not (_is_numeric(t) or _is_categorical(t)):
+        if not (is_numeric(t) or is_categorical(t)):
             raise UserError(
                 f"feature column {name!r} has type {t}, which cannot be encoded",
                 "drop it with --features, or flatten it to numbers or strings",
@@ -136,7 +103,7 @@ def check_schema(schema: pa.Schema, spec: TableSpec) -> list[str]:
 
 def _target(column: pa.ChunkedArray, spec: TableSpec) -> tuple[Task, np.ndarray, tuple[str, ...]]:
     t = column.type
-    stringy = _is_categorical(t) or pa.types.is_boolean(t)
+    stringy = is_categorical(t) or pa.types.is_boolean(t)
     if spec.task == "auto":
         if stringy:
             task: Task = "classification"
@@ -155,7 +122,7 @@ def _target(column: pa.ChunkedArray, spec: TableSpec) -> tuple[Task, np.ndarray,
                 f"regression needs a numeric target, but {spec.target!r} holds {t}",
                 "use --task classification",
             )
-        return task, _as_float(column).astype(np.float32), ()
+        return task, as_float(column).astype(np.float32), ()
     if not (stringy or pa.types.is_integer(t) or pa.types.is_floating(t)):
         raise UserError(f"target column {spec.target!r} has type {t}, which cannot be learned")
     labels = as_strings(column) if stringy else column
@@ -222,7 +189,7 @@ def _first_pass(
         if spec.split_column:
             splits.append(batch.column(spec.split_column))
         for name in numeric:
-            gaps[name] += int(np.isnan(_as_float(batch.column(name))).sum())
+            gaps[name] += int(np.isnan(as_float(batch.column(name))).sum())
         for name in categorical:
             codes[name].add(batch.column(name))
     target = pa.chunked_array(targets, type=dataset.schema.field(spec.target).type)
@@ -256,7 +223,7 @@ def _fill_numeric(
             stop = start + batch.num_rows
             block = np.empty((batch.num_rows, len(group)), dtype=np.float32)
             for j, name in enumerate(group):
-                block[:, j] = _as_float(batch.column(name))
+                block[:, j] = as_float(batch.column(name))
             dest, pos = split_of[start:stop], position[start:stop]
             for k, out in enumerate(arrays):
                 rows_k = np.flatnonzero(dest == k)
@@ -269,7 +236,7 @@ def load_table(spec: TableSpec) -> TabularData:
     """Read, check, split and encode the table described by ``spec``."""
     dataset = open_table(spec.location)
     features = check_schema(dataset.schema, spec)
-    numeric = [f for f in features if _is_numeric(dataset.schema.field(f).type)]
+    numeric = [f for f in features if is_numeric(dataset.schema.field(f).type)]
     categorical = [f for f in features if f not in numeric]
 
     # Pass 1: everything that decides the split and the matrix's width.

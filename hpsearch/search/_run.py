@@ -139,8 +139,11 @@ def run_search(config: SearchConfig, echo: Callable[[str], None] | None = print)
     prepare_environment()  # before ray is imported
     import ray
 
+    from hpsearch.search._layout import SEARCH_FILE, SUMMARY_FILE
     from hpsearch.search._progress import ProgressCallback
-    from hpsearch.search._summary import SEARCH_FILE, search_record, summarize, write_json_atomic
+    from hpsearch.search._status import Heartbeat, write_status
+    from hpsearch.search._storage import write_json_atomic
+    from hpsearch.search._summary import search_record, summarize
     from hpsearch.search._tuner import build_tuner
 
     with local_ray() as ray_start_s:
@@ -174,26 +177,33 @@ def run_search(config: SearchConfig, echo: Callable[[str], None] | None = print)
             name=name,
             storage_root=root,
             max_concurrent=concurrency,
-            callbacks=[progress],
+            callbacks=[progress, Heartbeat(experiment_path)],
             data_ref=data_ref,
         )
         write_json_atomic(search_record(config, data, name), experiment_path, SEARCH_FILE)
-        search_start = time.perf_counter()
-        # Tune lets a searcher have only one pending trial unless told otherwise
-        # (recent Ray also reads max_concurrent_trials; older 2.x only this).
-        with _environment(TUNE_MAX_PENDING_TRIALS_PG=str(concurrency)):
-            results = tuner.fit()
-        search_s = time.perf_counter() - search_start
-        summary = summarize(
-            results,
-            config,
-            data,
-            name=name,
-            experiment_path=experiment_path,
-            times=progress.times,
-            wall_time_s=search_s,
-            ray_start_s=ray_start_s,
-        )
-    summary["total_time_s"] = round(time.perf_counter() - started, 3)
-    write_json_atomic(summary, experiment_path)
+        write_status(experiment_path, "running")
+        try:
+            search_start = time.perf_counter()
+            # Tune lets a searcher have only one pending trial unless told otherwise
+            # (recent Ray also reads max_concurrent_trials; older 2.x only this).
+            with _environment(TUNE_MAX_PENDING_TRIALS_PG=str(concurrency)):
+                results = tuner.fit()
+            search_s = time.perf_counter() - search_start
+            summary = summarize(
+                results,
+                config,
+                data,
+                name=name,
+                experiment_path=experiment_path,
+                times=progress.times,
+                wall_time_s=search_s,
+                ray_start_s=ray_start_s,
+            )
+            summary["total_time_s"] = round(time.perf_counter() - started, 3)
+            write_json_atomic(summary, experiment_path, SUMMARY_FILE)
+        except Exception as exc:
+            # Inspection then says "errored" and why, instead of "interrupted".
+            write_status(experiment_path, "errored", error=f"{type(exc).__name__}: {exc}"[:500])
+            raise
+        write_status(experiment_path, "ended")
     return SearchResult(experiment_path=experiment_path, summary=summary, results=results)

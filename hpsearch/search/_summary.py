@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import datetime, timezone
 from typing import Any
 
-import pyarrow.fs as pafs
 from ray.tune import ResultGrid
 
 from hpsearch.config import SearchConfig
 from hpsearch.data import TabularData
+from hpsearch.search._layout import (
+    FINAL_STATES,
+    hyperparameters,
+    last_error_line,
+    trial_state,
+)
 from hpsearch.search._progress import TrialTimes
+from hpsearch.search._status import driver_identity
 from hpsearch.trainable import best_model_from_checkpoint, is_better, score_splits
-
-SUMMARY_FILE = "summary.json"
-#: Written when a search starts: what was asked, so an interrupted search can
-#: be inspected or resumed without its driver.
-SEARCH_FILE = "hpsearch.json"
-# Keys Tune adds to every config or result that say nothing about the trial.
-_INTERNAL_KEYS = {"seed", "trial_number"}
 
 
 def _finite(value: Any) -> bool:
@@ -38,14 +36,14 @@ def _trial_row(result: Any, metric: str, mode: str, max_epochs: int) -> dict[str
         for epoch, value in zip(history["epoch"], history[metric], strict=False):
             if _finite(value) and is_better(float(value), best_value, mode):
                 best_value, best_epoch = float(value), int(epoch)
-    if result.error is not None:
-        state, reason = "errored", str(result.error).strip().splitlines()[-1][:300]
-    elif last.get("diverged"):
-        state, reason = "diverged", f"non-finite training loss at epoch {epochs}"
-    elif epochs >= max_epochs:
-        state, reason = "completed", ""
-    else:
-        state, reason = "stopped", f"stopped early at epoch {epochs}"
+    state, reason = trial_state(
+        epochs=epochs,
+        max_epochs=max_epochs,
+        done=bool(last.get("done")),
+        diverged=bool(last.get("diverged")),
+        error=None if result.error is None else last_error_line(str(result.error)),
+        live=False,
+    )
     return {
         "trial_id": trial_id,
         "number": int(result.config.get("trial_number", -1)),
@@ -117,10 +115,7 @@ def summarize(
             t = times[row["trial_id"]]
             row["started_s"], row["ended_s"] = round(t.start, 3), round(t.end or wall_time_s, 3)
     ranked = sorted(filter(_usable, rows), key=lambda r: r["best_value"], reverse=mode == "max")
-    counts = {
-        s: sum(r["state"] == s for r in rows)
-        for s in ("completed", "stopped", "diverged", "errored")
-    }
+    counts = {s: sum(r["state"] == s for r in rows) for s in (*FINAL_STATES, "interrupted")}
     summary: dict[str, Any] = {
         **describe_search(config, data, name),
         "path": experiment_path,
@@ -133,8 +128,7 @@ def summarize(
         },
         "best": None,
         "leaderboard": [
-            {k: v for k, v in r.items() if k != "config"}
-            | {"params": {k: v for k, v in r["config"].items() if k not in _INTERNAL_KEYS}}
+            {k: v for k, v in r.items() if k != "config"} | {"params": hyperparameters(r["config"])}
             # Ranked trials first, then those without a usable score.
             for r in ranked + [r for r in rows if not _usable(r)]
         ],
@@ -145,7 +139,7 @@ def summarize(
         scores = score_splits(model, state, data, ("val", "test"))
         summary["best"] = {
             "trial_id": best["trial_id"],
-            "config": dict(best["config"]),
+            "config": hyperparameters(best["config"]),
             metric: best["best_value"],
             "epoch": best["best_epoch"],
             "epochs_trained": best["epochs"],
@@ -165,6 +159,7 @@ def search_record(config: SearchConfig, data: TabularData, name: str) -> dict[st
     return {
         **describe_search(config, data, name),
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "driver": driver_identity(),
     }
 
 
@@ -182,18 +177,3 @@ def describe_search(config: SearchConfig, data: TabularData, name: str) -> dict[
         "preprocessing": data.preprocessing,
         "split_sizes": data.sizes(),
     }
-
-
-def write_json_atomic(data: dict[str, Any], directory: str, filename: str = SUMMARY_FILE) -> str:
-    """Write ``data`` as JSON under ``directory`` (a path or URI), never half-written.
-
-    The file is written under a temporary name and moved into place, so a
-    reader sees either the old file or the whole new one.
-    """
-    fs, base = pafs.FileSystem.from_uri(directory)
-    fs.create_dir(base, recursive=True)
-    tmp, final = f"{base}/.{filename}.tmp", f"{base}/{filename}"
-    with fs.open_output_stream(tmp) as out:
-        out.write(json.dumps(data, indent=2, default=str).encode())
-    fs.move(tmp, final)
-    return final

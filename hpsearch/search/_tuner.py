@@ -19,6 +19,9 @@ from hpsearch.search._schedulers import build_scheduler, stop_epochs
 from hpsearch.spaces import SpaceContext, get_space
 from hpsearch.trainable import TrainSettings, train_mlp
 
+#: The config key holding Optuna's record of a trial (see :class:`DefineByRun`).
+OPTUNA_KEY = "optuna"
+
 
 def trial_seed(search_seed: int, trial_number: int) -> int:
     """A trial's seed from the search seed and the trial's number in the study."""
@@ -45,6 +48,16 @@ class DefineByRun:
         # The study's trial number names the trial everywhere (Tune's ids are random).
         config["trial_number"] = trial.number
         config["seed"] = trial_seed(self.search_seed, trial.number)
+        # Optuna's own view of the trial (raw suggestions and their ranges), so
+        # a study can be rebuilt from storage alone: reports, warm starts.
+        raw = getattr(trial, "ot_trial", trial)  # Tune wraps the trial in a captor
+        config[OPTUNA_KEY] = {
+            "params": dict(raw.params),
+            "distributions": {
+                name: optuna.distributions.distribution_to_json(d)
+                for name, d in raw.distributions.items()
+            },
+        }
         return config
 
 

@@ -1,0 +1,70 @@
+"""What an experiment directory holds, and how a trial's outcome is named.
+
+Shared by the search (which writes) and inspection (which reads without
+Ray), so both agree on file names, internal keys and trial states.
+
+An experiment directory ``<storage root>/<name>/`` holds Tune's own files
+plus ours:
+
+- ``hpsearch.json``: written when the search starts: the validated config,
+  the task, the metric, the fitted preprocessing, the driver's host and pid;
+- ``status.json``: the driver's heartbeat while it runs (or its error);
+- ``summary.json``: written when the search ends: the leaderboard and the
+  best trial scored once on the held-out test split;
+- ``trial_<id>/``: Tune's ``params.json``, ``result.json`` (one JSON line per
+  epoch), ``error.txt`` if the trial crashed, ``checkpoint_NNNNNN/state.pt``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SEARCH_FILE = "hpsearch.json"
+STATUS_FILE = "status.json"
+SUMMARY_FILE = "summary.json"
+RESULT_FILE = "result.json"
+PARAMS_FILE = "params.json"
+ERROR_FILE = "error.txt"
+TRIAL_PREFIX = "trial_"
+CHECKPOINT_PREFIX = "checkpoint_"
+
+#: The config key holding Optuna's record of a trial (raw params, distributions).
+OPTUNA_KEY = "optuna"
+#: Config keys hpsearch adds to every trial that are not hyperparameters.
+INTERNAL_KEYS = frozenset({"seed", "trial_number", OPTUNA_KEY})
+
+#: A trial that ended: how. ``running`` and ``interrupted`` are for trials that did not.
+FINAL_STATES = ("completed", "stopped", "diverged", "errored")
+TRIAL_STATES = (*FINAL_STATES, "running", "interrupted")
+
+
+def hyperparameters(config: dict[str, Any]) -> dict[str, Any]:
+    """A trial's config without the keys hpsearch adds."""
+    return {k: v for k, v in config.items() if k not in INTERNAL_KEYS}
+
+
+def trial_state(
+    *, epochs: int, max_epochs: int, done: bool, diverged: bool, error: str | None, live: bool
+) -> tuple[str, str]:
+    """A trial's state and the reason, from what it last reported.
+
+    ``live`` says whether the search that runs the trial is still running:
+    an unfinished trial of a dead search was interrupted.
+    """
+    if error is not None:
+        return "errored", error
+    if diverged:
+        return "diverged", f"non-finite training loss at epoch {epochs}"
+    if epochs >= max_epochs:
+        return "completed", ""
+    if done:
+        return "stopped", f"stopped early by the scheduler at epoch {epochs}"
+    if live:
+        return "running", f"at epoch {epochs}"
+    return "interrupted", f"interrupted at epoch {epochs}"
+
+
+def last_error_line(text: str) -> str:
+    """The line of a traceback that says what went wrong, short enough to show."""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1].strip()[:300] if lines else "unknown error"

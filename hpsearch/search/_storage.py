@@ -1,0 +1,97 @@
+"""Reading and writing experiment files on any pyarrow filesystem (local, s3://, ...).
+
+No Ray and no torch here: inspection reads storage with pyarrow alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pyarrow.fs as pafs
+
+
+def filesystem(location: str) -> tuple[pafs.FileSystem, str]:
+    """The filesystem and the path on it for a local path or a URI."""
+    if "://" not in location:
+        location = str(Path(location).expanduser().resolve())
+    return pafs.FileSystem.from_uri(location)
+
+
+def join(location: str, *parts: str) -> str:
+    """``location/part/...`` for a path or a URI."""
+    return "/".join([location.rstrip("/"), *parts])
+
+
+def exists(location: str) -> bool:
+    """Whether a file or directory is at ``location``."""
+    fs, path = filesystem(location)
+    return fs.get_file_info(path).type != pafs.FileType.NotFound
+
+
+def list_dirs(location: str) -> list[str]:
+    """Names of the directories directly under ``location`` (none if it is missing)."""
+    fs, path = filesystem(location)
+    selector = pafs.FileSelector(path, allow_not_found=True, recursive=False)
+    infos = fs.get_file_info(selector)
+    return sorted(info.base_name for info in infos if info.type == pafs.FileType.Directory)
+
+
+def read_text(location: str) -> str | None:
+    """A file's text, or ``None`` when it does not exist."""
+    fs, path = filesystem(location)
+    try:
+        with fs.open_input_stream(path) as stream:
+            return bytes(stream.read()).decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return None
+
+
+def read_json(location: str) -> dict[str, Any] | None:
+    """A JSON file's content, or ``None`` when it does not exist.
+
+    Our JSON files are replaced atomically, so a reader never sees half of one.
+    """
+    text = read_text(location)
+    return None if text is None else json.loads(text)
+
+
+def write_json_atomic(data: dict[str, Any], directory: str, filename: str) -> str:
+    """Write ``data`` as JSON under ``directory`` (a path or URI), never half-written.
+
+    The file is written under a temporary name and moved into place, so a
+    reader sees either the old file or the whole new one.
+    """
+    fs, base = filesystem(directory)
+    fs.create_dir(base, recursive=True)
+    tmp, final = f"{base}/.{filename}.{os.getpid()}.tmp", f"{base}/{filename}"
+    with fs.open_output_stream(tmp) as out:
+        out.write(json.dumps(data, indent=2, default=str).encode())
+    fs.move(tmp, final)
+    return final
+
+
+@contextmanager
+def local_copy(location: str) -> Iterator[Path]:
+    """A local directory holding the directory at ``location``.
+
+    A local path is used as is; a remote one is downloaded to a temporary
+    directory, removed afterwards.
+    """
+    if "://" not in location or location.startswith("file://"):
+        fs, path = filesystem(location)
+        yield Path(path)
+        return
+    target = Path(tempfile.mkdtemp(prefix="hpsearch-"))
+    try:
+        fs, path = filesystem(location)
+        pafs.copy_files(path, str(target), source_filesystem=fs)
+        yield target
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
