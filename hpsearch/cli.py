@@ -13,6 +13,8 @@ from typing import Any
 import click
 
 from hpsearch.commands.catalog import datasets, spaces
+from hpsearch.commands.inspect import best, export, list_, report, trials
+from hpsearch.commands.model import export_model, predict
 from hpsearch.commands.run import run
 from hpsearch.errors import UserError
 
@@ -52,9 +54,8 @@ def cli() -> None:
     """
 
 
-cli.add_command(run)
-cli.add_command(spaces)
-cli.add_command(datasets)
+for command in (run, list_, best, trials, export, report, export_model, predict, spaces, datasets):
+    cli.add_command(command)
 
 
 def main() -> None:

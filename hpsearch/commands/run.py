@@ -114,7 +114,7 @@ def format_summary(summary: dict[str, Any]) -> str:
     if best is None:
         lines.append("No trial produced a usable result (see the leaderboard in summary.json).")
     else:
-        number = best["config"].get("trial_number", "?")
+        number = best["number"]
         lines += [
             f"Best trial {number}: {metric} {best[metric]:.4f} at epoch {best['epoch']} "
             f"({best['state']}, {best['epochs_trained']} epochs trained)",
@@ -143,7 +143,9 @@ def format_summary(summary: dict[str, Any]) -> str:
         )
     lines += [
         f"Trials: {counts['total']} ({counts['completed']} completed, {counts['stopped']} stopped "
-        f"early, {counts['diverged']} diverged, {counts['errored']} errored) in "
+        f"early, {counts['diverged']} diverged, {counts['errored']} errored"
+        + (f", {counts['interrupted']} interrupted" if counts.get("interrupted") else "")
+        + ") in "
         f"{summary['wall_time_s']:.1f}s (+{summary['ray_start_s']:.1f}s Ray start-up)",
         f"Results: {summary['path']}",
         f"Summary: {summary['path']}/summary.json",

@@ -139,6 +139,7 @@ def summarize(
         scores = score_splits(model, state, data, ("val", "test"))
         summary["best"] = {
             "trial_id": best["trial_id"],
+            "number": best["number"],
             "config": hyperparameters(best["config"]),
             metric: best["best_value"],
             "epoch": best["best_epoch"],

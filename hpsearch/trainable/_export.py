@@ -42,6 +42,9 @@ class Preprocess(nn.Module):
     positions: list[dict[str, int]]
     categorical_indicator: list[bool]
     width: int
+    median: Tensor
+    mean: Tensor
+    std: Tensor
 
     def __init__(self, plans: list[dict[str, Any]]) -> None:
         super().__init__()

@@ -1,0 +1,68 @@
+"""``hpsearch export-model`` and ``hpsearch predict``: use the winner."""
+
+from __future__ import annotations
+
+import click
+
+from hpsearch.commands.inspect import exp_argument, fmt, storage_option
+from hpsearch.errors import UserError
+
+
+@click.command(name="export-model")
+@exp_argument
+@storage_option
+@click.option(
+    "-o",
+    "--output",
+    default="model.pt",
+    show_default=True,
+    type=click.Path(dir_okay=False, writable=True),
+    help="TorchScript archive to write.",
+)
+def export_model(exp: str, storage: str | None, output: str) -> None:
+    """Export the best model of EXP, preprocessing included, as one TorchScript file.
+
+    Raw columns go in, predictions come out; loading it needs only torch:
+    model = torch.jit.load("model.pt"); model.labels(numeric, categorical).
+    """
+    from hpsearch.search._experiment import load_experiment
+
+    if not output.endswith(".pt"):
+        raise UserError(f"cannot write model {output!r}: it must end in .pt")
+    info = load_experiment(exp, storage).export_model(output)
+    click.echo(
+        f"Wrote {output}: trial #{info['trial_number']} ({info['metric']} {fmt(info['value'])}), "
+        f"{len(info['numeric_columns'])} numeric and {len(info['categorical_columns'])} "
+        f"categorical input columns, task {info['task']}"
+    )
+
+
+@click.command()
+@click.argument("source", metavar="EXP_OR_MODEL")
+@storage_option
+@click.option("--data", required=True, help="Table to score: a file, directory or URI.")
+@click.option(
+    "-o",
+    "--output",
+    default="predictions.parquet",
+    show_default=True,
+    type=click.Path(dir_okay=False, writable=True),
+    help="Predictions: .parquet, .csv, .feather or .arrow.",
+)
+@click.option(
+    "--keep", multiple=True, metavar="COLUMN", help="Copy this input column (an id) to the output."
+)
+def predict(
+    source: str, storage: str | None, data: str, output: str, keep: tuple[str, ...]
+) -> None:
+    """Predict every row of --data with the best model of EXP, or an exported model.pt.
+
+    Writes `prediction` (class name or value) and, for classification, one
+    `probability_<class>` column per class. The target column may be absent;
+    when present, the score on it is printed.
+    """
+    from hpsearch.search._predict import predict_table
+
+    result = predict_table(source, data, output, keep, root=storage)
+    score = ", ".join(f"{k} {v:.4f}" for k, v in result.score.items())
+    click.echo(f"Wrote {result.rows} predictions to {output}" + (f" ({score})" if score else ""))

@@ -1,0 +1,393 @@
+"""Reading an experiment back from storage: its state, its trials, its best trial.
+
+Works on a finished, a running and an interrupted search, local or on a
+storage URI, with pyarrow alone: no Ray, no running cluster, no torch
+(until a model is asked for).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from hpsearch.config import default_storage
+from hpsearch.errors import UserError
+from hpsearch.search import _storage as storage
+from hpsearch.search._layout import (
+    CHECKPOINT_PREFIX,
+    ERROR_FILE,
+    FINAL_STATES,
+    OPTUNA_KEY,
+    PARAMS_FILE,
+    RESULT_FILE,
+    SEARCH_FILE,
+    STATUS_FILE,
+    SUMMARY_FILE,
+    TRIAL_PREFIX,
+    hyperparameters,
+    last_error_line,
+    trial_state,
+)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+#: A search whose driver has not written its heartbeat for this long is taken as dead.
+STALE_AFTER_S = 90.0
+#: Experiment states ``hpsearch list`` shows.
+EXPERIMENT_STATES = ("running", "finished", "interrupted", "errored")
+# Tune's bookkeeping in each result line; everything else (metrics, epoch,
+# time_total_s, node_ip, hostname) is kept.
+_TUNE_KEYS = frozenset(
+    {
+        "config",
+        "timestamp",
+        "checkpoint_dir_name",
+        "should_checkpoint",
+        "done",
+        "training_iteration",
+        "trial_id",
+        "date",
+        "time_this_iter_s",
+        "pid",
+        "time_since_restore",
+        "iterations_since_restore",
+    }
+)
+
+
+def metric_mode(metric: str) -> str:
+    """``min`` for losses, errors and times; ``max`` for scores."""
+    return "min" if metric.endswith(("loss", "rmse", "mae", "_s")) else "max"
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _better(a: float, b: float | None, mode: str) -> bool:
+    return b is None or (a > b if mode == "max" else a < b)
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One trial as storage has it: hyperparameters, per-epoch metrics, outcome."""
+
+    trial_id: str
+    number: int
+    params: dict[str, Any]
+    optuna: dict[str, Any] | None
+    history: tuple[dict[str, Any], ...]
+    state: str
+    reason: str
+    checkpoint: str | None
+
+    @property
+    def epochs(self) -> int:
+        """Epochs trained."""
+        return int(self.history[-1].get("epoch", 0)) if self.history else 0
+
+    @property
+    def searched(self) -> dict[str, Any]:
+        """The values Optuna chose (what the space searches), else every hyperparameter."""
+        return dict(self.optuna["params"]) if self.optuna else dict(self.params)
+
+    @property
+    def node(self) -> str | None:
+        """The address of the node the trial last ran on."""
+        return self.history[-1].get("node_ip") if self.history else None
+
+    @property
+    def wall_time_s(self) -> float | None:
+        """Seconds the trial trained (Tune's ``time_total_s``)."""
+        return self.history[-1].get("time_total_s") if self.history else None
+
+    def best(self, metric: str, mode: str | None = None) -> tuple[float | None, int]:
+        """The best finite value of ``metric`` over the epochs, and its epoch."""
+        mode = mode or metric_mode(metric)
+        value, epoch = None, 0
+        for row in self.history:
+            v: Any = row.get(metric)
+            if _finite(v) and _better(float(v), value, mode):
+                value, epoch = float(v), int(row.get("epoch", 0))
+        return value, epoch
+
+    def at_epoch(self, epoch: int) -> dict[str, Any]:
+        """The metrics reported at ``epoch`` (empty if none)."""
+        return next((dict(r) for r in self.history if r.get("epoch") == epoch), {})
+
+
+def _read_lines(text: str | None) -> list[dict[str, Any]]:
+    rows = []
+    for line in (text or "").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            # Tune appends to result.json: a reader may meet a line being written.
+            continue
+    return rows
+
+
+def _latest_checkpoint(trial_dir: str) -> str | None:
+    names = [n for n in storage.list_dirs(trial_dir) if n.startswith(CHECKPOINT_PREFIX)]
+    return storage.join(trial_dir, max(names)) if names else None
+
+
+def read_trial(trial_dir: str, max_epochs: int, live: bool) -> TrialRecord | None:
+    """One ``trial_<id>`` directory; ``None`` if it holds nothing yet."""
+    lines = _read_lines(storage.read_text(storage.join(trial_dir, RESULT_FILE)))
+    config = storage.read_json(storage.join(trial_dir, PARAMS_FILE))
+    if config is None:
+        config = lines[0].get("config") if lines else None
+    if config is None:
+        return None
+    error = storage.read_text(storage.join(trial_dir, ERROR_FILE))
+    history = tuple(
+        {k: v for k, v in line.items() if k not in _TUNE_KEYS} for line in lines if "epoch" in line
+    )
+    last = lines[-1] if lines else {}
+    epochs = int(history[-1]["epoch"]) if history else 0
+    state, reason = trial_state(
+        epochs=epochs,
+        max_epochs=max_epochs,
+        done=bool(last.get("done")),
+        diverged=bool(last.get("diverged")),
+        error=None if error is None else last_error_line(error),
+        live=live,
+    )
+    return TrialRecord(
+        trial_id=trial_dir.rstrip("/").rsplit("/", 1)[-1].removeprefix(TRIAL_PREFIX),
+        number=int(config.get("trial_number", -1)),
+        params=hyperparameters(config),
+        optuna=config.get(OPTUNA_KEY),
+        history=history,
+        state=state,
+        reason=reason,
+        checkpoint=_latest_checkpoint(trial_dir),
+    )
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _age_s(timestamp: str | None) -> float:
+    if not timestamp:
+        return math.inf
+    then = datetime.fromisoformat(timestamp)
+    return (datetime.now(timezone.utc) - then).total_seconds()
+
+
+def experiment_state(
+    record: dict[str, Any], status: dict[str, Any] | None, summary: dict[str, Any] | None
+) -> tuple[str, str]:
+    """``running``, ``finished``, ``interrupted`` or ``errored``, and why.
+
+    A search whose driver died without a word (SIGKILL, a reboot) is told
+    apart from a running one by its heartbeat: a dead pid on this host, or
+    no heartbeat for :data:`STALE_AFTER_S`.
+    """
+    if summary is not None:
+        ended = summary.get("ended", "finished")
+        if ended == "interrupted":
+            return "interrupted", "stopped by the user (Ctrl-C)"
+        return "finished", "time budget reached" if ended == "time_budget" else ""
+    if status is not None and status.get("state") == "errored":
+        return "errored", str(status.get("error", ""))
+    beat = status or {**record.get("driver", {}), "updated_at": record.get("started_at")}
+    if beat.get("host") == socket.gethostname() and not _pid_alive(int(beat.get("pid", -1))):
+        return "interrupted", f"its driver (pid {beat.get('pid')}) is gone"
+    age = _age_s(beat.get("updated_at"))
+    if age > STALE_AFTER_S:
+        return "interrupted", f"no heartbeat from its driver for {age:.0f}s"
+    return "running", ""
+
+
+def resolve(exp: str, root: str | None = None) -> str:
+    """An experiment's location from a name under the storage root, a path or a URI."""
+    if "://" in exp:
+        location = exp.rstrip("/")
+    elif os.sep in exp or exp.startswith(".") or os.path.isdir(exp):
+        location = os.path.abspath(os.path.expanduser(exp))
+    else:
+        location = storage.join(root or default_storage(), exp)
+        if "://" not in location:
+            location = os.path.abspath(os.path.expanduser(location))
+    try:
+        found = storage.exists(storage.join(location, SEARCH_FILE))
+    except (OSError, ValueError) as exc:  # unreachable storage, bad URI
+        raise UserError(f"cannot read experiment {exp!r}: {exc}") from None
+    if not found:
+        if storage.exists(location):
+            raise UserError(f"{location} is not an hpsearch experiment (no {SEARCH_FILE})")
+        raise UserError(
+            f"no experiment {exp!r} in {root or default_storage()}",
+            "`hpsearch list` shows the experiments there; or give a path or URI",
+        )
+    return location
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A search as it is on storage. Build it with :func:`load_experiment`."""
+
+    location: str
+    record: dict[str, Any]
+    status: dict[str, Any] | None
+    summary: dict[str, Any] | None
+    state: str
+    state_reason: str
+    trials: tuple[TrialRecord, ...] = field(repr=False)
+
+    @property
+    def name(self) -> str:
+        """The experiment's name."""
+        return str(self.record.get("experiment", self.location.rsplit("/", 1)[-1]))
+
+    @property
+    def metric(self) -> str:
+        """The metric the search optimized."""
+        return str(self.record["metric"])
+
+    @property
+    def mode(self) -> str:
+        """``max`` or ``min``."""
+        return str(self.record["mode"])
+
+    @property
+    def requested(self) -> int:
+        """The number of trials the search was asked for."""
+        return int(self.record["config"]["num_samples"])
+
+    @property
+    def max_epochs(self) -> int:
+        """The epochs a trial trains at most."""
+        return int(self.record["config"]["max_epochs"])
+
+    @property
+    def done(self) -> int:
+        """Trials that ended (completed, stopped early, diverged or errored)."""
+        return sum(t.state in FINAL_STATES for t in self.trials)
+
+    def trial(self, trial_id: str) -> TrialRecord:
+        """The trial with this id (or study number)."""
+        for t in self.trials:
+            if trial_id in (t.trial_id, str(t.number)):
+                return t
+        raise UserError(f"no trial {trial_id!r} in experiment {self.name!r}")
+
+    def leaderboard(
+        self, top: int | None = None, sort: str | None = None, state: str | None = None
+    ) -> list[TrialRecord]:
+        """Trials ranked by their best ``sort`` metric (the search's by default).
+
+        Trials without a finite value of that metric come last, in study order.
+        """
+        metric = sort or self.metric
+        mode = self.mode if metric == self.metric else metric_mode(metric)
+        chosen = [t for t in self.trials if state is None or t.state == state]
+        scored = [t for t in chosen if t.best(metric, mode)[0] is not None]
+        scored.sort(key=lambda t: t.best(metric, mode)[0] or 0.0, reverse=mode == "max")
+        rest = sorted((t for t in chosen if t not in scored), key=lambda t: t.number)
+        ranked = scored + rest
+        return ranked[:top] if top else ranked
+
+    def best_trial(self) -> TrialRecord | None:
+        """The trial with the best validation score (the summary's pick once finished)."""
+        if self.summary and self.summary.get("best"):
+            return self.trial(self.summary["best"]["trial_id"])
+        usable = [
+            t
+            for t in self.leaderboard()
+            if t.state != "errored" and t.best(self.metric, self.mode)[0] is not None
+        ]
+        with_checkpoint = [t for t in usable if t.checkpoint]
+        ranked = with_checkpoint or usable
+        return ranked[0] if ranked else None
+
+    def best(self) -> dict[str, Any] | None:
+        """What ``hpsearch best`` shows, as JSON-able data."""
+        trial = self.best_trial()
+        if trial is None:
+            return None
+        value, epoch = trial.best(self.metric, self.mode)
+        final = (self.summary or {}).get("best") or {}
+        return {
+            "experiment": self.name,
+            "experiment_state": self.state,
+            "trial_id": trial.trial_id,
+            "number": trial.number,
+            "state": trial.state,
+            "metric": self.metric,
+            "value": value,
+            "epoch": epoch,
+            "epochs_trained": trial.epochs,
+            "params": trial.params,
+            "val": {k: v for k, v in trial.at_epoch(epoch).items() if k.startswith("val_")},
+            # The held-out test split is scored once, when the search ends.
+            "test": final.get("test"),
+            "checkpoint": final.get("checkpoint") or trial.checkpoint,
+            "wall_time_s": trial.wall_time_s,
+            "node": trial.node,
+        }
+
+    def trials_table(self) -> pa.Table:
+        """One row per trial and epoch, typed columns (see :mod:`._tables`)."""
+        from hpsearch.search._tables import trials_table
+
+        return trials_table(self)
+
+    def report(self, path: str) -> str:
+        """Write the self-contained HTML report to ``path``; returns the path."""
+        from hpsearch.search._report import write_report
+
+        return write_report(self, path)
+
+    def export_model(self, path: str) -> dict[str, Any]:
+        """Write the best model (TorchScript, preprocessing inside) to ``path``."""
+        from hpsearch.search._model import export_model
+
+        return export_model(self, path)
+
+
+def load_experiment(exp: str, root: str | None = None) -> Experiment:
+    """Read an experiment: a name under the storage root, a path or a URI.
+
+    Example:
+        >>> exp = hpsearch.load_experiment("spirals-mlp-20261127-101500")  # doctest: +SKIP
+        >>> exp.best()["value"], exp.trials_table().num_rows  # doctest: +SKIP
+        (0.998, 412)
+    """
+    location = resolve(exp, root)
+    record = storage.read_json(storage.join(location, SEARCH_FILE)) or {}
+    status = storage.read_json(storage.join(location, STATUS_FILE))
+    summary = storage.read_json(storage.join(location, SUMMARY_FILE))
+    state, reason = experiment_state(record, status, summary)
+    max_epochs = int(record["config"]["max_epochs"])
+    dirs = [d for d in storage.list_dirs(location) if d.startswith(TRIAL_PREFIX)]
+    trials = [read_trial(storage.join(location, d), max_epochs, state == "running") for d in dirs]
+    ordered = sorted((t for t in trials if t is not None), key=lambda t: t.number)
+    return Experiment(location, record, status, summary, state, reason, tuple(ordered))
+
+
+def list_experiments(root: str | None = None) -> list[Experiment]:
+    """Every experiment under the storage root, oldest first."""
+    root = root or default_storage()
+    if "://" not in root and not os.path.isdir(root):
+        return []
+    found = []
+    for name in storage.list_dirs(root):
+        if storage.exists(storage.join(root, name, SEARCH_FILE)):
+            found.append(load_experiment(storage.join(root, name)))
+    return sorted(found, key=lambda e: str(e.record.get("started_at", "")))

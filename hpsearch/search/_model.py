@@ -1,0 +1,92 @@
+"""The best trial's model: rebuilt from its checkpoint on storage, exported, and predicting."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import hpsearch
+from hpsearch.errors import UserError
+from hpsearch.search import _storage as storage
+
+if TYPE_CHECKING:
+    import torch
+
+    from hpsearch.search._experiment import Experiment
+
+
+def model_metadata(exp: Experiment, trial_id: str) -> dict[str, Any]:
+    """What the exported archive says about itself (also saved inside it)."""
+    trial = exp.trial(trial_id)
+    value, epoch = trial.best(exp.metric, exp.mode)
+    record = exp.record
+    plans = record.get("preprocessing", {}).get("columns", [])
+    return {
+        "experiment": exp.name,
+        "experiment_location": exp.location,
+        "trial_id": trial.trial_id,
+        "trial_number": trial.number,
+        "task": record["task"],
+        "target": record.get("preprocessing", {}).get("target"),
+        "metric": exp.metric,
+        "value": value,
+        "epoch": epoch,
+        "class_names": record.get("class_names", []),
+        "numeric_columns": [p["name"] for p in plans if p["kind"] == "numeric"],
+        "categorical_columns": [p["name"] for p in plans if p["kind"] != "numeric"],
+        "features": record.get("features", []),
+        "preprocessing": record.get("preprocessing", {}),
+        "params": trial.params,
+        "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "hpsearch_version": hpsearch.__version__,
+    }
+
+
+def best_predictor(exp: Experiment) -> tuple[torch.jit.ScriptModule, dict[str, Any]]:
+    """The best trial's best checkpointed weights, with the preprocessing, as TorchScript."""
+    from hpsearch.trainable import HParams, build_mlp
+    from hpsearch.trainable._checkpoint import load_state
+    from hpsearch.trainable._export import build_predictor
+
+    trial = exp.best_trial()
+    if trial is None or not trial.checkpoint:
+        raise UserError(
+            f"experiment {exp.name!r} has no checkpointed trial yet",
+            "wait until a trial reaches its first checkpoint",
+        )
+    checkpoint = ((exp.summary or {}).get("best") or {}).get("checkpoint") or trial.checkpoint
+    if not storage.exists(checkpoint):
+        checkpoint = trial.checkpoint
+    record = exp.record
+    if not record.get("preprocessing", {}).get("columns"):
+        raise UserError(
+            f"experiment {exp.name!r} was recorded without its preprocessing",
+            "rerun the search with this version of hpsearch",
+        )
+    with storage.local_copy(checkpoint) as directory:
+        state = load_state(directory)
+    num_outputs = len(record.get("class_names", [])) if record["task"] == "classification" else 1
+    mlp = build_mlp(len(record["features"]), num_outputs, HParams.from_config(state["hparams"]))
+    mlp.load_state_dict(state["best"]["model"] or state["model"])
+    mlp.eval()
+    metadata = model_metadata(exp, trial.trial_id)
+    metadata["evaluated_epoch"] = int(state["best"]["epoch"] or state["epoch"])
+    metadata["checkpoint"] = checkpoint
+    return build_predictor(mlp, record, tuple(state["target_scale"])), metadata
+
+
+def export_model(exp: Experiment, path: str) -> dict[str, Any]:
+    """Write the best model to ``path`` as a TorchScript archive; returns its metadata."""
+    import os
+
+    from hpsearch.trainable._export import save_predictor
+
+    model, metadata = best_predictor(exp)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        save_predictor(model, tmp, metadata)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return metadata
