@@ -210,7 +210,10 @@ class SearchConfig(BaseModel):
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON-able data that :meth:`from_mapping` reads back."""
-        return self.model_dump(mode="json")
+        data = self.model_dump(mode="json")
+        if self.data is not None:
+            data.pop("dataset")  # a built-in dataset beside a table is refused on the way back
+        return data
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], source: str = "") -> SearchConfig:

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+# Session fixtures: experiments made by real searches, for the inspection tests.
+from tests.experiments import finished_experiment, interrupted_experiment  # noqa: F401
+
 
 @pytest.fixture(scope="session", autouse=True)
 def private_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:

@@ -66,8 +66,10 @@ def _duration(exp: Any) -> float | None:
     start = datetime.fromisoformat(started)
     if exp.state == "running":
         end = datetime.now(timezone.utc)
-    else:
+    else:  # the driver's last word: its heartbeat or a trial's last report
         end = datetime.fromisoformat((exp.status or {}).get("updated_at") or started)
+        if exp.last_report is not None:
+            end = max(end, datetime.fromtimestamp(exp.last_report, timezone.utc))
     return max((end - start).total_seconds(), 0.0)
 
 

@@ -46,7 +46,6 @@ EXPERIMENT_STATES = ("running", "finished", "interrupted", "errored")
 _TUNE_KEYS = frozenset(
     {
         "config",
-        "timestamp",
         "checkpoint_dir_name",
         "should_checkpoint",
         "done",
@@ -274,6 +273,12 @@ class Experiment:
     def max_epochs(self) -> int:
         """The epochs a trial trains at most."""
         return int(self.record["config"]["max_epochs"])
+
+    @property
+    def last_report(self) -> float | None:
+        """Unix time of the newest result any trial reported."""
+        times = [r["timestamp"] for t in self.trials for r in t.history if "timestamp" in r]
+        return max(times) if times else None
 
     @property
     def done(self) -> int:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 #: ``-o`` suffixes ``hpsearch export`` writes.
 TABLE_FORMATS = (".parquet", ".csv", ".feather", ".arrow")
 # Per-epoch values that are not floats.
-_INT_COLUMNS = {"epoch": pa.int64(), "num_params": pa.int64()}
+_INT_COLUMNS = {"epoch": pa.int64(), "num_params": pa.int64(), "timestamp": pa.int64()}
 _TEXT_COLUMNS = {"node_ip": pa.string(), "hostname": pa.string()}
 
 
