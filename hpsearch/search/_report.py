@@ -218,10 +218,12 @@ def _charts(exp: Experiment) -> list[dict[str, str]]:
         "One line per trial; an X marks where a trial ended before the last epoch "
         "(stopped by the scheduler, diverged, or interrupted).",
     )
-    for i, chart in enumerate(charts):
+    for chart in charts:
         fig = chart.pop("figure")
+        # Stable ids ("chart-learning-curves"), so a link or a test can point at a chart.
+        chart_id = "chart-" + chart["title"].lower().replace(" ", "-")
         chart["html"] = (
-            fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"chart-{i}")
+            fig.to_html(full_html=False, include_plotlyjs=False, div_id=chart_id)
             if fig is not None
             else ""
         )
