@@ -137,8 +137,10 @@ def _latest_checkpoint(trial_dir: str) -> str | None:
     return storage.join(trial_dir, max(names)) if names else None
 
 
-def read_trial(trial_dir: str, max_epochs: int, live: bool) -> TrialRecord | None:
-    """One ``trial_<id>`` directory; ``None`` if it holds nothing yet."""
+def read_trial(location: str, name: str, max_epochs: int, live: bool) -> TrialRecord | None:
+    """The directory ``name`` (``trial_<id>``) of the experiment at ``location``;
+    ``None`` if it holds nothing yet."""
+    trial_dir = storage.join(location, name)
     lines = _read_lines(storage.read_text(storage.join(trial_dir, RESULT_FILE)))
     config = storage.read_json(storage.join(trial_dir, PARAMS_FILE))
     if config is None:
@@ -160,7 +162,7 @@ def read_trial(trial_dir: str, max_epochs: int, live: bool) -> TrialRecord | Non
         live=live,
     )
     return TrialRecord(
-        trial_id=trial_dir.rstrip("/").rsplit("/", 1)[-1].removeprefix(TRIAL_PREFIX),
+        trial_id=name.removeprefix(TRIAL_PREFIX),
         number=int(config.get("trial_number", -1)),
         params=hyperparameters(config),
         optuna=config.get(OPTUNA_KEY),
@@ -252,7 +254,9 @@ class Experiment:
     @property
     def name(self) -> str:
         """The experiment's name."""
-        return str(self.record.get("experiment", self.location.rsplit("/", 1)[-1]))
+        return str(
+            self.record.get("experiment", self.location.partition("?")[0].rsplit("/", 1)[-1])
+        )
 
     @property
     def metric(self) -> str:
@@ -342,7 +346,9 @@ class Experiment:
             "val": {k: v for k, v in trial.at_epoch(epoch).items() if k.startswith("val_")},
             # The held-out test split is scored once, when the search ends.
             "test": final.get("test"),
-            "checkpoint": final.get("checkpoint") or trial.checkpoint,
+            # Where the checkpoint is as this experiment was read (the summary
+            # holds the path the driver wrote, maybe on another machine).
+            "checkpoint": trial.checkpoint,
             "wall_time_s": trial.wall_time_s,
             "node": trial.node,
         }
@@ -381,7 +387,7 @@ def load_experiment(exp: str, root: str | None = None) -> Experiment:
     state, reason = experiment_state(record, status, summary)
     max_epochs = int(record["config"]["max_epochs"])
     dirs = [d for d in storage.list_dirs(location) if d.startswith(TRIAL_PREFIX)]
-    trials = [read_trial(storage.join(location, d), max_epochs, state == "running") for d in dirs]
+    trials = [read_trial(location, d, max_epochs, state == "running") for d in dirs]
     ordered = sorted((t for t in trials if t is not None), key=lambda t: t.number)
     return Experiment(location, record, status, summary, state, reason, tuple(ordered))
 

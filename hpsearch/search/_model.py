@@ -54,9 +54,9 @@ def best_predictor(exp: Experiment) -> tuple[torch.jit.ScriptModule, dict[str, A
             f"experiment {exp.name!r} has no checkpointed trial yet",
             "wait until a trial reaches its first checkpoint",
         )
-    checkpoint = ((exp.summary or {}).get("best") or {}).get("checkpoint") or trial.checkpoint
-    if not storage.exists(checkpoint):
-        checkpoint = trial.checkpoint
+    # The trial's newest checkpoint as storage has it (the summary names the
+    # same one, by the path the driver saw): it holds the best weights so far.
+    checkpoint = trial.checkpoint
     record = exp.record
     if not record.get("preprocessing", {}).get("columns"):
         raise UserError(

@@ -25,8 +25,10 @@ def filesystem(location: str) -> tuple[pafs.FileSystem, str]:
 
 
 def join(location: str, *parts: str) -> str:
-    """``location/part/...`` for a path or a URI."""
-    return "/".join([location.rstrip("/"), *parts])
+    """``location/part/...`` for a path or a URI; a URI's ``?options`` stay at the end
+    (``s3://b/results?endpoint_override=...`` -> ``s3://b/results/x?endpoint_override=...``)."""
+    base, sep, options = location.partition("?")
+    return "/".join([base.rstrip("/"), *parts]) + sep + options
 
 
 def exists(location: str) -> bool:

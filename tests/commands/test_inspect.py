@@ -42,13 +42,19 @@ def test_list_best_and_trials(finished_experiment: FinishedExperiment) -> None:
     assert all(" stopped " in line for line in stopped.splitlines()[1:])
 
 
-def test_interrupted_experiment_from_the_cli(interrupted_experiment: InterruptedExperiment) -> None:
+def test_interrupted_experiment_from_the_cli(
+    interrupted_experiment: InterruptedExperiment, tmp_path: Path
+) -> None:
     root = interrupted_experiment.root
     assert "interrupted" in hpsearch("list", root=root).stdout
     best = hpsearch("best", "killed", root=root)
     assert best.returncode == 0 and "not scored" in best.stdout
     cut = hpsearch("trials", "killed", "--state", "interrupted", root=root).stdout
     assert "interrupted at epoch" in cut
+    assert hpsearch("export", "killed", "-o", str(tmp_path / "t.csv"), root=root).returncode == 0
+    assert (tmp_path / "t.csv").read_text().count("interrupted at epoch") >= 1
+    model = hpsearch("export-model", "killed", "-o", str(tmp_path / "m.pt"), root=root)
+    assert model.returncode == 0 and (tmp_path / "m.pt").exists(), model.stderr
 
 
 @pytest.mark.parametrize(
@@ -88,3 +94,39 @@ def test_export_writes_a_table_and_report_writes_html(
     )
     assert report.returncode == 0
     assert (tmp_path / "r.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_inspection_reads_an_experiment_on_s3(
+    finished_experiment: FinishedExperiment, s3_server: dict[str, str], tmp_path: Path
+) -> None:
+    """A real S3-compatible server (moto, 127.0.0.1): list, best, trials and export-model by URI."""
+    import pyarrow.fs as pafs
+
+    from tests.data.conftest import s3_uri
+
+    fs = pafs.S3FileSystem(
+        endpoint_override=s3_server["endpoint"],
+        scheme="http",
+        access_key="testing",
+        secret_key="testing",
+        region="us-east-1",
+        allow_bucket_creation=True,
+    )
+    fs.create_dir("lab")
+    pafs.copy_files(
+        str(finished_experiment.root / "customers"),
+        "lab/results/customers",
+        destination_filesystem=fs,
+    )
+    root_uri = s3_uri(s3_server, "lab/results")
+    exp_uri = s3_uri(s3_server, "lab/results/customers")
+    run = lambda *a: subprocess.run([*HPSEARCH, *a], capture_output=True, text=True)  # noqa: E731
+    listing = run("list", "--storage", root_uri)
+    assert listing.returncode == 0 and "customers  finished  6/6" in listing.stdout
+    best = json.loads(run("best", exp_uri, "--json").stdout)
+    assert best["trial_id"] == finished_experiment.summary["best"]["trial_id"]
+    assert best["checkpoint"].startswith("s3://lab/results/customers/trial_")
+    assert len(run("trials", exp_uri).stdout.splitlines()) == 7
+    exported = run("export-model", exp_uri, "-o", str(tmp_path / "m.pt"))
+    assert exported.returncode == 0, exported.stderr
+    assert (tmp_path / "m.pt").stat().st_size > 0

@@ -2,13 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -41,47 +34,6 @@ def mixed_table(n: int = 600, seed: int = 0) -> pa.Table:
 @pytest.fixture
 def table() -> pa.Table:
     return mixed_table()
-
-
-@pytest.fixture(scope="session")
-def s3_server() -> Iterator[dict[str, str]]:
-    """moto's S3 server on 127.0.0.1, with test credentials in the environment."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    exe = shutil.which("moto_server", path=os.path.dirname(sys.executable))
-    assert exe, "moto_server not installed (pip install -e '.[test]')"
-    proc = subprocess.Popen(
-        [exe, "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.2)
-    creds = {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        # Never ask the cloud metadata service (169.254.169.254) for credentials.
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }
-    old = {k: os.environ.get(k) for k in creds}
-    os.environ.update(creds)
-    try:
-        yield {"endpoint": f"127.0.0.1:{port}", **creds}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        for key, value in old.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def s3_uri(server: dict[str, str], key: str) -> str:
