@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from hpsearch.commands.catalog import datasets, spaces
+from hpsearch.commands.cluster import jobs, logs, status, stop, submit
 from hpsearch.commands.inspect import best, export, list_, report, trials
 from hpsearch.commands.model import export_model, predict
 from hpsearch.commands.run import run
@@ -54,7 +55,11 @@ def cli() -> None:
     """
 
 
-for command in (run, list_, best, trials, export, report, export_model, predict, spaces, datasets):
+for command in (
+    *(run, submit, jobs, status, logs, stop),
+    *(list_, best, trials, export, report, export_model, predict),
+    *(spaces, datasets),
+):
     cli.add_command(command)
 
 

@@ -18,8 +18,16 @@ _SINGLE_NODE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
 def prepare_environment() -> None:
-    """Set the environment a local search needs; call it before importing ray."""
-    os.environ.setdefault(_SINGLE_NODE_ENV, "0")
+    """Set the environment a search needs; call it before importing ray.
+
+    When this process is already connected to a Ray cluster (a Ray Job's
+    driver), only Tune's settings are made: the single-node switch would
+    break a multi-node cluster.
+    """
+    ray = sys.modules.get("ray")
+    connected = ray is not None and ray.is_initialized()
+    if not connected:
+        os.environ.setdefault(_SINGLE_NODE_ENV, "0")
     # Tune's TensorBoard logger costs a write per report and nobody reads it here.
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
@@ -27,7 +35,7 @@ def prepare_environment() -> None:
     # pruned; with short epochs that is every few seconds and drowns progress.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     constants = sys.modules.get("ray._private.ray_constants")
-    if constants is not None and os.environ[_SINGLE_NODE_ENV] == "0":
+    if not connected and constants is not None and os.environ[_SINGLE_NODE_ENV] == "0":
         # Ray was imported first (a notebook, a test) and has already read the
         # variable; the driver looks the flag up at call time, so set it too.
         constants.ENABLE_RAY_CLUSTER = False  # type: ignore[attr-defined]

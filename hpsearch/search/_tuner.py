@@ -85,6 +85,21 @@ def train_settings(config: SearchConfig, task: str) -> TrainSettings:
     )
 
 
+def tune_storage(root: str) -> tuple[str, Any]:
+    """Tune's ``storage_path`` and ``storage_filesystem`` for a path or a URI.
+
+    A URI's options (``s3://bucket/results?endpoint_override=host:9000``)
+    reach Tune inside a pyarrow filesystem, which Tune ships to every node,
+    rather than in the path, which it would split and join as text.
+    """
+    if "://" not in root:
+        return root, None
+    import pyarrow.fs as pafs
+
+    filesystem, path = pafs.FileSystem.from_uri(root)
+    return path, filesystem
+
+
 def build_tuner(
     config: SearchConfig,
     data: TabularData,
@@ -116,6 +131,7 @@ def build_tuner(
         mode=mode,
         sampler=build_sampler(config.sampler, config.seed, config.num_samples),
     )
+    storage_path, storage_filesystem = tune_storage(storage_root)
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
@@ -135,7 +151,8 @@ def build_tuner(
         ),
         run_config=tune.RunConfig(
             name=name,
-            storage_path=storage_root,
+            storage_path=storage_path,
+            storage_filesystem=storage_filesystem,
             verbose=0,
             checkpoint_config=tune.CheckpointConfig(num_to_keep=config.keep_checkpoints),
             # CSV and JSON results are what inspection reads; TensorBoard's

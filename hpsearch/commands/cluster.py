@@ -1,0 +1,147 @@
+"""``hpsearch submit | jobs | status | logs | stop``: the same search on a Ray cluster.
+
+The cluster's address comes from ``--address``, ``RAY_API_SERVER_ADDRESS``
+or ``RAY_ADDRESS``; its token from ``RAY_AUTH_TOKEN``,
+``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+import click
+
+from hpsearch.commands.inspect import columns
+from hpsearch.commands.run import _options, config_from_flags
+
+#: Exit codes for a followed job: like a local run's.
+_EXIT = {"SUCCEEDED": 0, "FAILED": 1, "STOPPED": 130}
+
+
+def address_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--address``: the head's job API (the Ray dashboard)."""
+    return click.option(
+        "--address",
+        metavar="URL",
+        help="The cluster's job API, http://HEAD:8265 [env RAY_API_SERVER_ADDRESS or RAY_ADDRESS].",
+    )(fn)
+
+
+def _when(ms: int | None) -> str:
+    if not ms:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@click.command()
+@_options
+@address_option
+@click.option(
+    "--wait", is_flag=True, help="Stream the job's log until it ends; exit with its status."
+)
+def submit(config_file: str | None, address: str | None, wait: bool, **flags: Any) -> None:
+    """Submit a search to a Ray cluster: the same flags and config file as `run`.
+
+    Ships this machine's hpsearch and the validated config as a Ray Job whose
+    entrypoint runs the very search `run` would. Results go to --storage,
+    which every node must reach (s3://..., or file:///PATH on shared storage).
+
+    \b
+    Examples:
+      hpsearch submit --address http://HEAD:8265 --storage s3://bucket/results
+      hpsearch submit --config search.yaml --wait
+    """
+    config = config_from_flags(config_file, flags)  # every mistake stops here, offline
+    from hpsearch.search._cluster import connect
+    from hpsearch.search._submit import follow_logs, redact, submit_search
+
+    cluster = connect(address)
+    submitted = submit_search(cluster, config)
+    click.echo(f"Submitted job {submitted.job_id} to {cluster.address}")
+    click.echo(f"Results: {redact(submitted.location)}")
+    if not wait:
+        click.echo(
+            f"Follow it with `hpsearch logs {submitted.job_id} --follow`; "
+            f"inspect with `hpsearch best {redact(submitted.location)}`."
+        )
+        return
+    status = follow_logs(cluster, submitted.job_id, click.echo)
+    click.echo(f"Job {submitted.job_id}: {status}")
+    sys.exit(_EXIT.get(status, 1))
+
+
+@click.command()
+@address_option
+@click.option("--all", "show_all", is_flag=True, help="Also jobs not submitted by hpsearch.")
+def jobs(address: str | None, show_all: bool) -> None:
+    """List the cluster's jobs, newest first."""
+    from hpsearch.search._cluster import connect
+    from hpsearch.search._submit import job_rows
+
+    rows = [r for r in job_rows(connect(address)) if show_all or r["experiment"] != "-"]
+    if not rows:
+        click.echo("No hpsearch jobs on this cluster.")
+        return
+    click.echo(
+        columns(
+            ["JOB", "STATUS", "EXPERIMENT", "STARTED", "ENDED"],
+            [
+                [
+                    r["job_id"],
+                    r["status"],
+                    r["experiment"],
+                    _when(r["start_time"]),
+                    _when(r["end_time"]),
+                ]
+                for r in rows
+            ],
+        )
+    )
+
+
+@click.command()
+@click.argument("job_id", metavar="JOB")
+@address_option
+def status(job_id: str, address: str | None) -> None:
+    """One job: its status, its experiment, and where its results are."""
+    from hpsearch.search._cluster import connect
+    from hpsearch.search._submit import job_row
+
+    row = job_row(connect(address), job_id)
+    click.echo(
+        f"{row['job_id']}: {row['status']}" + (f" ({row['message']})" if row["message"] else "")
+    )
+    click.echo(f"  experiment: {row['experiment']}")
+    click.echo(f"  results:    {row['location']}")
+    click.echo(f"  started:    {_when(row['start_time'])}   ended: {_when(row['end_time'])}")
+
+
+@click.command()
+@click.argument("job_id", metavar="JOB")
+@address_option
+@click.option("--follow", "-f", is_flag=True, help="Keep printing until the job ends.")
+def logs(job_id: str, address: str | None, follow: bool) -> None:
+    """The job's log (the search's progress and summary)."""
+    from hpsearch.search._cluster import connect
+    from hpsearch.search._submit import follow_logs
+
+    final = follow_logs(connect(address), job_id, click.echo, follow=follow)
+    if follow:
+        sys.exit(_EXIT.get(final, 1))
+
+
+@click.command()
+@click.argument("job_id", metavar="JOB")
+@address_option
+def stop(job_id: str, address: str | None) -> None:
+    """Stop a job; the trials that ran stay on storage."""
+    from hpsearch.search._cluster import connect
+    from hpsearch.search._submit import stop_job
+
+    if stop_job(connect(address), job_id):
+        click.echo(f"Stopping {job_id}")
+    else:
+        click.echo(f"{job_id} had already ended")
