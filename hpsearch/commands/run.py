@@ -109,6 +109,8 @@ def config_from_flags(config_file: str | None, flags: dict[str, Any]) -> Any:
 
 def format_summary(summary: dict[str, Any]) -> str:
     """The end-of-search report a person reads."""
+    from hpsearch.search._storage import join
+
     metric, counts, best = summary["metric"], summary["trials"], summary["best"]
     lines = [""]
     if best is None:
@@ -148,7 +150,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         + ") in "
         f"{summary['wall_time_s']:.1f}s (+{summary['ray_start_s']:.1f}s Ray start-up)",
         f"Results: {summary['path']}",
-        f"Summary: {summary['path']}/summary.json",
+        f"Summary: {join(summary['path'], 'summary.json')}",
     ]
     return "\n".join(lines)
 

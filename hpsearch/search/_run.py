@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import pyarrow.fs as pafs
-
 from hpsearch.config import SearchConfig
 from hpsearch.data import TabularData, load_builtin, load_table
 from hpsearch.errors import UserError
 from hpsearch.search._local_ray import local_ray, prepare_environment
+from hpsearch.search._storage import exists, join
 
 
 @dataclass(frozen=True)
@@ -76,11 +75,10 @@ def experiment_name(config: SearchConfig) -> str:
 
 
 def _refuse_existing(root: str, name: str) -> str:
-    fs, base = pafs.FileSystem.from_uri(root)
-    path = f"{base.rstrip('/')}/{name}"
-    if fs.get_file_info(path).type != pafs.FileType.NotFound:
+    location = join(root, name)
+    if exists(location):
         raise UserError(f"experiment {name!r} already exists in {root}", "choose another --name")
-    return root.rstrip("/") + "/" + name
+    return location
 
 
 @contextmanager

@@ -18,6 +18,7 @@ from hpsearch.search._layout import (
 )
 from hpsearch.search._progress import TrialTimes
 from hpsearch.search._status import driver_identity
+from hpsearch.search._storage import join
 from hpsearch.trainable import best_model_from_checkpoint, is_better, score_splits
 
 
@@ -25,7 +26,9 @@ def _finite(value: Any) -> bool:
     return isinstance(value, int | float) and math.isfinite(value)
 
 
-def _trial_row(result: Any, metric: str, mode: str, max_epochs: int) -> dict[str, Any]:
+def _trial_row(
+    result: Any, metric: str, mode: str, max_epochs: int, experiment_path: str
+) -> dict[str, Any]:
     """One trial: its outcome, its best score and epoch, its checkpoint."""
     last = result.metrics or {}
     trial_id = last.get("trial_id") or result.path.rsplit("trial_", 1)[-1]
@@ -55,7 +58,13 @@ def _trial_row(result: Any, metric: str, mode: str, max_epochs: int) -> dict[str
         "last": {k: v for k, v in last.items() if k.startswith(("val_", "train_"))},
         "num_params": last.get("num_params"),
         "config": result.config,
-        "checkpoint": result.checkpoint.path if result.checkpoint else None,
+        # Where the checkpoint is, as a path or URI a user can read from anywhere.
+        "checkpoint": (
+            join(experiment_path, f"trial_{trial_id}", result.checkpoint.path.rsplit("/", 1)[-1])
+            if result.checkpoint
+            else None
+        ),
+        "node": last.get("node_ip"),
     }
 
 
@@ -109,7 +118,11 @@ def summarize(
     the search itself never saw that split.
     """
     metric, mode = config.resolved_metric(data.task), config.resolved_mode(data.task)
-    rows = [_trial_row(results[i], metric, mode, config.max_epochs) for i in range(len(results))]
+    rows = [
+        _trial_row(results[i], metric, mode, config.max_epochs, experiment_path)
+        for i in range(len(results))
+    ]
+    checkpoints: dict[str, Any] = {r["trial_id"]: results[i].checkpoint for i, r in enumerate(rows)}
     for row in rows:
         if row["trial_id"] in times:
             t = times[row["trial_id"]]
@@ -135,7 +148,9 @@ def summarize(
     }
     best = next((r for r in ranked if r["checkpoint"]), None)
     if best is not None:
-        model, state = best_model_from_checkpoint(best["checkpoint"], data)
+        # Through Tune's Checkpoint: downloaded first when storage is remote.
+        with checkpoints[best["trial_id"]].as_directory() as directory:
+            model, state = best_model_from_checkpoint(directory, data)
         scores = score_splits(model, state, data, ("val", "test"))
         summary["best"] = {
             "trial_id": best["trial_id"],
