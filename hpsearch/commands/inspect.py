@@ -191,10 +191,11 @@ def trials(
                 fmt(value),
                 str(epoch) if value is not None else "-",
                 *(fmt(trial.searched.get(p)) for p in params),
+                trial.node or "-",
                 trial.reason,
             ]
         )
-    header = ["#", "TRIAL", "STATE", "EPOCHS", metric.upper(), "AT", *params, "WHY"]
+    header = ["#", "TRIAL", "STATE", "EPOCHS", metric.upper(), "AT", *params, "NODE", "WHY"]
     click.echo(columns(header, rows))
 
 

@@ -88,7 +88,13 @@ class Cluster:
 
     def jobs(self) -> JobSubmissionClient:
         """Ray's job client for this cluster."""
+        import logging
+
         from ray.job_submission import JobSubmissionClient
+
+        # Ray's SDK logs every package upload at INFO; hpsearch says what matters.
+        for name in ("ray.dashboard.modules.dashboard_sdk", "ray._private.runtime_env.packaging"):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
         return JobSubmissionClient(self.address, headers=self.headers)
 

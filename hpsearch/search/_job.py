@@ -1,4 +1,4 @@
-"""The entrypoint of a search submitted as a Ray Job (``python -m hpsearch.search._job FILE``).
+"""The entrypoint of a search submitted as a Ray Job (``python -m hpsearch.search._job PKG``).
 
 It runs on the cluster's head, connects to the cluster, and calls the very
 same :func:`run_search` as ``hpsearch run``; its output is the job's log.
@@ -6,63 +6,59 @@ same :func:`run_search` as ``hpsearch run``; its output is the job's log.
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import logging
 import os
+import shutil
 import sys
-import time
+import tempfile
 from pathlib import Path
 
+#: The validated config, inside the job's files.
+CONFIG_FILE = "hpsearch-config.json"
 
-def rejoin_working_dir(path: str, timeout_s: float = 30.0) -> None:
-    """Step back into the job's working directory after ``ray.init()``.
 
-    Measured on Ray 2.60: when a job's driver connects, Ray re-extracts the
-    job's ``working_dir`` at the same path, so the driver is left in a
-    deleted directory. ``getcwd()`` then fails with ENOENT, and oneMKL
-    (linked into torch) aborts the whole process when torch is imported
-    ("Intel oneMKL FATAL ERROR: Cannot load .../libtorch_cpu.so"). Relative
-    paths (the shipped data) would fail too. Entering the new directory by
-    its path fixes both.
+def enter_private_copy(package: str) -> Path:
+    """Copy the job's files (a ``py_modules`` package) to a directory of our own and enter it.
+
+    Why not Ray's ``working_dir``: measured on Ray 2.60, Ray re-extracts a
+    job's working directory at the same path while its driver runs (at
+    ``ray.init()``, and again later), leaving the driver in a deleted
+    directory. ``getcwd()`` then fails with ENOENT: oneMKL (linked into
+    torch) aborts the process at import ("Intel oneMKL FATAL ERROR: Cannot
+    load .../libtorch_cpu.so"), and Tune fails on ``os.path.relpath`` when
+    the search ends. A directory Ray does not manage stays put.
     """
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            if os.path.samefile(os.getcwd(), path):
-                return
-        except OSError:
-            pass  # the cwd is gone, or the new one is not there yet
-        if os.path.isdir(path):
-            os.chdir(path)
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the job's working directory {path} did not come back")
-        time.sleep(0.1)
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"the job's files ({package}) did not reach this node")
+    source = Path(next(iter(spec.submodule_search_locations)))
+    private = Path(tempfile.mkdtemp(prefix="hpsearch-job-")) / "files"
+    shutil.copytree(source, private)
+    os.chdir(private)
+    return private
 
 
 def main(argv: list[str]) -> int:
-    """Run the search in ``argv[1]`` (a SearchConfig as JSON) on the cluster."""
+    """Run the search shipped in the package ``argv[1]`` (config JSON, data) on the cluster."""
     from hpsearch.commands.run import format_summary
     from hpsearch.config import SearchConfig
     from hpsearch.errors import UserError
     from hpsearch.search._local_ray import prepare_environment
 
+    private = enter_private_copy(argv[1])
     try:
-        config = SearchConfig.from_mapping(json.loads(Path(argv[1]).read_text()))
+        config = SearchConfig.from_mapping(json.loads(Path(CONFIG_FILE).read_text()))
     except UserError as exc:
         print(f"hpsearch: error: {exc}", file=sys.stderr)
         return 2
     prepare_environment()
-    working_dir = os.getcwd()
-    # torch (and its oneMKL) load while the working directory is sound; see
-    # rejoin_working_dir for what ray.init does to it.
     import ray
-
-    import hpsearch.trainable  # noqa: F401
 
     # The job's driver joins the cluster it was submitted to (RAY_ADDRESS is
     # set by Ray Jobs); run_search then uses that Ray instead of starting one.
-    ray.init(address="auto", log_to_driver=False)
-    rejoin_working_dir(working_dir)
+    ray.init(address="auto", log_to_driver=False, logging_level=logging.WARNING)
     from hpsearch.search import run_search
 
     try:
@@ -70,6 +66,8 @@ def main(argv: list[str]) -> int:
     except UserError as exc:
         print(f"hpsearch: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        shutil.rmtree(private.parent, ignore_errors=True)
     print(format_summary(result.summary), flush=True)
     return 130 if result.summary["ended"] == "interrupted" else 0
 

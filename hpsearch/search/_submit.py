@@ -14,6 +14,7 @@ import re
 import shutil
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,13 +24,13 @@ import hpsearch
 from hpsearch.config import SearchConfig
 from hpsearch.errors import UserError
 from hpsearch.search._cluster import Cluster, job_error
+from hpsearch.search._job import CONFIG_FILE
 from hpsearch.search._run import experiment_name
 from hpsearch.search._storage import join
 
 #: A local data file at most this big travels with the job; larger ones must be on shared storage.
 SHIP_LIMIT_BYTES = 64 * 1024 * 1024
-CONFIG_FILE = "hpsearch-config.json"
-ENTRYPOINT = f"python -m hpsearch.search._job {CONFIG_FILE}"
+ENTRYPOINT = "python -m hpsearch.search._job"
 #: Job metadata keys (shown by ``hpsearch jobs``); never secrets.
 EXPERIMENT_KEY = "hpsearch_experiment"
 LOCATION_KEY = "hpsearch_location"
@@ -91,7 +92,7 @@ def stage_data(config: SearchConfig, folder: Path) -> str | None:
         shutil.copytree(source, target)
     else:
         shutil.copy2(source, target)
-    # Relative to the job's working directory, where the entrypoint runs.
+    # Relative to the job's files, where the entrypoint runs.
     return f"data/{source.name}"
 
 
@@ -101,23 +102,26 @@ def submit_search(cluster: Cluster, config: SearchConfig) -> Submitted:
     root = check_storage(config, nodes)
     name = experiment_name(config)
     location = join(root, name)
-    folder = Path(tempfile.mkdtemp(prefix="hpsearch-job-"))
+    # The job's files travel as a py_modules package of their own (not as
+    # Ray's working_dir, which Ray replaces under a running driver: _job.py).
+    package = "hpsearch_job_" + re.sub(r"\W", "_", name) + "_" + uuid.uuid4().hex[:8]
+    staging = Path(tempfile.mkdtemp(prefix="hpsearch-submit-"))
+    folder = staging / package
+    folder.mkdir()
     try:
         data = stage_data(config, folder)
         # The name is fixed now, so the job id and the result location are known here.
         shipped = config.model_copy(update={"name": name, "data": data, "storage": root})
         (folder / CONFIG_FILE).write_text(json.dumps(shipped.to_json(), indent=2))
-        package = Path(hpsearch.__file__).parent
         runtime_env: dict[str, Any] = {
-            "working_dir": str(folder),
             # This machine's hpsearch, so the cluster runs the code that validated the config.
-            "py_modules": [str(package)],
+            "py_modules": [str(Path(hpsearch.__file__).parent), str(folder)],
             "excludes": ["__pycache__", "*.pyc"],
         }
         job_id = f"hpsearch-{name}"
         try:
             cluster.jobs().submit_job(
-                entrypoint=ENTRYPOINT,
+                entrypoint=f"{ENTRYPOINT} {package}",
                 submission_id=job_id,
                 runtime_env=runtime_env,
                 metadata={EXPERIMENT_KEY: name, LOCATION_KEY: redact(location)},
@@ -125,7 +129,7 @@ def submit_search(cluster: Cluster, config: SearchConfig) -> Submitted:
         except Exception as exc:  # Ray raises plain RuntimeError/ValueError for every refusal
             raise job_error(exc) from None
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
     return Submitted(job_id=job_id, experiment=name, location=location)
 
 

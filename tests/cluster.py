@@ -1,0 +1,212 @@
+"""A real two-node Ray cluster on this machine, each node in a network namespace of its own.
+
+::
+
+    root namespace          bridge hb<id>  10.77.K.254   (+ moto S3 server on :PORT)
+      ├── <id>-n1  10.77.K.1   Ray head: GCS, dashboard / job API :8265
+      └── <id>-n2  10.77.K.2   Ray worker node
+
+Token authentication is on for every Ray process (``RAY_AUTH_MODE=token``).
+All traffic stays between addresses the fixture itself creates. Everything
+is torn down at the end, also when a test fails: processes are found by an
+environment marker (``ray stop`` would also stop the test session's own Ray).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+S3_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    # Never ask a cloud metadata service for credentials.
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+@dataclass(frozen=True)
+class NetnsCluster:
+    head_ip: str
+    worker_ip: str
+    gateway_ip: str  # the bridge, in the root namespace
+    address: str  # the job API
+    token: str
+    s3_endpoint: str
+    work: Path
+
+    def s3_uri(self, key: str) -> str:
+        """A URI on the test network's S3 server (bucket ``lab``)."""
+        return f"s3://lab/{key}?endpoint_override={self.s3_endpoint}&scheme=http&region=us-east-1"
+
+    def env(self, token: str | None = "default") -> dict[str, str]:
+        """The environment of a client process on this machine."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+        env.update(S3_CREDENTIALS)
+        env["HOME"] = str(self.work / "client-home")  # no ~/.ray/auth_token here
+        if token is not None:
+            env["RAY_AUTH_TOKEN"] = self.token if token == "default" else token
+        return env
+
+
+def _sh(*args: str) -> None:
+    subprocess.run(args, check=True, capture_output=True)
+
+
+def _marked(marker: str) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker.encode() in (entry / "environ").read_bytes():
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_cluster(address: str, token: str, nodes: int, timeout_s: float = 90) -> None:
+    request = urllib.request.Request(
+        f"{address}/api/v0/nodes", headers={"Authorization": f"Bearer {token}"}
+    )
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                data = json.loads(response.read())["data"]["result"]["result"]
+            if sum(n["state"] == "ALIVE" for n in data) >= nodes:
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the test cluster did not come up with {nodes} nodes")
+        time.sleep(0.5)
+
+
+@contextlib.contextmanager
+def netns_cluster() -> Iterator[NetnsCluster]:
+    """Start the namespaces, an S3 server on the bridge, a Ray head and a worker."""
+    ident = f"{os.getpid() % 100000:05d}{random.randint(0, 9)}"
+    subnet = f"10.77.{random.randint(1, 250)}"
+    bridge, namespaces = f"hb{ident}", [f"hs{ident}-n1", f"hs{ident}-n2"]
+    marker = f"HPSEARCH_TEST_CLUSTER={uuid.uuid4().hex}"
+    work = Path(tempfile.mkdtemp(prefix="hpsearch-cluster-"))
+    (work / "client-home").mkdir()
+    (work / "node-home").mkdir()
+    token = secrets.token_hex(16)
+    s3_port = _free_port()
+    made_links: list[str] = []
+    made_ns: list[str] = []
+    moto: subprocess.Popen[bytes] | None = None
+    try:
+        _sh("ip", "link", "add", bridge, "type", "bridge")
+        made_links.append(bridge)
+        _sh("ip", "addr", "add", f"{subnet}.254/24", "dev", bridge)
+        _sh("ip", "link", "set", bridge, "up")
+        for i, ns in enumerate(namespaces, start=1):
+            _sh("ip", "netns", "add", ns)
+            made_ns.append(ns)
+            veth = f"hv{ident}{i}"
+            _sh("ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns)
+            made_links.append(veth)
+            _sh("ip", "link", "set", veth, "master", bridge)
+            _sh("ip", "link", "set", veth, "up")
+            _sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"{subnet}.{i}/24", "dev", "eth0")
+            _sh("ip", "netns", "exec", ns, "ip", "link", "set", "eth0", "up")
+            _sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
+
+        creds = S3_CREDENTIALS
+        base_env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "TUNE_"))}
+        name, value = marker.split("=")
+        moto = subprocess.Popen(
+            [str(BIN / "moto_server"), "-H", f"{subnet}.254", "-p", str(s3_port)],
+            env={**base_env, **creds, name: value},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        # Nodes: the project's Python first on PATH (Ray Jobs run `python ...`),
+        # token auth on, the S3 test credentials (as an instance role would give).
+        node_env = {
+            **base_env,
+            **creds,
+            name: value,
+            "PATH": f"{BIN}:{base_env.get('PATH', '')}",
+            "HOME": str(work / "node-home"),
+            "RAY_AUTH_MODE": "token",
+            "RAY_AUTH_TOKEN": token,
+            "RAY_USAGE_STATS_ENABLED": "0",
+        }
+        temp = work / "ray"
+        common = ["--num-cpus=1", "--disable-usage-stats", f"--temp-dir={temp}"]
+        subprocess.run(
+            ["ip", "netns", "exec", namespaces[0], str(BIN / "ray"), "start", "--head",
+             f"--node-ip-address={subnet}.1", "--port=6379", "--dashboard-host=0.0.0.0",
+             "--dashboard-port=8265", *common],
+            env=node_env, check=True, capture_output=True, cwd=work,
+        )  # fmt: skip
+        subprocess.run(
+            ["ip", "netns", "exec", namespaces[1], str(BIN / "ray"), "start",
+             f"--address={subnet}.1:6379", f"--node-ip-address={subnet}.2", *common],
+            env=node_env, check=True, capture_output=True, cwd=work,
+        )  # fmt: skip
+        address = f"http://{subnet}.1:8265"
+        _wait_for_cluster(address, token, nodes=2)
+
+        import pyarrow.fs as pafs
+
+        s3 = pafs.S3FileSystem(
+            endpoint_override=f"{subnet}.254:{s3_port}",
+            scheme="http",
+            access_key="testing",
+            secret_key="testing",
+            region="us-east-1",
+            allow_bucket_creation=True,
+        )
+        s3.create_dir("lab")
+        yield NetnsCluster(
+            head_ip=f"{subnet}.1",
+            worker_ip=f"{subnet}.2",
+            gateway_ip=f"{subnet}.254",
+            address=address,
+            token=token,
+            s3_endpoint=f"{subnet}.254:{s3_port}",
+            work=work,
+        )
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for pid in _marked(marker):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
+            deadline = time.monotonic() + 10
+            while _marked(marker) and time.monotonic() < deadline:
+                time.sleep(0.2)
+        if moto is not None:
+            moto.wait(timeout=10)
+        for ns in made_ns:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        for link in reversed(made_links):
+            subprocess.run(["ip", "link", "del", link], capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)

@@ -1,0 +1,155 @@
+"""The same search on a real two-node Ray cluster (network namespaces, token auth, S3 storage).
+
+Every test talks only to addresses the cluster fixture creates.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+
+from tests.cluster import NetnsCluster, netns_cluster
+from tests.data.conftest import mixed_table
+from tests.experiments import HPSEARCH
+
+pytestmark = pytest.mark.ray
+SMALL = ["--space", "quick", "--num-samples", "4", "--max-epochs", "3", "--max-concurrent", "2"]
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[NetnsCluster]:
+    with netns_cluster() as c:
+        yield c
+
+
+def hpsearch(
+    cluster: NetnsCluster, *args: str, token: str | None = "default", timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*HPSEARCH, *args],
+        env=cluster.env(token),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cluster.work,
+    )
+
+
+def test_a_submitted_search_runs_on_both_nodes_and_is_inspected_from_here(
+    cluster: NetnsCluster, tmp_path: Path
+) -> None:
+    storage = cluster.s3_uri("results")
+    run = hpsearch(
+        cluster, "submit", "--address", cluster.address, *SMALL,
+        "--storage", storage, "--name", "on-cluster", "--wait",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "Submitted job hpsearch-on-cluster" in run.stdout
+    assert "hpsearch: 4 trials of space 'quick'" in run.stdout  # the job's log, streamed
+    assert "Job hpsearch-on-cluster: SUCCEEDED" in run.stdout
+    assert "Uploading package" not in run.stdout + run.stderr  # Ray's SDK chatter is silenced
+    assert "Connecting to existing Ray cluster" not in run.stdout
+
+    experiment = cluster.s3_uri("results/on-cluster")
+    best = hpsearch(cluster, "best", experiment, "--json")
+    assert best.returncode == 0, best.stderr
+    info = json.loads(best.stdout)
+    assert info["experiment_state"] == "finished" and info["test"]["test_accuracy"] > 0.5
+    assert info["checkpoint"].startswith("s3://lab/results/on-cluster/trial_")
+    exported = hpsearch(cluster, "export", experiment, "-o", str(tmp_path / "t.csv"))
+    assert exported.returncode == 0, exported.stderr
+    nodes = set(pacsv.read_csv(tmp_path / "t.csv").column("node_ip").to_pylist())
+    assert nodes == {cluster.head_ip, cluster.worker_ip}  # trials ran on both nodes
+    listing = hpsearch(cluster, "trials", experiment)
+    assert cluster.worker_ip in listing.stdout
+
+
+def test_job_drivers_survive_ray_init_five_runs_in_a_row(
+    cluster: NetnsCluster, tmp_path: Path
+) -> None:
+    """Ray re-extracts a job's working_dir when its driver connects; before the fix,
+    torch's oneMKL aborted the driver ("Cannot load libtorch_cpu.so") in 3 of 3 runs.
+    The data file travels with the job, so its relative path must work too."""
+    data = tmp_path / "customers.parquet"
+    pq.write_table(mixed_table(n=600).drop_columns(["price"]), data)
+    for run_number in range(5):
+        run = hpsearch(
+            cluster, "submit", "--address", cluster.address, "--data", str(data),
+            "--target", "label", "--space", "quick", "--num-samples", "2", "--max-epochs", "2",
+            "--storage", cluster.s3_uri("repeat"), "--name", f"repeat-{run_number}", "--wait",
+        )  # fmt: skip
+        assert "oneMKL" not in run.stdout + run.stderr
+        assert run.returncode == 0, f"run {run_number}: {run.stdout}{run.stderr}"
+
+
+def test_jobs_are_listed_followed_and_stopped(cluster: NetnsCluster) -> None:
+    storage = cluster.s3_uri("stopped")
+    submit = hpsearch(
+        cluster, "submit", "--address", cluster.address, "--space", "quick",
+        "--num-samples", "200", "--max-epochs", "40", "--scheduler", "none",
+        "--storage", storage, "--name", "long",
+    )  # fmt: skip
+    assert submit.returncode == 0, submit.stderr
+    assert "hpsearch logs hpsearch-long --follow" in submit.stdout
+    job = "hpsearch-long"
+    deadline = time.monotonic() + 120
+    # Wait until a trial has ended: its results are then on the S3 storage.
+    while (
+        "done)" not in (logs := hpsearch(cluster, "logs", job, "--address", cluster.address)).stdout
+    ):
+        assert time.monotonic() < deadline, logs.stdout + logs.stderr
+        time.sleep(1)
+    jobs = hpsearch(cluster, "jobs", "--address", cluster.address)
+    row = next(line for line in jobs.stdout.splitlines() if line.startswith(job + " "))
+    assert row.split()[1:3] == ["RUNNING", "long"]
+    status = hpsearch(cluster, "status", job, "--address", cluster.address)
+    assert "RUNNING" in status.stdout and "experiment: long" in status.stdout
+    assert "secret" not in status.stdout.lower()
+    stopped = hpsearch(cluster, "stop", job, "--address", cluster.address)
+    assert stopped.returncode == 0 and "Stopping" in stopped.stdout
+    followed = hpsearch(cluster, "logs", job, "--follow", "--address", cluster.address)
+    assert followed.returncode == 130  # a stopped job, as after Ctrl-C
+    assert "STOPPED" in hpsearch(cluster, "status", job, "--address", cluster.address).stdout
+    # What ran is on storage and answers from here.
+    best = hpsearch(cluster, "best", cluster.s3_uri("stopped/long"))
+    assert best.returncode == 0 and "Best trial #" in best.stdout, best.stderr
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("wrong token", "refused the token"),
+        ("no token", "requires a token and none was found"),
+        ("no dashboard", "no Ray dashboard at"),
+        ("local storage", "is a path on this machine, but the cluster has 2 nodes"),
+        ("unknown job", "no job 'hpsearch-nope'"),
+    ],
+)
+def test_cluster_mistakes_are_one_line(
+    cluster: NetnsCluster, tmp_path: Path, case: str, message: str
+) -> None:
+    address, token = cluster.address, "default"
+    args = ["submit", *SMALL, "--storage", cluster.s3_uri("mistakes")]
+    if case == "wrong token":
+        token = "not-the-token"
+    elif case == "no token":
+        token = None
+    elif case == "no dashboard":
+        address = f"http://{cluster.worker_ip}:8265"  # a node, but not the head
+    elif case == "local storage":
+        args = ["submit", *SMALL, "--storage", str(tmp_path / "results")]
+    elif case == "unknown job":
+        args = ["status", "hpsearch-nope"]
+    before = hpsearch(cluster, "jobs", "--all", "--address", cluster.address).stdout
+    result = hpsearch(cluster, *args, "--address", address, token=token)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+    # Nothing was submitted.
+    assert hpsearch(cluster, "jobs", "--all", "--address", cluster.address).stdout == before
