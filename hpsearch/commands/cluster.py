@@ -56,8 +56,9 @@ def submit(config_file: str | None, address: str | None, wait: bool, **flags: An
     """
     config = config_from_flags(config_file, flags)  # every mistake stops here, offline
     from hpsearch.search._cluster import connect
-    from hpsearch.search._submit import follow_logs, redact, submit_search
+    from hpsearch.search._submit import check_shippable, follow_logs, redact, submit_search
 
+    check_shippable(config)
     cluster = connect(address)
     submitted = submit_search(cluster, config)
     click.echo(f"Submitted job {submitted.job_id} to {cluster.address}")

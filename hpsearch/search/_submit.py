@@ -71,10 +71,11 @@ def check_storage(config: SearchConfig, nodes: int) -> str:
     return root
 
 
-def stage_data(config: SearchConfig, folder: Path) -> str | None:
-    """Copy a small local data file into the job's folder; the path the job will read."""
+def check_shippable(config: SearchConfig) -> Path | None:
+    """The local data file or directory the job must carry, if any; a UserError
+    when it is missing or too big (checked before contacting the cluster)."""
     if config.data is None or "://" in config.data:
-        return config.data  # built-in data, or a URI every node reads
+        return None  # built-in data, or a URI every node reads
     source = Path(config.data).expanduser()
     if not source.exists():
         raise UserError(f"data not found: {config.data!r}", "check the path or URI")
@@ -86,6 +87,14 @@ def stage_data(config: SearchConfig, folder: Path) -> str | None:
             "put the table where the cluster reads it (s3://..., or file:///PATH on shared "
             "storage) and pass that URI",
         )
+    return source
+
+
+def stage_data(config: SearchConfig, folder: Path) -> str | None:
+    """Copy a small local data file into the job's folder; the path the job will read."""
+    source = check_shippable(config)
+    if source is None:
+        return config.data
     target = folder / "data" / source.name
     target.parent.mkdir()
     if source.is_dir():

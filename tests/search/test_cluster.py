@@ -128,6 +128,7 @@ def test_jobs_are_listed_followed_and_stopped(cluster: NetnsCluster) -> None:
         ("wrong token", "refused the token"),
         ("no token", "requires a token and none was found"),
         ("no dashboard", "no Ray dashboard at"),
+        ("nobody there", "cannot reach http://"),
         ("local storage", "is a path on this machine, but the cluster has 2 nodes"),
         ("unknown job", "no job 'hpsearch-nope'"),
     ],
@@ -143,6 +144,8 @@ def test_cluster_mistakes_are_one_line(
         token = None
     elif case == "no dashboard":
         address = f"http://{cluster.worker_ip}:8265"  # a node, but not the head
+    elif case == "nobody there":
+        address = f"http://{cluster.gateway_ip.rsplit('.', 1)[0]}.3:8265"  # on our bridge, no host
     elif case == "local storage":
         args = ["submit", *SMALL, "--storage", str(tmp_path / "results")]
     elif case == "unknown job":
