@@ -4,7 +4,7 @@
 
     root namespace          bridge hb<id>  10.77.K.254   (+ moto S3 server on :PORT)
       ├── <id>-n1  10.77.K.1   Ray head: GCS, dashboard / job API :8265
-      └── <id>-n2  10.77.K.2   Ray worker node
+      └── <id>-n2  10.77.K.2   Ray worker node, declaring one GPU
 
 Token authentication is on for every Ray process (``RAY_AUTH_MODE=token``).
 All traffic stays between addresses the fixture itself creates. Everything
@@ -169,7 +169,10 @@ def netns_cluster() -> Iterator[NetnsCluster]:
         )  # fmt: skip
         subprocess.run(
             ["ip", "netns", "exec", namespaces[1], str(BIN / "ray"), "start",
-             f"--address={subnet}.1:6379", f"--node-ip-address={subnet}.2", *common],
+             f"--address={subnet}.1:6379", f"--node-ip-address={subnet}.2", *common,
+             # A declared GPU: Ray places GPU trials by resources, so the worker
+             # stands for a GPU node (the trials themselves fall back to the CPU).
+             "--num-gpus=1"],
             env=node_env, check=True, capture_output=True, cwd=work,
         )  # fmt: skip
         address = f"http://{subnet}.1:8265"

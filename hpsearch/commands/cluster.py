@@ -16,6 +16,7 @@ import click
 
 from hpsearch.commands.inspect import columns
 from hpsearch.commands.run import _options, config_from_flags
+from hpsearch.errors import UserError
 
 #: Exit codes for a followed job: like a local run's.
 _EXIT = {"SUCCEEDED": 0, "FAILED": 1, "STOPPED": 130}
@@ -118,6 +119,24 @@ def status(job_id: str, address: str | None) -> None:
     click.echo(f"  experiment: {row['experiment']}")
     click.echo(f"  results:    {row['location']}")
     click.echo(f"  started:    {_when(row['start_time'])}   ended: {_when(row['end_time'])}")
+    if row["location"] != "-" and "***" not in row["location"]:
+        click.echo(f"  progress:   {_progress(row['location'])}")
+
+
+def _progress(location: str) -> str:
+    """The experiment's progress as its storage tells it, if reachable from here."""
+    from hpsearch.search._experiment import load_experiment
+
+    try:
+        exp = load_experiment(location)
+    except UserError:
+        return "no results on storage yet"
+    except OSError as exc:  # storage this machine cannot read
+        return f"storage not readable from here ({' '.join(str(exc).split())[:120]})"
+    best = exp.best_trial()
+    value = best.best(exp.metric, exp.mode)[0] if best else None
+    shown = f", best {exp.metric} {value:.4g}" if value is not None else ""
+    return f"{exp.state}, {exp.done}/{exp.requested} trials ended{shown}"
 
 
 @click.command()

@@ -6,6 +6,7 @@ Every test talks only to addresses the cluster fixture creates.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -71,6 +72,19 @@ def test_a_submitted_search_runs_on_both_nodes_and_is_inspected_from_here(
     assert cluster.worker_ip in listing.stdout
 
 
+def test_gpu_trials_land_on_the_gpu_node(cluster: NetnsCluster, tmp_path: Path) -> None:
+    run = hpsearch(
+        cluster, "submit", "--address", cluster.address, "--space", "quick",
+        "--num-samples", "3", "--max-epochs", "2", "--gpus-per-trial", "0.5",
+        "--cpus-per-trial", "0.5", "--storage", cluster.s3_uri("gpu"), "--name", "gpu", "--wait",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    exported = hpsearch(cluster, "export", cluster.s3_uri("gpu/gpu"), "-o", str(tmp_path / "t.csv"))
+    assert exported.returncode == 0, exported.stderr
+    nodes = set(pacsv.read_csv(tmp_path / "t.csv").column("node_ip").to_pylist())
+    assert nodes == {cluster.worker_ip}
+
+
 def test_job_drivers_survive_ray_init_five_runs_in_a_row(
     cluster: NetnsCluster, tmp_path: Path
 ) -> None:
@@ -111,6 +125,7 @@ def test_jobs_are_listed_followed_and_stopped(cluster: NetnsCluster) -> None:
     assert row.split()[1:3] == ["RUNNING", "long"]
     status = hpsearch(cluster, "status", job, "--address", cluster.address)
     assert "RUNNING" in status.stdout and "experiment: long" in status.stdout
+    assert re.search(r"progress: +running, \d+/200 trials ended, best val_accuracy", status.stdout)
     assert "secret" not in status.stdout.lower()
     stopped = hpsearch(cluster, "stop", job, "--address", cluster.address)
     assert stopped.returncode == 0 and "Stopping" in stopped.stdout
