@@ -123,7 +123,7 @@ class SearchConfig(BaseModel):
 
     def _check_data(self) -> None:
         if self.data is None:
-            for name in ("target", "features", "split_column"):
+            for name in ("target", "features", "split_column", "input_shape"):
                 if getattr(self, name) is not None:
                     raise UserError(f"{name} applies to --data only", "give --data PATH too")
             return

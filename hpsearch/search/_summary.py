@@ -49,7 +49,7 @@ def _trial_row(
     )
     return {
         "trial_id": trial_id,
-        "number": int(result.config.get("trial_number", -1)),
+        "number": int((result.config or {}).get("trial_number", -1)),
         "state": state,
         "reason": reason,
         "epochs": epochs,
@@ -57,7 +57,7 @@ def _trial_row(
         "best_epoch": best_epoch,
         "last": {k: v for k, v in last.items() if k.startswith(("val_", "train_"))},
         "num_params": last.get("num_params"),
-        "config": result.config,
+        "config": result.config or {},
         # Where the checkpoint is, as a path or URI a user can read from anywhere.
         "checkpoint": (
             join(experiment_path, f"trial_{trial_id}", result.checkpoint.path.rsplit("/", 1)[-1])
@@ -118,11 +118,13 @@ def summarize(
     the search itself never saw that split.
     """
     metric, mode = config.resolved_metric(data.task), config.resolved_mode(data.task)
-    rows = [
-        _trial_row(results[i], metric, mode, config.max_epochs, experiment_path)
-        for i in range(len(results))
-    ]
-    checkpoints: dict[str, Any] = {r["trial_id"]: results[i].checkpoint for i, r in enumerate(rows)}
+    # A trial Tune created as the time budget ran out may never have started:
+    # no config, no metrics. It did not run, so it is not summarized.
+    ran = [results[i] for i in range(len(results)) if results[i].config or results[i].metrics]
+    rows = [_trial_row(r, metric, mode, config.max_epochs, experiment_path) for r in ran]
+    checkpoints: dict[str, Any] = {
+        row["trial_id"]: r.checkpoint for row, r in zip(rows, ran, strict=True)
+    }
     for row in rows:
         if row["trial_id"] in times:
             t = times[row["trial_id"]]

@@ -48,7 +48,8 @@ class _OneArgSpace:
 
 def _load_user_space(ref: str) -> SpaceFn:
     module_name, _, attr = ref.partition(":")
-    if not module_name or not attr:
+    # Dotted identifiers only: a relative or malformed name would reach importlib as a bug.
+    if not all(part.isidentifier() for part in module_name.split(".")) or not attr.isidentifier():
         raise UserError(f"space {ref!r} is not 'package.module:function'", "e.g. mypkg.spaces:wide")
     try:
         module = importlib.import_module(module_name)
