@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -59,6 +60,31 @@ class DefineByRun:
             },
         }
         return config
+
+
+class Searcher(OptunaSearch):
+    """Ray's OptunaSearch, telling Optuna about diverged trials.
+
+    Ray passes a diverged trial's NaN score to ``study.tell``, which refuses
+    it; Ray logs the refusal and the trial stays RUNNING in the study for
+    good (measured: Ray 2.60, Optuna 5.0), so the sampler never learns from
+    it. Told PRUNED instead, TPE ranks it below every finished trial (a NaN
+    last value counts as the worst) and steers away from its region.
+    """
+
+    def on_trial_complete(
+        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
+    ) -> None:
+        value = (result or {}).get(self.metric)
+        diverged = bool((result or {}).get("diverged")) or (
+            isinstance(value, float) and not math.isfinite(value)
+        )
+        if diverged and trial_id not in self._completed_trials:
+            study: optuna.Study = self._ot_study  # type: ignore[assignment]
+            study.tell(self._ot_trials[trial_id], state=optuna.trial.TrialState.PRUNED)
+            self._completed_trials.add(trial_id)
+            return
+        super().on_trial_complete(trial_id, result, error)
 
 
 def space_context(config: SearchConfig, data: TabularData) -> SpaceContext:
@@ -125,7 +151,7 @@ def build_tuner(
         ),
         {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial},
     )
-    searcher = OptunaSearch(
+    searcher = Searcher(
         space=DefineByRun(config.space, space_context(config, data), config.seed),
         metric=metric,
         mode=mode,

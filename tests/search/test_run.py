@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import sys
 import textwrap
 from pathlib import Path
@@ -93,11 +94,16 @@ def test_diverging_trials_end_cleanly_and_the_search_goes_on(
     """)
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    summary = run_search(
-        quick(space="wild_space:wild", scheduler="none", max_epochs=4), echo=None
-    ).summary
+    result = run_search(quick(space="wild_space:wild", scheduler="none", max_epochs=4), echo=None)
+    summary = result.summary
     sys.modules.pop("wild_space", None)
     assert summary["trials"]["diverged"] == 3
+    # The sampler was told: Optuna's study (as Tune saved the searcher) has the
+    # diverged trials as pruned, which TPE ranks below every finished trial.
+    state_file = next(Path(result.experiment_path).glob("searcher-state-*.pkl"))
+    study = pickle.loads(state_file.read_bytes())["_ot_study"]
+    states = {t.number: t.state.name for t in study.trials}
+    assert states == {n: "PRUNED" if n % 2 else "COMPLETE" for n in range(6)}
     assert summary["trials"]["errored"] == 0
     diverged = [r for r in summary["leaderboard"] if r["state"] == "diverged"]
     assert all("non-finite" in r["reason"] and r["number"] % 2 for r in diverged)
