@@ -23,7 +23,7 @@ def model_metadata(exp: Experiment, trial_id: str) -> dict[str, Any]:
     plans = record.get("preprocessing", {}).get("columns", [])
     return {
         "experiment": exp.name,
-        "experiment_location": exp.location,
+        "experiment_location": storage.redact(exp.location),
         "trial_id": trial.trial_id,
         "trial_number": trial.number,
         "task": record["task"],
@@ -71,7 +71,7 @@ def best_predictor(exp: Experiment) -> tuple[torch.jit.ScriptModule, dict[str, A
     mlp.eval()
     metadata = model_metadata(exp, trial.trial_id)
     metadata["evaluated_epoch"] = int(state["best"]["epoch"] or state["epoch"])
-    metadata["checkpoint"] = checkpoint
+    metadata["checkpoint"] = storage.redact(checkpoint)
     return build_predictor(mlp, record, tuple(state["target_scale"])), metadata
 
 

@@ -52,7 +52,14 @@ class Heartbeat(Callback):
     interval_s: float = 10.0
     _last: float = field(default=0.0)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune pickles callbacks into tuner.pkl: a URI may carry credentials,
+        # so it is not pickled. An unpickled heartbeat stays silent.
+        return {**self.__dict__, "directory": ""}
+
     def on_step_end(self, iteration: int, trials: list[Trial], **info: Any) -> None:
+        if not self.directory:
+            return
         now = time.monotonic()
         if now - self._last < self.interval_s:
             return

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -15,6 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.fs as pafs
+
+# URI options that carry credentials: never printed nor put into job metadata.
+SECRET_OPTIONS = re.compile(r"(access_key|secret_key|session_token)=[^&]*", re.IGNORECASE)
+
+
+def redact(uri: str) -> str:
+    """``uri`` with credential options blanked (``secret_key=***``)."""
+    return SECRET_OPTIONS.sub(lambda m: f"{m.group(1)}=***", uri)
 
 
 def filesystem(location: str) -> tuple[pafs.FileSystem, str]:

@@ -26,7 +26,7 @@ from hpsearch.errors import UserError
 from hpsearch.search._cluster import Cluster, job_error
 from hpsearch.search._job import CONFIG_FILE
 from hpsearch.search._run import experiment_name
-from hpsearch.search._storage import join
+from hpsearch.search._storage import join, redact
 
 #: A local data file at most this big travels with the job; larger ones must be on shared storage.
 SHIP_LIMIT_BYTES = 64 * 1024 * 1024
@@ -35,13 +35,6 @@ ENTRYPOINT = "python -m hpsearch.search._job"
 EXPERIMENT_KEY = "hpsearch_experiment"
 LOCATION_KEY = "hpsearch_location"
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
-# URI options that carry credentials: never printed nor put into job metadata.
-_SECRET_OPTIONS = re.compile(r"(access_key|secret_key|session_token)=[^&]*", re.IGNORECASE)
-
-
-def redact(uri: str) -> str:
-    """``uri`` with credential options blanked (``secret_key=***``)."""
-    return _SECRET_OPTIONS.sub(lambda m: f"{m.group(1)}=***", uri)
 
 
 @dataclass(frozen=True)

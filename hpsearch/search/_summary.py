@@ -18,7 +18,7 @@ from hpsearch.search._layout import (
 )
 from hpsearch.search._progress import TrialTimes
 from hpsearch.search._status import driver_identity
-from hpsearch.search._storage import join
+from hpsearch.search._storage import join, redact
 from hpsearch.trainable import best_model_from_checkpoint, is_better, score_splits
 
 
@@ -60,7 +60,11 @@ def _trial_row(
         "config": result.config or {},
         # Where the checkpoint is, as a path or URI a user can read from anywhere.
         "checkpoint": (
-            join(experiment_path, f"trial_{trial_id}", result.checkpoint.path.rsplit("/", 1)[-1])
+            redact(
+                join(
+                    experiment_path, f"trial_{trial_id}", result.checkpoint.path.rsplit("/", 1)[-1]
+                )
+            )
             if result.checkpoint
             else None
         ),
@@ -133,7 +137,7 @@ def summarize(
     counts = {s: sum(r["state"] == s for r in rows) for s in (*FINAL_STATES, "interrupted")}
     summary: dict[str, Any] = {
         **describe_search(config, data, name),
-        "path": experiment_path,
+        "path": redact(experiment_path),
         "trials": {"total": len(rows), "requested": config.num_samples, **counts},
         "ended": _how_it_ended(config, len(rows), wall_time_s),
         "wall_time_s": round(wall_time_s, 3),
@@ -183,9 +187,13 @@ def search_record(config: SearchConfig, data: TabularData, name: str) -> dict[st
 
 def describe_search(config: SearchConfig, data: TabularData, name: str) -> dict[str, Any]:
     """The validated config and what the data turned out to be (both JSON files start so)."""
+    recorded = config.to_json()
+    for key in ("storage", "data"):  # credentials given in a URI stay out of every record
+        if recorded.get(key):
+            recorded[key] = redact(recorded[key])
     return {
         "experiment": name,
-        "config": config.to_json(),
+        "config": recorded,
         "dataset": data.name,
         "task": data.task,
         "metric": config.resolved_metric(data.task),
