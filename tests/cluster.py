@@ -44,6 +44,7 @@ S3_CREDENTIALS = {
 
 @dataclass(frozen=True)
 class NetnsCluster:
+    worker_marker: str  # in the environment of every process of the worker node
     head_ip: str
     worker_ip: str
     gateway_ip: str  # the bridge, in the root namespace
@@ -68,6 +69,15 @@ class NetnsCluster:
 
 def _sh(*args: str) -> None:
     subprocess.run(args, check=True, capture_output=True)
+
+
+def kill_marked(marker: str) -> int:
+    """SIGKILL every process started with ``marker`` in its environment; how many."""
+    pids = _marked(marker)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return len(pids)
 
 
 def _marked(marker: str) -> list[int]:
@@ -167,13 +177,15 @@ def netns_cluster() -> Iterator[NetnsCluster]:
              "--dashboard-port=8265", *common],
             env=node_env, check=True, capture_output=True, cwd=work,
         )  # fmt: skip
+        worker_marker = f"HPSEARCH_TEST_NODE={uuid.uuid4().hex}"
+        wname, wvalue = worker_marker.split("=")
         subprocess.run(
             ["ip", "netns", "exec", namespaces[1], str(BIN / "ray"), "start",
              f"--address={subnet}.1:6379", f"--node-ip-address={subnet}.2", *common,
              # A declared GPU: Ray places GPU trials by resources, so the worker
              # stands for a GPU node (the trials themselves fall back to the CPU).
              "--num-gpus=1"],
-            env=node_env, check=True, capture_output=True, cwd=work,
+            env={**node_env, wname: wvalue}, check=True, capture_output=True, cwd=work,
         )  # fmt: skip
         address = f"http://{subnet}.1:8265"
         _wait_for_cluster(address, token, nodes=2)
@@ -190,6 +202,7 @@ def netns_cluster() -> Iterator[NetnsCluster]:
         )
         s3.create_dir("lab")
         yield NetnsCluster(
+            worker_marker=worker_marker,
             head_ip=f"{subnet}.1",
             worker_ip=f"{subnet}.2",
             gateway_ip=f"{subnet}.254",

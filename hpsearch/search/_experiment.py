@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import socket
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -121,6 +122,10 @@ class TrialRecord:
         return next((dict(r) for r in self.history if r.get("epoch") == epoch), {})
 
 
+# "Failure # 2 (occurred at 2026-11-27_06-55-01)", Tune's header per failure.
+_FAILURE = re.compile(r"Failure # \d+ \(occurred at ([0-9_-]+)\)")
+
+
 def _read_lines(text: str | None) -> list[dict[str, Any]]:
     rows = []
     for line in (text or "").splitlines():
@@ -148,10 +153,19 @@ def read_trial(location: str, name: str, max_epochs: int, live: bool) -> TrialRe
     if config is None:
         return None
     error = storage.read_text(storage.join(trial_dir, ERROR_FILE))
+    last = lines[-1] if lines else {}
+    restarts = 0
+    if error is not None:
+        # Tune appends to error.txt at every failure, also one it recovered from
+        # by restarting the trial from its checkpoint: a report after the last
+        # failure wins. (Tune's dates, not file times: on object storage a file's
+        # time is when it was uploaded.)
+        failures = _FAILURE.findall(error)
+        if failures and str(last.get("date", "")) > max(failures):
+            restarts, error = len(failures), None
     history = tuple(
         {k: v for k, v in line.items() if k not in _TUNE_KEYS} for line in lines if "epoch" in line
     )
-    last = lines[-1] if lines else {}
     epochs = int(history[-1]["epoch"]) if history else 0
     state, reason = trial_state(
         epochs=epochs,
@@ -161,6 +175,9 @@ def read_trial(location: str, name: str, max_epochs: int, live: bool) -> TrialRe
         error=None if error is None else last_error_line(error),
         live=live,
     )
+    if restarts:
+        note = f"restarted {restarts}x from its checkpoint after a failure"
+        reason = f"{reason}; {note}" if reason else note
     return TrialRecord(
         trial_id=name.removeprefix(TRIAL_PREFIX),
         number=int(config.get("trial_number", -1)),

@@ -15,13 +15,14 @@ from ray.tune.search.optuna import OptunaSearch
 
 from hpsearch.config import SearchConfig
 from hpsearch.data import TabularData
+from hpsearch.search._layout import OPTUNA_KEY
 from hpsearch.search._samplers import build_sampler
 from hpsearch.search._schedulers import build_scheduler, stop_epochs
 from hpsearch.spaces import SpaceContext, get_space
 from hpsearch.trainable import TrainSettings, train_mlp
 
-#: The config key holding Optuna's record of a trial (see :class:`DefineByRun`).
-OPTUNA_KEY = "optuna"
+#: Restarts from the last checkpoint a trial gets after its worker died.
+MAX_TRIAL_RESTARTS = 2
 
 
 def trial_seed(search_seed: int, trial_number: int) -> int:
@@ -181,6 +182,9 @@ def build_tuner(
             storage_filesystem=storage_filesystem,
             verbose=0,
             checkpoint_config=tune.CheckpointConfig(num_to_keep=config.keep_checkpoints),
+            # A trial whose worker died (a lost node, a killed process) is
+            # started again from its last checkpoint, on whatever node is left.
+            failure_config=tune.FailureConfig(max_failures=MAX_TRIAL_RESTARTS),
             # CSV and JSON results are what inspection reads; TensorBoard's
             # logger is left out (TUNE_DISABLE_AUTO_CALLBACK_LOGGERS).
             callbacks=[*callbacks, CSVLoggerCallback(), JsonLoggerCallback()],

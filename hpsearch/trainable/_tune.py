@@ -30,9 +30,13 @@ def train_mlp(config: dict[str, Any], data: TabularData, settings: TrainSettings
     if checkpoint is not None:  # resumed after a pause, a failure or a restore
         with checkpoint.as_directory() as directory:
             run.load_state_dict(load_state(directory, map_location=run.device))
+    # Reported every epoch: a trial restarted after a failure (a lost node)
+    # shows the epoch it continued from, 0 for a fresh start.
+    resumed_from = run.epoch
 
     while run.epoch < settings.max_epochs:
         metrics = run.step()
+        metrics["resumed_from_epoch"] = resumed_from
         if settings.checkpoints_at(run.epoch) or metrics["diverged"]:
             # Checkpoints cost a file write and an upload to storage: only every N epochs.
             with tempfile.TemporaryDirectory(prefix="hpsearch-ckpt-") as directory:

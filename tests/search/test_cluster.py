@@ -16,7 +16,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from tests.cluster import NetnsCluster, netns_cluster
+from tests.cluster import NetnsCluster, kill_marked, netns_cluster
 from tests.data.conftest import mixed_table
 from tests.experiments import HPSEARCH
 
@@ -171,3 +171,47 @@ def test_cluster_mistakes_are_one_line(
     assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
     # Nothing was submitted.
     assert hpsearch(cluster, "jobs", "--all", "--address", cluster.address).stdout == before
+
+
+def _rows(cluster: NetnsCluster, experiment: str, out: Path) -> list[dict]:
+    result = hpsearch(cluster, "export", experiment, "-o", str(out))
+    return pacsv.read_csv(out).to_pylist() if result.returncode == 0 else []
+
+
+def test_a_lost_node_s_trials_continue_from_their_checkpoints(
+    cluster: NetnsCluster, tmp_path: Path
+) -> None:
+    """Runs last: it kills the worker node (the cluster then has one node left)."""
+    submit = hpsearch(
+        cluster, "submit", "--address", cluster.address, "--space", "quick",
+        "--num-samples", "2", "--max-epochs", "250", "--scheduler", "none",
+        "--checkpoint-every", "2", "--max-concurrent", "2",
+        "--storage", cluster.s3_uri("failover"), "--name", "failover",
+    )  # fmt: skip
+    assert submit.returncode == 0, submit.stderr
+    experiment = cluster.s3_uri("failover/failover")
+    deadline = time.monotonic() + 180
+    while True:  # until a trial on the worker has checkpointed a few epochs
+        rows = _rows(cluster, experiment, tmp_path / "t.csv")
+        on_worker = [r for r in rows if r["node_ip"] == cluster.worker_ip and r["epoch"] >= 6]
+        if on_worker:
+            break
+        assert time.monotonic() < deadline, "no trial reached the worker node"
+        time.sleep(1)
+    moved = on_worker[0]["trial_id"]
+    assert kill_marked(cluster.worker_marker) > 0  # the node's raylet, object store, workers
+
+    followed = hpsearch(
+        cluster, "logs", "hpsearch-failover", "--follow", "--address", cluster.address, timeout=400
+    )
+    assert followed.returncode == 0, followed.stdout[-3000:]
+    rows = _rows(cluster, experiment, tmp_path / "t.csv")
+    trials = {r["trial_id"] for r in rows}
+    assert len(trials) == 2 and {r["state"] for r in rows} == {"completed"}
+    history = [r for r in rows if r["trial_id"] == moved]
+    resumed = [r for r in history if r["resumed_from_epoch"] > 0]
+    assert resumed, "the moved trial started over from epoch 0"
+    assert {r["node_ip"] for r in resumed} == {cluster.head_ip}
+    assert resumed[0]["epoch"] == resumed[0]["resumed_from_epoch"] + 1
+    assert max(r["epoch"] for r in history) == 250
+    assert "restarted 1x from its checkpoint after a failure" in history[0]["reason"]
