@@ -92,6 +92,9 @@ class SearchConfig(BaseModel):
     storage: str | None = Field(None, description="results root (default $HPSEARCH_STORAGE)")
     checkpoint_every: int = Field(5, gt=0, description="checkpoint every N epochs")
     keep_checkpoints: int = Field(2, gt=0, description="checkpoints kept per trial")
+    warm_start: str | None = Field(
+        None, description="seed the sampler with this experiment's trials (name, path or URI)"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> SearchConfig:

@@ -91,6 +91,11 @@ def _options(fn: Any) -> Any:
         click.option(
             "--checkpoint-every", type=int, help="Checkpoint every N epochs. [default: 5]"
         ),
+        click.option(
+            "--warm-start",
+            metavar="EXP",
+            help="Seed the sampler with a previous experiment's trials (same space and task).",
+        ),
     ]
     for flag in reversed(flags):
         fn = flag(fn)

@@ -21,13 +21,14 @@ if TYPE_CHECKING:
     import optuna
     import plotly.graph_objects as go
 
-# Trial states -> how the rebuilt Optuna study sees them. Trials the scheduler
-# stopped count as complete with their best value, as OptunaSearch told the
-# sampler during the search; unfinished ones are pruned (curves, no ranking).
+# Trial states -> how the rebuilt Optuna study sees them, as the sampler saw
+# them during the search: trials the scheduler stopped are complete with their
+# best value; diverged ones pruned (ranked worst by TPE); unfinished ones
+# pruned (curves, no ranking); errored ones failed (ignored).
 _STUDY_STATE = {
     "completed": "COMPLETE",
     "stopped": "COMPLETE",
-    "diverged": "FAIL",
+    "diverged": "PRUNED",
     "errored": "FAIL",
     "running": "PRUNED",
     "interrupted": "PRUNED",

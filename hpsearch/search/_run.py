@@ -142,7 +142,20 @@ def run_search(config: SearchConfig, echo: Callable[[str], None] | None = print)
     from hpsearch.search._status import Heartbeat, write_status
     from hpsearch.search._storage import write_json_atomic
     from hpsearch.search._summary import search_record, summarize
-    from hpsearch.search._tuner import build_tuner
+    from hpsearch.search._tuner import build_tuner, space_context
+
+    warm: list[Any] = []
+    if config.warm_start:
+        from hpsearch.search._warm import warm_trials
+
+        warm, source = warm_trials(
+            config,
+            data.task,
+            config.resolved_metric(data.task),
+            config.resolved_mode(data.task),
+            space_context(config, data),
+        )
+        say(f"hpsearch: warm start from {source}: {len(warm)} trials seed the sampler")
 
     with local_ray() as ray_start_s:
         resources = ray.cluster_resources()
@@ -177,8 +190,12 @@ def run_search(config: SearchConfig, echo: Callable[[str], None] | None = print)
             max_concurrent=concurrency,
             callbacks=[progress, Heartbeat(experiment_path)],
             data_ref=data_ref,
+            warm=warm,
         )
-        write_json_atomic(search_record(config, data, name), experiment_path, SEARCH_FILE)
+        record = search_record(config, data, name)
+        if warm:
+            record["warm_start"] = {"from": config.warm_start, "trials": len(warm)}
+        write_json_atomic(record, experiment_path, SEARCH_FILE)
         write_status(experiment_path, "running")
         try:
             search_start = time.perf_counter()

@@ -136,6 +136,7 @@ def build_tuner(
     max_concurrent: int,
     callbacks: Sequence[tune.Callback] = (),
     data_ref: Any = None,
+    warm: Sequence[optuna.trial.FrozenTrial] = (),
 ) -> tune.Tuner:
     """Everything Tune needs for one search, and nothing it would default badly.
 
@@ -158,6 +159,10 @@ def build_tuner(
         mode=mode,
         sampler=build_sampler(config.sampler, config.seed, config.num_samples),
     )
+    if warm:
+        # A previous search's trials, as if this study had run them (see _warm.py).
+        study: optuna.Study = searcher._ot_study  # type: ignore[assignment]
+        study.add_trials(warm)
     storage_path, storage_filesystem = tune_storage(storage_root)
     return tune.Tuner(
         trainable,

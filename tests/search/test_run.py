@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -170,3 +171,42 @@ def test_a_time_budget_ends_the_search_early_and_still_summarizes(results_root: 
     assert summary["wall_time_s"] < 30
     assert summary["best"] is not None
     assert (results_root / "budget" / "summary.json").exists()
+
+
+def test_warm_start_seeds_the_sampler_with_a_previous_search(results_root: Path) -> None:
+    base = run_search(quick(name="base"), echo=None)
+    lines: list[str] = []
+    warm = run_search(quick(name="warm", num_samples=4, warm_start="base"), echo=lines.append)
+    assert any("warm start from base: 6 trials seed the sampler" in line for line in lines)
+    record = json.loads((Path(warm.experiment_path) / "hpsearch.json").read_text())
+    assert record["warm_start"] == {"from": "base", "trials": 6}
+    # The searcher's study holds the previous trials first, with their params and scores.
+    state_file = next(Path(warm.experiment_path).glob("searcher-state-*.pkl"))
+    study = pickle.loads(state_file.read_bytes())["_ot_study"]
+    assert len(study.trials) == 10
+    before = {r["number"]: r for r in base.summary["leaderboard"]}
+    for trial in study.trials[:6]:
+        assert trial.params == {k: before[trial.number]["params"][k] for k in trial.params}
+        assert trial.value == pytest.approx(before[trial.number]["best_value"])
+    # The new trials are numbered after them; the search ran as many as asked.
+    assert sorted(r["number"] for r in warm.summary["leaderboard"]) == [6, 7, 8, 9]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"space": "mlp"}, "parameter 'optimizer' is not compatible"),
+        ({"dataset": "friedman"}, "it searched classification, this is regression"),
+        ({"metric": "val_loss"}, "it optimized val_accuracy (max), this search val_loss (min)"),
+        ({"warm_start": "nothing-here"}, "no experiment 'nothing-here'"),
+    ],
+)
+def test_warm_start_from_an_incompatible_search_is_refused(
+    results_root: Path, overrides: dict, message: str
+) -> None:
+    if not (results_root / "base").exists():
+        run_search(quick(name="base", num_samples=3, max_epochs=2), echo=None)
+    config = quick(name="refused", num_samples=2, **{"warm_start": "base", **overrides})
+    with pytest.raises(UserError, match=re.escape(message)):
+        run_search(config, echo=None)
+    assert not (results_root / "refused").exists()
