@@ -32,6 +32,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.data.conftest import s3_filesystem
+
 BIN = Path(sys.executable).parent
 S3_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -73,14 +75,14 @@ def _sh(*args: str) -> None:
 
 def kill_marked(marker: str) -> int:
     """SIGKILL every process started with ``marker`` in its environment; how many."""
-    pids = _marked(marker)
+    pids = marked_pids(marker)
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     return len(pids)
 
 
-def _marked(marker: str) -> list[int]:
+def marked_pids(marker: str) -> list[int]:
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -190,17 +192,7 @@ def netns_cluster() -> Iterator[NetnsCluster]:
         address = f"http://{subnet}.1:8265"
         _wait_for_cluster(address, token, nodes=2)
 
-        import pyarrow.fs as pafs
-
-        s3 = pafs.S3FileSystem(
-            endpoint_override=f"{subnet}.254:{s3_port}",
-            scheme="http",
-            access_key="testing",
-            secret_key="testing",
-            region="us-east-1",
-            allow_bucket_creation=True,
-        )
-        s3.create_dir("lab")
+        s3_filesystem(f"{subnet}.254:{s3_port}").create_dir("lab")
         yield NetnsCluster(
             worker_marker=worker_marker,
             head_ip=f"{subnet}.1",
@@ -213,11 +205,11 @@ def netns_cluster() -> Iterator[NetnsCluster]:
         )
     finally:
         for sig in (signal.SIGTERM, signal.SIGKILL):
-            for pid in _marked(marker):
+            for pid in marked_pids(marker):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, sig)
             deadline = time.monotonic() + 10
-            while _marked(marker) and time.monotonic() < deadline:
+            while marked_pids(marker) and time.monotonic() < deadline:
                 time.sleep(0.2)
         if moto is not None:
             moto.wait(timeout=10)

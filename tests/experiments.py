@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tests.cluster import marked_pids
 from tests.data.conftest import mixed_table
 
 HPSEARCH = [sys.executable, "-m", "hpsearch"]
@@ -87,20 +88,6 @@ class InterruptedExperiment:
     best_while_running: str
 
 
-def _marked_pids(marker: str) -> list[int]:
-    """Processes (the driver, Ray's daemons and workers) started with our marker."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if marker.encode() in (entry / "environ").read_bytes():
-                pids.append(int(entry.name))
-        except OSError:
-            continue
-    return pids
-
-
 @pytest.fixture(scope="session")
 def interrupted_experiment(
     tmp_path_factory: pytest.TempPathFactory,
@@ -135,9 +122,9 @@ def interrupted_experiment(
         # Ray's workers run in sessions of their own: they exit once their
         # raylet is gone (a few seconds); make sure of it before going on.
         deadline = time.monotonic() + 20
-        while _marked_pids(marker) and time.monotonic() < deadline:
+        while marked_pids(marker) and time.monotonic() < deadline:
             time.sleep(0.5)
-        for pid in _marked_pids(marker):
+        for pid in marked_pids(marker):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
     yield InterruptedExperiment(root, "killed", state, best.stdout)

@@ -36,6 +36,19 @@ def exp_argument(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.argument("exp", metavar="EXP")(fn)
 
 
+def output_option(default: str | None, help: str) -> Callable[..., Any]:
+    """``-o/--output FILE``: where a command writes (required without a default)."""
+    return click.option(
+        "-o",
+        "--output",
+        default=default,
+        required=default is None,
+        show_default=default is not None,
+        type=click.Path(dir_okay=False, writable=True),
+        help=help,
+    )
+
+
 def fmt(value: Any) -> str:
     """A cell: floats to 4 significant digits, nothing for None."""
     if value is None:
@@ -202,13 +215,7 @@ def trials(
 @click.command()
 @exp_argument
 @storage_option
-@click.option(
-    "-o",
-    "--output",
-    required=True,
-    type=click.Path(dir_okay=False, writable=True),
-    help="File to write: .parquet, .csv, .feather or .arrow.",
-)
+@output_option(None, "File to write: .parquet, .csv, .feather or .arrow.")
 def export(exp: str, storage: str | None, output: str) -> None:
     """Every trial and epoch of EXP as one tidy table (pandas, polars, DuckDB read it as is)."""
     from hpsearch.search._experiment import load_experiment
@@ -223,14 +230,7 @@ def export(exp: str, storage: str | None, output: str) -> None:
 @click.command()
 @exp_argument
 @storage_option
-@click.option(
-    "-o",
-    "--output",
-    default="report.html",
-    show_default=True,
-    type=click.Path(dir_okay=False, writable=True),
-    help="HTML file to write (self-contained: opens offline).",
-)
+@output_option("report.html", "HTML file to write (self-contained: opens offline).")
 def report(exp: str, storage: str | None, output: str) -> None:
     """An HTML report of EXP: history, parallel coordinates, importances, learning curves."""
     from hpsearch.search._experiment import load_experiment

@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import click
 
-from hpsearch.commands.inspect import exp_argument, fmt, storage_option
+from hpsearch.commands.inspect import exp_argument, fmt, output_option, storage_option
 from hpsearch.errors import UserError
 
 
 @click.command(name="export-model")
 @exp_argument
 @storage_option
-@click.option(
-    "-o",
-    "--output",
-    default="model.pt",
-    show_default=True,
-    type=click.Path(dir_okay=False, writable=True),
-    help="TorchScript archive to write.",
-)
+@output_option("model.pt", "TorchScript archive to write.")
 def export_model(exp: str, storage: str | None, output: str) -> None:
     """Export the best model of EXP, preprocessing included, as one TorchScript file.
 
@@ -41,14 +34,7 @@ def export_model(exp: str, storage: str | None, output: str) -> None:
 @click.argument("source", metavar="EXP_OR_MODEL")
 @storage_option
 @click.option("--data", required=True, help="Table to score: a file, directory or URI.")
-@click.option(
-    "-o",
-    "--output",
-    default="predictions.parquet",
-    show_default=True,
-    type=click.Path(dir_okay=False, writable=True),
-    help="Predictions: .parquet, .csv, .feather or .arrow.",
-)
+@output_option("predictions.parquet", "Predictions: .parquet, .csv, .feather or .arrow.")
 @click.option(
     "--keep", multiple=True, metavar="COLUMN", help="Copy this input column (an id) to the output."
 )

@@ -156,27 +156,27 @@ def follow_logs(
         time.sleep(1.0)
 
 
+def _row(job: Any) -> dict[str, Any]:
+    """What hpsearch shows of one job (Ray's JobDetails or JobInfo)."""
+    meta = job.metadata or {}
+    return {
+        "job_id": job.submission_id or getattr(job, "job_id", None),
+        "status": str(job.status).rsplit(".", 1)[-1],
+        "experiment": meta.get(EXPERIMENT_KEY, "-"),
+        "location": meta.get(LOCATION_KEY, "-"),
+        "start_time": job.start_time,
+        "end_time": job.end_time,
+        "message": job.message or "",
+    }
+
+
 def job_rows(cluster: Cluster) -> list[dict[str, Any]]:
     """The cluster's jobs, newest first, hpsearch's with their experiment."""
     try:
         jobs = cluster.jobs().list_jobs()
     except Exception as exc:
         raise job_error(exc) from None
-    rows = []
-    for job in jobs:
-        meta = job.metadata or {}
-        rows.append(
-            {
-                "job_id": job.submission_id or job.job_id,
-                "status": str(job.status).rsplit(".", 1)[-1],
-                "experiment": meta.get(EXPERIMENT_KEY, "-"),
-                "location": meta.get(LOCATION_KEY, "-"),
-                "start_time": job.start_time,
-                "end_time": job.end_time,
-                "message": job.message or "",
-            }
-        )
-    return sorted(rows, key=lambda r: r["start_time"] or 0, reverse=True)
+    return sorted(map(_row, jobs), key=lambda r: r["start_time"] or 0, reverse=True)
 
 
 def job_row(cluster: Cluster, job_id: str) -> dict[str, Any]:
@@ -185,17 +185,7 @@ def job_row(cluster: Cluster, job_id: str) -> dict[str, Any]:
         job = cluster.jobs().get_job_info(job_id)
     except Exception as exc:
         raise job_error(exc, job_id) from None
-    meta = job.metadata or {}
-    return {
-        "job_id": job.submission_id or job_id,
-        "status": str(job.status).rsplit(".", 1)[-1],
-        "experiment": meta.get(EXPERIMENT_KEY, "-"),
-        "location": meta.get(LOCATION_KEY, "-"),
-        "start_time": job.start_time,
-        "end_time": job.end_time,
-        "message": job.message or "",
-        "entrypoint": job.entrypoint,
-    }
+    return {**_row(job), "job_id": job.submission_id or job_id}
 
 
 def stop_job(cluster: Cluster, job_id: str) -> bool:

@@ -102,16 +102,9 @@ def test_inspection_reads_an_experiment_on_s3(
     """A real S3-compatible server (moto, 127.0.0.1): list, best, trials and export-model by URI."""
     import pyarrow.fs as pafs
 
-    from tests.data.conftest import s3_uri
+    from tests.data.conftest import s3_filesystem, s3_uri
 
-    fs = pafs.S3FileSystem(
-        endpoint_override=s3_server["endpoint"],
-        scheme="http",
-        access_key="testing",
-        secret_key="testing",
-        region="us-east-1",
-        allow_bucket_creation=True,
-    )
+    fs = s3_filesystem(s3_server["endpoint"])
     fs.create_dir("lab")
     pafs.copy_files(
         str(finished_experiment.root / "customers"),

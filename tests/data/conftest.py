@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -41,18 +42,24 @@ def s3_uri(server: dict[str, str], key: str) -> str:
     return f"s3://{key}?endpoint_override={server['endpoint']}&scheme=http&region=us-east-1"
 
 
-def write_s3(server: dict[str, str], key: str, table: pa.Table, tmp: Path) -> str:
+def s3_filesystem(endpoint: str) -> Any:
+    """A pyarrow client of the test S3 server at ``host:port`` (test credentials)."""
     import pyarrow.fs as pafs
-    import pyarrow.parquet as pq
 
-    fs = pafs.S3FileSystem(
-        endpoint_override=server["endpoint"],
+    return pafs.S3FileSystem(
+        endpoint_override=endpoint,
         scheme="http",
         access_key="testing",
         secret_key="testing",
         region="us-east-1",
         allow_bucket_creation=True,
     )
+
+
+def write_s3(server: dict[str, str], key: str, table: pa.Table, tmp: Path) -> str:
+    import pyarrow.parquet as pq
+
+    fs = s3_filesystem(server["endpoint"])
     fs.create_dir(key.split("/", 1)[0])
     pq.write_table(table, key, filesystem=fs)
     return s3_uri(server, key)
