@@ -50,18 +50,14 @@ def main(argv: list[str]) -> int:
     private = enter_private_copy(argv[1])
     try:
         config = SearchConfig.from_mapping(json.loads(Path(CONFIG_FILE).read_text()))
-    except UserError as exc:
-        print(f"hpsearch: error: {exc}", file=sys.stderr)
-        return 2
-    prepare_environment()
-    import ray
+        prepare_environment()
+        import ray
 
-    # The job's driver joins the cluster it was submitted to (RAY_ADDRESS is
-    # set by Ray Jobs); run_search then uses that Ray instead of starting one.
-    ray.init(address="auto", log_to_driver=False, logging_level=logging.WARNING)
-    from hpsearch.search import run_search
+        # The job's driver joins the cluster it was submitted to (RAY_ADDRESS is
+        # set by Ray Jobs); run_search then uses that Ray instead of starting one.
+        ray.init(address="auto", log_to_driver=False, logging_level=logging.WARNING)
+        from hpsearch.search import run_search
 
-    try:
         result = run_search(config, echo=lambda line: print(line, flush=True))
     except UserError as exc:
         print(f"hpsearch: error: {exc}", file=sys.stderr)
