@@ -21,6 +21,18 @@ from hpsearch.cli import cli
 
 WORDS = st.text(alphabet="abcxyz_-.:/ 0123456789", min_size=1, max_size=12)
 NON_POSITIVE = st.integers(max_value=0).map(str)
+
+
+def _is_int(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
+
+
+# Text that no config field would take as a number ("5" would be coerced to 5).
+NOT_INT = WORDS.filter(lambda w: not _is_int(w))
 NOT_A_NUMBER = st.sampled_from(["abc", "1.5.2", "", "ten", "1e", "--", "NaN-ish"])
 
 # Flags with a valid value each (mixed in freely; none can make a case valid).
@@ -86,7 +98,7 @@ BAD_CONFIGS = st.one_of(
         max_size=3,
     ),
     st.builds(
-        lambda n: {"num_samples": n}, st.integers(max_value=0) | WORDS | st.lists(st.integers())
+        lambda n: {"num_samples": n}, st.integers(max_value=0) | NOT_INT | st.lists(st.integers())
     ),
     st.builds(
         lambda s: {"space_options": {"lr": s}}, st.sampled_from([[1, 0.1], [-1, 1], "x", [1]])
