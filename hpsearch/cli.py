@@ -16,7 +16,7 @@ from hpsearch.commands.catalog import datasets, spaces
 from hpsearch.commands.cluster import jobs, logs, status, stop, submit
 from hpsearch.commands.inspect import best, export, list_, report, trials
 from hpsearch.commands.model import export_model, predict
-from hpsearch.commands.run import run
+from hpsearch.commands.run import resume, run
 from hpsearch.errors import UserError
 
 
@@ -56,7 +56,7 @@ def cli() -> None:
 
 
 for command in (
-    *(run, submit, jobs, status, logs, stop),
+    *(run, resume, submit, jobs, status, logs, stop),
     *(list_, best, trials, export, report, export_model, predict),
     *(spaces, datasets),
 ):

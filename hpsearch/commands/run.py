@@ -189,3 +189,31 @@ def run(config_file: str | None, as_json: bool, quiet: bool, **flags: Any) -> No
         click.echo(format_summary(result.summary))
     if result.summary["ended"] == "interrupted":
         sys.exit(130)  # the shell's code for Ctrl-C, so scripts can tell
+
+
+@click.command()
+@click.argument("exp", metavar="EXP")
+@click.option(
+    "--storage", metavar="ROOT", envvar="HPSEARCH_STORAGE", help="Results root to find EXP in."
+)
+@click.option(
+    "--num-samples", type=click.IntRange(min=1), help="Trials in all (default: as first asked)."
+)
+@click.option("--quiet", "-q", is_flag=True, help="No live progress, only the summary.")
+def resume(exp: str, storage: str | None, num_samples: int | None, quiet: bool) -> None:
+    """Continue an interrupted search, or add trials to a finished one.
+
+    Trials that ended are not rerun; unfinished ones continue from their last
+    checkpoint; Optuna keeps everything it learned.
+
+    \b
+    Examples:
+      hpsearch resume spirals-mlp-20261127-101500
+      hpsearch resume spirals-mlp-20261127-101500 --num-samples 64
+    """
+    from hpsearch.search._resume import resume_search
+
+    result = resume_search(exp, storage, num_samples, echo=None if quiet else click.echo)
+    click.echo(format_summary(result.summary))
+    if result.summary["ended"] == "interrupted":
+        sys.exit(130)

@@ -163,9 +163,14 @@ def read_trial(location: str, name: str, max_epochs: int, live: bool) -> TrialRe
         failures = _FAILURE.findall(error)
         if failures and str(last.get("date", "")) > max(failures):
             restarts, error = len(failures), None
-    history = tuple(
-        {k: v for k, v in line.items() if k not in _TUNE_KEYS} for line in lines if "epoch" in line
-    )
+    # A trial resumed from a checkpoint reports again the epochs after it:
+    # the latest report of each epoch is the one that counts.
+    by_epoch = {
+        line["epoch"]: {k: v for k, v in line.items() if k not in _TUNE_KEYS}
+        for line in lines
+        if "epoch" in line
+    }
+    history = tuple(by_epoch[e] for e in sorted(by_epoch))
     epochs = int(history[-1]["epoch"]) if history else 0
     state, reason = trial_state(
         epochs=epochs,

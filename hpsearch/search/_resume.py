@@ -1,0 +1,185 @@
+"""``resume``: continue an interrupted search, or add trials to a finished one.
+
+Tune's own restore does the heavy lifting: trials that ended are not rerun,
+unfinished ones continue from their last checkpoint, and the Optuna
+searcher (its whole study) comes back from the experiment's snapshot. Two
+things Tune does not do are added here: a new number of trials (Tune keeps
+the first run's count, ray-project/ray#42221), and fresh progress and
+heartbeat callbacks for this run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from hpsearch.config import SearchConfig
+from hpsearch.errors import UserError
+from hpsearch.search import _storage as storage
+from hpsearch.search._experiment import Experiment, load_experiment
+from hpsearch.search._layout import SEARCH_FILE, SUMMARY_FILE, TRIAL_PREFIX
+
+
+def _extending(searcher: Any, max_concurrent: int, total: int) -> Any:
+    """Tune's SearchGenerator, with a trial count that survives Tune restoring its state."""
+    from ray.tune.search import ConcurrencyLimiter, SearchGenerator
+
+    class Extending(SearchGenerator):
+        def restore_from_dir(self, dirpath: str) -> None:
+            super().restore_from_dir(dirpath)
+            if total > self._total_samples:
+                self._total_samples, self._finished = total, False
+
+    return Extending(ConcurrencyLimiter(searcher, max_concurrent=max_concurrent))
+
+
+def _root_of(location: str) -> str:
+    base, sep, options = location.partition("?")
+    return base.rstrip("/").rsplit("/", 1)[0] + sep + options
+
+
+def resume_config(experiment: Experiment, num_samples: int | None) -> SearchConfig:
+    """The search's config as recorded, with the new trial count; checks it may resume."""
+    if experiment.state == "running":
+        raise UserError(
+            f"experiment {experiment.name!r} is still running",
+            "resume it once it has stopped (`hpsearch list` shows its state)",
+        )
+    ran = len(experiment.trials)
+    if num_samples is not None and num_samples < max(ran, 1):
+        raise UserError(
+            f"--num-samples {num_samples} is fewer than the {ran} trials already run",
+        )
+    if experiment.state == "finished" and (num_samples or 0) <= experiment.requested:
+        raise UserError(
+            f"experiment {experiment.name!r} finished all {experiment.requested} trials",
+            f"pass --num-samples N above {experiment.requested} to add trials",
+        )
+    recorded = dict(experiment.record["config"])
+    recorded.update(
+        num_samples=num_samples or experiment.requested,
+        name=experiment.name,
+        # Where it is now (a recorded URI has its credentials redacted).
+        storage=_root_of(experiment.location),
+        warm_start=None,
+    )
+    return SearchConfig.from_mapping(recorded)
+
+
+def resume_search(
+    exp: str,
+    root: str | None = None,
+    num_samples: int | None = None,
+    echo: Callable[[str], None] | None = print,
+) -> Any:
+    """Continue the experiment ``exp`` until it has ``num_samples`` trials (default: as asked)."""
+    from hpsearch.search._run import SearchResult, _concurrency, _environment, load_data
+
+    say = echo or (lambda line: None)
+    started = time.perf_counter()
+    experiment = load_experiment(exp, root)
+    config = resume_config(experiment, num_samples)
+    location = experiment.location
+    data = load_data(config)
+    say(
+        f"hpsearch: resuming {experiment.name} ({experiment.state}, {experiment.done} of "
+        f"{experiment.requested} trials ended) up to {config.num_samples} trials"
+    )
+
+    from hpsearch.search._local_ray import local_ray, prepare_environment
+
+    prepare_environment()  # before ray is imported
+    import ray
+    from ray import tune
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
+    from hpsearch.search._progress import ProgressCallback
+    from hpsearch.search._status import Heartbeat, now_iso, write_status
+    from hpsearch.search._summary import summarize
+    from hpsearch.search._tuner import train_settings, tune_storage
+    from hpsearch.trainable import train_mlp
+
+    with local_ray() as ray_start_s:
+        resources = ray.cluster_resources()
+        data_ref = ray.put(data)
+        data = ray.get(data_ref)
+        concurrency = _concurrency(config, resources)
+        trainable = tune.with_resources(
+            tune.with_parameters(
+                train_mlp, data=data_ref, settings=train_settings(config, data.task)
+            ),
+            {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial},
+        )
+        path, filesystem = tune_storage(location)
+        tuner = tune.Tuner.restore(
+            path,
+            trainable=trainable,
+            resume_unfinished=True,
+            resume_errored=False,
+            restart_errored=False,
+            storage_filesystem=filesystem,
+        )
+        progress = ProgressCallback(
+            metric=experiment.metric,
+            mode=experiment.mode,
+            max_epochs=config.max_epochs,
+            num_samples=config.num_samples,
+            echo=echo,
+        )
+        # Tune's restore keeps the first run's settings; these two are this run's.
+        internal = tuner._local_tuner
+        assert internal is not None
+        internal._run_config.callbacks = [
+            progress,
+            Heartbeat(location),
+            CSVLoggerCallback(),
+            JsonLoggerCallback(),
+        ]
+        searcher = internal._tune_config.search_alg
+        internal._tune_config.search_alg = _extending(searcher, concurrency, config.num_samples)
+        internal._tune_config.num_samples = config.num_samples
+        record = dict(experiment.record)
+        record["config"] = {**record["config"], "num_samples": config.num_samples}
+        record["resumed"] = [
+            *record.get("resumed", []),
+            {"at": now_iso(), "from_state": experiment.state, "num_samples": config.num_samples},
+        ]
+        storage.write_json_atomic(record, location, SEARCH_FILE)
+        write_status(location, "running")
+        try:
+            search_start = time.perf_counter()
+            with _environment(TUNE_MAX_PENDING_TRIALS_PG=str(concurrency)):
+                results = tuner.fit()
+            search_s = time.perf_counter() - search_start
+            _set_aside_orphans(location, results)
+            summary = summarize(
+                results,
+                config,
+                data,
+                name=experiment.name,
+                experiment_path=location,
+                times=progress.times,
+                wall_time_s=search_s,
+                ray_start_s=ray_start_s,
+            )
+            summary["resumed"] = True
+            summary["total_time_s"] = round(time.perf_counter() - started, 3)
+            storage.write_json_atomic(summary, location, SUMMARY_FILE)
+        except Exception as exc:
+            write_status(location, "errored", error=f"{type(exc).__name__}: {exc}"[:500])
+            raise
+        write_status(location, "ended")
+    return SearchResult(experiment_path=location, summary=summary, results=results)
+
+
+def _set_aside_orphans(location: str, results: Any) -> None:
+    """Move trial folders Tune does not know (started after its last snapshot
+    before the driver died) to ``orphaned/``: their trials were run again."""
+    known = {f"{TRIAL_PREFIX}{results[i].metrics.get('trial_id', '')}" for i in range(len(results))}
+    known |= {results[i].path.rstrip("/").rsplit("/", 1)[-1] for i in range(len(results))}
+    fs, base = storage.filesystem(location)
+    for name in storage.list_dirs(location):
+        if name.startswith(TRIAL_PREFIX) and name not in known:
+            fs.create_dir(f"{base}/orphaned", recursive=True)
+            fs.move(f"{base}/{name}", f"{base}/orphaned/{name}")
