@@ -10,6 +10,8 @@ heartbeat callbacks for this run.
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,7 +20,7 @@ from hpsearch.config import SearchConfig
 from hpsearch.errors import UserError
 from hpsearch.search import _storage as storage
 from hpsearch.search._experiment import Experiment, load_experiment
-from hpsearch.search._layout import SEARCH_FILE, SUMMARY_FILE, TRIAL_PREFIX
+from hpsearch.search._layout import CHECKPOINT_PREFIX, SEARCH_FILE, SUMMARY_FILE, TRIAL_PREFIX
 
 
 def _extending(searcher: Any, max_concurrent: int, total: int) -> Any:
@@ -32,6 +34,32 @@ def _extending(searcher: Any, max_concurrent: int, total: int) -> Any:
                 self._total_samples, self._finished = total, False
 
     return Extending(ConcurrencyLimiter(searcher, max_concurrent=max_concurrent))
+
+
+def repair_checkpoints(location: str) -> int:
+    """Make every checkpoint Tune's last snapshot names exist again.
+
+    Tune snapshots the experiment every few seconds; between a snapshot and
+    the driver's death a trial may checkpoint again, and keeping only the
+    newest ``keep_checkpoints`` deletes the one the snapshot names. Restoring
+    from it then fails ("does not exist on storage anymore"). The trial's
+    newest checkpoint is copied under the missing name, so the trial
+    continues from the newest state it saved. Returns how many were repaired.
+    """
+    snapshots = [n for n in storage.list_files(location) if n.startswith("experiment_state-")]
+    if not snapshots:
+        return 0
+    state = json.loads(storage.read_text(storage.join(location, max(snapshots))) or "{}")
+    repaired = 0
+    for trial_json, metadata_json in state.get("trial_data", []):
+        trial_dir = storage.join(location, f"{TRIAL_PREFIX}{json.loads(trial_json)['trial_id']}")
+        existing = [n for n in storage.list_dirs(trial_dir) if n.startswith(CHECKPOINT_PREFIX)]
+        if not existing:
+            continue
+        for name in set(re.findall(r"checkpoint_\d{6}", metadata_json)) - set(existing):
+            storage.copy_dir(storage.join(trial_dir, max(existing)), storage.join(trial_dir, name))
+            repaired += 1
+    return repaired
 
 
 def _root_of(location: str) -> str:
@@ -95,6 +123,7 @@ def resume_search(
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
     from hpsearch.search._progress import ProgressCallback
+    from hpsearch.search._schedulers import replay_rungs
     from hpsearch.search._status import Heartbeat, now_iso, write_status
     from hpsearch.search._summary import summarize
     from hpsearch.search._tuner import train_settings, tune_storage
@@ -112,6 +141,7 @@ def resume_search(
             {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial},
         )
         path, filesystem = tune_storage(location)
+        repair_checkpoints(location)
         tuner = tune.Tuner.restore(
             path,
             trainable=trainable,
@@ -139,6 +169,14 @@ def resume_search(
         searcher = internal._tune_config.search_alg
         internal._tune_config.search_alg = _extending(searcher, concurrency, config.num_samples)
         internal._tune_config.num_samples = config.num_samples
+        # Tune restores no scheduler state: replay the rungs the trials reached.
+        if internal._tune_config.scheduler is not None:
+            replay_rungs(
+                internal._tune_config.scheduler,
+                [(t.trial_id, list(t.history)) for t in experiment.trials],
+                experiment.metric,
+                experiment.mode,
+            )
         record = dict(experiment.record)
         record["config"] = {**record["config"], "num_samples": config.num_samples}
         record["resumed"] = [

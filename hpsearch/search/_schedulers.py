@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from ray.tune.schedulers import (
     ASHAScheduler,
+    AsyncHyperBandScheduler,
     FIFOScheduler,
     MedianStoppingRule,
     TrialScheduler,
@@ -67,3 +70,33 @@ def stop_epochs(config: SearchConfig) -> frozenset[int]:
             epoch *= REDUCTION_FACTOR
         return frozenset(rungs)
     return frozenset()
+
+
+def replay_rungs(
+    scheduler: TrialScheduler,
+    histories: Iterable[tuple[str, list[dict[str, Any]]]],
+    metric: str,
+    mode: str,
+) -> int:
+    """Give a fresh ASHA the rung results of trials that already ran.
+
+    Tune does not save a scheduler's state, so a resumed search would judge
+    its trials against empty rungs and stop none. Replayed, the rungs hold
+    what every earlier trial scored at each milestone, as ASHA recorded it
+    (times -1 when minimizing). Only for one bracket (``asha``): with several
+    (``hyperband``) the bracket a trial was in is not recorded. Returns the
+    number of rung results replayed.
+    """
+    brackets = getattr(scheduler, "_brackets", [])
+    if not isinstance(scheduler, AsyncHyperBandScheduler) or len(brackets) != 1:
+        return 0
+    sign = 1.0 if mode == "max" else -1.0
+    replayed = 0
+    for trial_id, history in histories:
+        by_epoch = {row.get("epoch"): row.get(metric) for row in history}
+        for milestone, recorded in brackets[0]._rungs:
+            value = by_epoch.get(milestone)
+            if isinstance(value, int | float) and math.isfinite(value):
+                recorded[trial_id] = sign * float(value)
+                replayed += 1
+    return replayed

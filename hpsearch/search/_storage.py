@@ -54,6 +54,21 @@ def list_dirs(location: str) -> list[str]:
     return sorted(info.base_name for info in infos if info.type == pafs.FileType.Directory)
 
 
+def list_files(location: str) -> list[str]:
+    """Names of the files directly under ``location`` (none if it is missing)."""
+    fs, path = filesystem(location)
+    selector = pafs.FileSelector(path, allow_not_found=True, recursive=False)
+    infos = fs.get_file_info(selector)
+    return sorted(info.base_name for info in infos if info.type == pafs.FileType.File)
+
+
+def copy_dir(source: str, target: str) -> None:
+    """Copy the directory ``source`` to ``target`` on the same storage."""
+    fs, src = filesystem(source)
+    _, dst = filesystem(target)
+    pafs.copy_files(src, dst, source_filesystem=fs, destination_filesystem=fs)
+
+
 def read_text(location: str) -> str | None:
     """A file's text, or ``None`` when it does not exist."""
     fs, path = filesystem(location)

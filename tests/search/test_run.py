@@ -164,7 +164,7 @@ def test_loopback_holds_even_when_ray_was_imported_first(tmp_path: Path) -> None
 
 
 def test_a_time_budget_ends_the_search_early_and_still_summarizes(results_root: Path) -> None:
-    config = quick(name="budget", num_samples=200, max_epochs=30, time_budget_s=4, scheduler="none")
+    config = quick(name="budget", num_samples=200, max_epochs=30, time_budget_s=6, scheduler="none")
     summary = run_search(config, echo=None).summary
     assert 0 < summary["trials"]["total"] < 200
     assert summary["ended"] == "time_budget"
