@@ -20,7 +20,7 @@ from hpsearch.config import SearchConfig
 from hpsearch.errors import UserError
 from hpsearch.search import _storage as storage
 from hpsearch.search._experiment import Experiment, load_experiment
-from hpsearch.search._layout import CHECKPOINT_PREFIX, SEARCH_FILE, SUMMARY_FILE, TRIAL_PREFIX
+from hpsearch.search._layout import CHECKPOINT_PREFIX, SEARCH_FILE, TRIAL_PREFIX
 
 
 def _extending(searcher: Any, max_concurrent: int, total: int) -> Any:
@@ -102,7 +102,7 @@ def resume_search(
     echo: Callable[[str], None] | None = print,
 ) -> Any:
     """Continue the experiment ``exp`` until it has ``num_samples`` trials (default: as asked)."""
-    from hpsearch.search._run import SearchResult, _concurrency, _environment, load_data
+    from hpsearch.search._run import SearchResult, _concurrency, fit_and_summarize, load_data
 
     say = echo or (lambda line: None)
     started = time.perf_counter()
@@ -124,8 +124,7 @@ def resume_search(
 
     from hpsearch.search._progress import ProgressCallback
     from hpsearch.search._schedulers import replay_rungs
-    from hpsearch.search._status import Heartbeat, now_iso, write_status
-    from hpsearch.search._summary import summarize
+    from hpsearch.search._status import Heartbeat, now_iso
     from hpsearch.search._tuner import train_settings, tune_storage
     from hpsearch.trainable import train_mlp
 
@@ -184,30 +183,18 @@ def resume_search(
             {"at": now_iso(), "from_state": experiment.state, "num_samples": config.num_samples},
         ]
         storage.write_json_atomic(record, location, SEARCH_FILE)
-        write_status(location, "running")
-        try:
-            search_start = time.perf_counter()
-            with _environment(TUNE_MAX_PENDING_TRIALS_PG=str(concurrency)):
-                results = tuner.fit()
-            search_s = time.perf_counter() - search_start
-            _set_aside_orphans(location, results)
-            summary = summarize(
-                results,
-                config,
-                data,
-                name=experiment.name,
-                experiment_path=location,
-                times=progress.times,
-                wall_time_s=search_s,
-                ray_start_s=ray_start_s,
-            )
-            summary["resumed"] = True
-            summary["total_time_s"] = round(time.perf_counter() - started, 3)
-            storage.write_json_atomic(summary, location, SUMMARY_FILE)
-        except Exception as exc:
-            write_status(location, "errored", error=f"{type(exc).__name__}: {exc}"[:500])
-            raise
-        write_status(location, "ended")
+        results, summary = fit_and_summarize(
+            tuner,
+            config,
+            data,
+            name=experiment.name,
+            experiment_path=location,
+            progress=progress,
+            concurrency=concurrency,
+            ray_start_s=ray_start_s,
+            started=started,
+            after_fit=lambda results: _set_aside_orphans(location, results),
+        )
     return SearchResult(experiment_path=location, summary=summary, results=results)
 
 

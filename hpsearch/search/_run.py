@@ -137,11 +137,11 @@ def run_search(config: SearchConfig, echo: Callable[[str], None] | None = print)
     prepare_environment()  # before ray is imported
     import ray
 
-    from hpsearch.search._layout import SEARCH_FILE, SUMMARY_FILE
+    from hpsearch.search._layout import SEARCH_FILE
     from hpsearch.search._progress import ProgressCallback
-    from hpsearch.search._status import Heartbeat, write_status
+    from hpsearch.search._status import Heartbeat
     from hpsearch.search._storage import write_json_atomic
-    from hpsearch.search._summary import search_record, summarize
+    from hpsearch.search._summary import search_record
     from hpsearch.search._tuner import build_tuner, space_context
 
     warm: list[Any] = []
@@ -196,29 +196,68 @@ def run_search(config: SearchConfig, echo: Callable[[str], None] | None = print)
         if warm:
             record["warm_start"] = {"from": config.warm_start, "trials": len(warm)}
         write_json_atomic(record, experiment_path, SEARCH_FILE)
-        write_status(experiment_path, "running")
-        try:
-            search_start = time.perf_counter()
-            # Tune lets a searcher have only one pending trial unless told otherwise
-            # (recent Ray also reads max_concurrent_trials; older 2.x only this).
-            with _environment(TUNE_MAX_PENDING_TRIALS_PG=str(concurrency)):
-                results = tuner.fit()
-            search_s = time.perf_counter() - search_start
-            summary = summarize(
-                results,
-                config,
-                data,
-                name=name,
-                experiment_path=experiment_path,
-                times=progress.times,
-                wall_time_s=search_s,
-                ray_start_s=ray_start_s,
-            )
-            summary["total_time_s"] = round(time.perf_counter() - started, 3)
-            write_json_atomic(summary, experiment_path, SUMMARY_FILE)
-        except Exception as exc:
-            # Inspection then says "errored" and why, instead of "interrupted".
-            write_status(experiment_path, "errored", error=f"{type(exc).__name__}: {exc}"[:500])
-            raise
-        write_status(experiment_path, "ended")
+        results, summary = fit_and_summarize(
+            tuner,
+            config,
+            data,
+            name=name,
+            experiment_path=experiment_path,
+            progress=progress,
+            concurrency=concurrency,
+            ray_start_s=ray_start_s,
+            started=started,
+        )
     return SearchResult(experiment_path=experiment_path, summary=summary, results=results)
+
+
+def fit_and_summarize(
+    tuner: Any,
+    config: SearchConfig,
+    data: TabularData,
+    *,
+    name: str,
+    experiment_path: str,
+    progress: Any,
+    concurrency: int,
+    ray_start_s: float,
+    started: float,
+    after_fit: Callable[[Any], None] | None = None,
+) -> tuple[Any, dict[str, Any]]:
+    """Run the tuner and write the summary, with ``status.json`` saying how it went.
+
+    Shared by a new search and a resumed one; ``after_fit`` sees Tune's
+    results before they are summarized.
+    """
+    from hpsearch.search._layout import SUMMARY_FILE
+    from hpsearch.search._status import write_status
+    from hpsearch.search._storage import write_json_atomic
+    from hpsearch.search._summary import summarize
+
+    write_status(experiment_path, "running")
+    try:
+        search_start = time.perf_counter()
+        # Tune lets a searcher have only one pending trial unless told otherwise
+        # (recent Ray also reads max_concurrent_trials; older 2.x only this).
+        with _environment(TUNE_MAX_PENDING_TRIALS_PG=str(concurrency)):
+            results = tuner.fit()
+        search_s = time.perf_counter() - search_start
+        if after_fit is not None:
+            after_fit(results)
+        summary = summarize(
+            results,
+            config,
+            data,
+            name=name,
+            experiment_path=experiment_path,
+            times=progress.times,
+            wall_time_s=search_s,
+            ray_start_s=ray_start_s,
+        )
+        summary["total_time_s"] = round(time.perf_counter() - started, 3)
+        write_json_atomic(summary, experiment_path, SUMMARY_FILE)
+    except Exception as exc:
+        # Inspection then says "errored" and why, instead of "interrupted".
+        write_status(experiment_path, "errored", error=f"{type(exc).__name__}: {exc}"[:500])
+        raise
+    write_status(experiment_path, "ended")
+    return results, summary
