@@ -20,7 +20,7 @@ from hpsearch.config import SearchConfig
 from hpsearch.errors import UserError
 from hpsearch.search import _storage as storage
 from hpsearch.search._experiment import Experiment, load_experiment
-from hpsearch.search._layout import CHECKPOINT_PREFIX, SEARCH_FILE, TRIAL_PREFIX
+from hpsearch.search._layout import CHECKPOINT_PREFIX, RESULT_FILE, SEARCH_FILE, TRIAL_PREFIX
 
 
 def _extending(searcher: Any, max_concurrent: int, total: int) -> Any:
@@ -36,30 +36,64 @@ def _extending(searcher: Any, max_concurrent: int, total: int) -> Any:
     return Extending(ConcurrencyLimiter(searcher, max_concurrent=max_concurrent))
 
 
-def repair_checkpoints(location: str) -> int:
-    """Make every checkpoint Tune's last snapshot names exist again.
+def repair_snapshot(location: str) -> tuple[int, int]:
+    """Bring Tune's last experiment snapshot up to what storage holds.
 
-    Tune snapshots the experiment every few seconds; between a snapshot and
-    the driver's death a trial may checkpoint again, and keeping only the
-    newest ``keep_checkpoints`` deletes the one the snapshot names. Restoring
-    from it then fails ("does not exist on storage anymore"). The trial's
-    newest checkpoint is copied under the missing name, so the trial
-    continues from the newest state it saved. Returns how many were repaired.
+    Tune snapshots the experiment every few seconds. Between the last
+    snapshot and the driver's death:
+
+    - a trial may have ended (done, or stopped by the scheduler). The
+      snapshot still says it runs, and Tune would train it again from its
+      checkpoint; it is marked as ended, with its final result;
+    - a trial may have checkpointed again, and keeping only the newest
+      ``keep_checkpoints`` deleted the checkpoint the snapshot names.
+      Restoring from it would fail ("does not exist on storage anymore"):
+      the trial's newest checkpoint is copied under the missing name, so it
+      continues from the newest state it saved.
+
+    Returns how many trials were marked as ended and how many checkpoints
+    were repaired.
     """
     snapshots = [n for n in storage.list_files(location) if n.startswith("experiment_state-")]
     if not snapshots:
-        return 0
-    state = json.loads(storage.read_text(storage.join(location, max(snapshots))) or "{}")
-    repaired = 0
-    for trial_json, metadata_json in state.get("trial_data", []):
-        trial_dir = storage.join(location, f"{TRIAL_PREFIX}{json.loads(trial_json)['trial_id']}")
+        return 0, 0
+    name = max(snapshots)
+    state = json.loads(storage.read_text(storage.join(location, name)) or "{}")
+    ended = repaired = 0
+    for entry in state.get("trial_data", []):
+        trial_json, metadata_json = entry
+        trial = json.loads(trial_json)
+        trial_dir = storage.join(location, f"{TRIAL_PREFIX}{trial['trial_id']}")
+        final = _final_result(trial_dir)
+        if trial.get("status") in ("PENDING", "RUNNING", "PAUSED") and final:
+            trial["status"] = "TERMINATED"
+            metadata = json.loads(metadata_json)
+            metadata["last_result"] = final
+            entry[:] = [json.dumps(trial, indent=2), json.dumps(metadata)]
+            ended += 1
+            continue
         existing = [n for n in storage.list_dirs(trial_dir) if n.startswith(CHECKPOINT_PREFIX)]
         if not existing:
             continue
-        for name in set(re.findall(r"checkpoint_\d{6}", metadata_json)) - set(existing):
-            storage.copy_dir(storage.join(trial_dir, max(existing)), storage.join(trial_dir, name))
+        for missing in set(re.findall(r"checkpoint_\d{6}", metadata_json)) - set(existing):
+            storage.copy_dir(
+                storage.join(trial_dir, max(existing)), storage.join(trial_dir, missing)
+            )
             repaired += 1
-    return repaired
+    if ended:
+        storage.write_json_atomic(state, location, name)
+    return ended, repaired
+
+
+def _final_result(trial_dir: str) -> dict[str, Any] | None:
+    """The trial's last reported result if it says the trial ended, else None."""
+    text = storage.read_text(storage.join(trial_dir, RESULT_FILE)) or ""
+    lines = text.rstrip("\n").rsplit("\n", 1)
+    try:
+        last = json.loads(lines[-1]) if lines[-1] else None
+    except json.JSONDecodeError:  # a line cut short by the kill
+        return None
+    return last if isinstance(last, dict) and last.get("done") is True else None
 
 
 def _root_of(location: str) -> str:
@@ -123,7 +157,7 @@ def resume_search(
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
     from hpsearch.search._progress import ProgressCallback
-    from hpsearch.search._schedulers import replay_rungs
+    from hpsearch.search._schedulers import remember_histories
     from hpsearch.search._status import Heartbeat, now_iso
     from hpsearch.search._tuner import train_settings, tune_storage
     from hpsearch.trainable import train_mlp
@@ -140,7 +174,7 @@ def resume_search(
             {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial},
         )
         path, filesystem = tune_storage(location)
-        repair_checkpoints(location)
+        repair_snapshot(location)
         tuner = tune.Tuner.restore(
             path,
             trainable=trainable,
@@ -168,14 +202,12 @@ def resume_search(
         searcher = internal._tune_config.search_alg
         internal._tune_config.search_alg = _extending(searcher, concurrency, config.num_samples)
         internal._tune_config.num_samples = config.num_samples
-        # Tune restores no scheduler state: replay the rungs the trials reached.
-        if internal._tune_config.scheduler is not None:
-            replay_rungs(
-                internal._tune_config.scheduler,
-                [(t.trial_id, list(t.history)) for t in experiment.trials],
-                experiment.metric,
-                experiment.mode,
-            )
+        # Tune restores no scheduler state; the scheduler rebuilds it from the
+        # earlier trials' results as Tune re-adds them.
+        scheduler = internal._tune_config.scheduler
+        remembers = scheduler is not None and remember_histories(
+            scheduler, [(t.trial_id, t.history) for t in experiment.trials]
+        )
         record = dict(experiment.record)
         record["config"] = {**record["config"], "num_samples": config.num_samples}
         record["resumed"] = [
@@ -194,6 +226,11 @@ def resume_search(
             ray_start_s=ray_start_s,
             started=started,
             after_fit=lambda results: _set_aside_orphans(location, results),
+        )
+    if remembers:
+        say(
+            f"hpsearch: the {config.scheduler} scheduler judged this run against the results "
+            f"of {getattr(scheduler, 'replayed', 0)} earlier trials"
         )
     return SearchResult(experiment_path=location, summary=summary, results=results)
 

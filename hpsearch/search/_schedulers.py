@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+from ray.tune.experiment import Trial
 from ray.tune.schedulers import (
-    ASHAScheduler,
     AsyncHyperBandScheduler,
     FIFOScheduler,
     MedianStoppingRule,
@@ -25,8 +27,131 @@ SchedulerFactory = Callable[[SearchConfig], TrialScheduler]
 #: needed to match its best fell from 52% (factor 3) to 36%, epochs 39% -> 23%.
 REDUCTION_FACTOR = 2
 
+History = Sequence[Mapping[str, Any]]
+
+
+def _unit_interval(trial_id: str) -> float:
+    """A number in [0, 1) fixed by the trial's id (Tune's ids are random)."""
+    return int.from_bytes(hashlib.sha256(trial_id.encode()).digest()[:8], "little") / 2.0**64
+
+
+def _replayable(trial: Trial, history: History, time_attr: str) -> History:
+    """The part of a re-added trial's history a scheduler may take as judged.
+
+    All of it for a trial that ended. One that continues re-reports the
+    epochs after its checkpoint, and is judged again at those.
+    """
+    if trial.status == Trial.TERMINATED:
+        return history
+    checkpointed = trial.latest_checkpoint_result
+    until = checkpointed.metrics.get(time_attr, 0) if checkpointed else 0
+    return [row for row in history if row.get(time_attr, math.inf) <= until]
+
+
+class AsyncHyperBand(AsyncHyperBandScheduler):
+    """Ray's asynchronous HyperBand (ASHA when it has one bracket), resumable.
+
+    Tune saves no scheduler state: a resumed search would judge its trials
+    against empty rungs and stop none. Two changes make the state
+    rebuildable from the trials' results alone:
+
+    - a trial's bracket follows from its id, with Ray's probabilities,
+      instead of a random draw. Resumed, every trial lands in the bracket it
+      was in; and a trial restarted after a lost node keeps its bracket
+      (Ray draws a new one when it re-adds the trial);
+    - :meth:`remember` takes the earlier trials' histories, and each trial's
+      rung results are put back when Tune re-adds it on resume.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._remembered: dict[str, History] = {}
+        self.replayed = 0  # trials whose results were put back
+
+    def remember(self, histories: Mapping[str, History]) -> None:
+        """Results of trials that ran before this scheduler existed, by trial id."""
+        self._remembered.update(histories)
+
+    def bracket_of(self, trial_id: str) -> int:
+        """The index of the bracket a trial runs in."""
+        sizes = np.array([len(b._rungs) for b in self._brackets])
+        weights = np.exp(sizes - sizes.max())  # Ray's own preference for more rungs
+        edges = np.cumsum(weights / weights.sum())
+        return min(
+            int(np.searchsorted(edges, _unit_interval(trial_id), side="right")), len(edges) - 1
+        )
+
+    def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
+        super().on_trial_add(tune_controller, trial)  # checks metric and mode
+        bracket = self._brackets[self.bracket_of(trial.trial_id)]
+        self._trial_info[trial.trial_id] = bracket
+        history = self._remembered.pop(trial.trial_id, None)
+        if not history:
+            return
+        metric, sign = self._metric, self._metric_op
+        assert metric is not None and sign is not None  # super() checked them
+        history = _replayable(trial, history, self._time_attr)
+        by_epoch = {row.get(self._time_attr): row.get(metric) for row in history}
+        for milestone, recorded in bracket._rungs:
+            value = by_epoch.get(milestone)
+            if isinstance(value, int | float) and math.isfinite(value):
+                # As ASHA records it: times -1 when minimizing.
+                recorded.setdefault(trial.trial_id, sign * float(value))
+        self.replayed += 1
+
+
+class MedianStopping(MedianStoppingRule):
+    """Ray's median stopping rule, resumable, never pausing, counting each epoch once.
+
+    The rule compares a trial with the running means of the others; Tune
+    saves none of them. :meth:`remember` takes the earlier trials' histories,
+    put back when Tune re-adds each trial on resume. And a trial that
+    restarts from a checkpoint reports epochs it had reported before: Ray
+    appends them again, weighting them twice; here they replace the old.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._remembered: dict[str, History] = {}
+        self.replayed = 0
+
+    def remember(self, histories: Mapping[str, History]) -> None:
+        """Results of trials that ran before this scheduler existed, by trial id."""
+        self._remembered.update(histories)
+
+    def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
+        super().on_trial_add(tune_controller, trial)
+        metric = self._metric
+        assert metric is not None  # super() checked it
+        history = self._remembered.pop(trial.trial_id, None)
+        rows = [
+            {self._time_attr: row[self._time_attr], metric: row[metric]}
+            for row in history or ()
+            if self._time_attr in row and metric in row
+        ]
+        if rows:
+            self._results[trial] = rows
+            self.replayed += 1
+
+    def _on_insufficient_samples(self, tune_controller: Any, trial: Trial, time: float) -> str:
+        # Ray pauses a trial it cannot judge yet whenever another is pending.
+        # A paused function trainable restarts from its last checkpoint, so the
+        # epochs since are trained twice (seen: every epoch from 6 reported
+        # again in a 10-trial search). hpsearch never pauses: it continues.
+        return str(TrialScheduler.CONTINUE)
+
+    def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict[str, Any]) -> str:
+        # .get, not [ ]: _results is a defaultdict, and an empty entry would
+        # break Ray's _trials_beyond_time, which reads every entry's last row.
+        rows = self._results.get(trial)
+        now = result.get(self._time_attr)
+        while rows and now is not None and rows[-1][self._time_attr] >= now:
+            rows.pop()
+        return str(super().on_trial_result(tune_controller, trial, result))
+
+
 SCHEDULERS: dict[str, SchedulerFactory] = {
-    "asha": lambda c: ASHAScheduler(
+    "asha": lambda c: AsyncHyperBand(
         time_attr="epoch",
         max_t=c.max_epochs,
         grace_period=c.resolved_grace_period(),
@@ -37,14 +162,14 @@ SCHEDULERS: dict[str, SchedulerFactory] = {
     # HyperBandScheduler pauses trials until a bracket fills, which with a
     # sequential searcher and a concurrency limit left every trial running
     # to the end (measured here); the asynchronous form stops trials for real.
-    "hyperband": lambda c: ASHAScheduler(
+    "hyperband": lambda c: AsyncHyperBand(
         time_attr="epoch",
         max_t=c.max_epochs,
         grace_period=c.resolved_grace_period(),
         reduction_factor=REDUCTION_FACTOR,
         brackets=3,
     ),
-    "median": lambda c: MedianStoppingRule(
+    "median": lambda c: MedianStopping(
         time_attr="epoch", grace_period=c.resolved_grace_period(), min_samples_required=3
     ),
     "none": lambda c: FIFOScheduler(),
@@ -72,31 +197,12 @@ def stop_epochs(config: SearchConfig) -> frozenset[int]:
     return frozenset()
 
 
-def replay_rungs(
-    scheduler: TrialScheduler,
-    histories: Iterable[tuple[str, list[dict[str, Any]]]],
-    metric: str,
-    mode: str,
-) -> int:
-    """Give a fresh ASHA the rung results of trials that already ran.
+def remember_histories(scheduler: TrialScheduler, histories: Iterable[tuple[str, History]]) -> bool:
+    """Hand a fresh scheduler the results of a resumed search's earlier trials.
 
-    Tune does not save a scheduler's state, so a resumed search would judge
-    its trials against empty rungs and stop none. Replayed, the rungs hold
-    what every earlier trial scored at each milestone, as ASHA recorded it
-    (times -1 when minimizing). Only for one bracket (``asha``): with several
-    (``hyperband``) the bracket a trial was in is not recorded. Returns the
-    number of rung results replayed.
+    Returns False for a scheduler with no state to rebuild (``none``).
     """
-    brackets = getattr(scheduler, "_brackets", [])
-    if not isinstance(scheduler, AsyncHyperBandScheduler) or len(brackets) != 1:
-        return 0
-    sign = 1.0 if mode == "max" else -1.0
-    replayed = 0
-    for trial_id, history in histories:
-        by_epoch = {row.get("epoch"): row.get(metric) for row in history}
-        for milestone, recorded in brackets[0]._rungs:
-            value = by_epoch.get(milestone)
-            if isinstance(value, int | float) and math.isfinite(value):
-                recorded[trial_id] = sign * float(value)
-                replayed += 1
-    return replayed
+    if not isinstance(scheduler, AsyncHyperBand | MedianStopping):
+        return False
+    scheduler.remember(dict(histories))
+    return True

@@ -113,9 +113,14 @@ def test_diverging_trials_end_cleanly_and_the_search_goes_on(
 
 @pytest.mark.parametrize("scheduler", ["asha", "hyperband", "median"])
 def test_schedulers_stop_poor_trials_early(scheduler: str) -> None:
-    summary = run_search(
+    result = run_search(
         quick(scheduler=scheduler, num_samples=10, max_epochs=9, grace_period=1), echo=None
-    ).summary
+    )
+    summary = result.summary
+    # No trial was paused and sent back to a checkpoint: each epoch ran once.
+    for lines in Path(result.experiment_path).glob("trial_*/result.json"):
+        epochs = [json.loads(line)["epoch"] for line in lines.read_text().splitlines()]
+        assert epochs == list(range(1, len(epochs) + 1)), f"{lines.parent.name}: {epochs}"
     stopped = [r for r in summary["leaderboard"] if r["state"] == "stopped"]
     assert stopped, f"{scheduler} stopped no trial"
     assert all(r["epochs"] < 9 for r in stopped)
