@@ -85,7 +85,7 @@ def test_gpu_trials_land_on_the_gpu_node(cluster: NetnsCluster, tmp_path: Path) 
     assert nodes == {cluster.worker_ip}
 
 
-def test_job_drivers_survive_ray_init_five_runs_in_a_row(
+def test_job_drivers_survive_ray_init_three_runs_in_a_row(
     cluster: NetnsCluster, tmp_path: Path
 ) -> None:
     """Ray re-extracts a job's working_dir when its driver connects; before the fix,
@@ -93,7 +93,7 @@ def test_job_drivers_survive_ray_init_five_runs_in_a_row(
     The data file travels with the job, so its relative path must work too."""
     data = tmp_path / "customers.parquet"
     pq.write_table(mixed_table(n=600).drop_columns(["price"]), data)
-    for run_number in range(5):
+    for run_number in range(3):
         run = hpsearch(
             cluster, "submit", "--address", cluster.address, "--data", str(data),
             "--target", "label", "--space", "quick", "--num-samples", "2", "--max-epochs", "2",
@@ -184,7 +184,7 @@ def test_a_lost_node_s_trials_continue_from_their_checkpoints(
     """Runs last: it kills the worker node (the cluster then has one node left)."""
     submit = hpsearch(
         cluster, "submit", "--address", cluster.address, "--space", "quick",
-        "--num-samples", "2", "--max-epochs", "250", "--scheduler", "none",
+        "--num-samples", "2", "--max-epochs", "120", "--scheduler", "none",
         "--checkpoint-every", "2", "--max-concurrent", "2",
         "--storage", cluster.s3_uri("failover"), "--name", "failover",
     )  # fmt: skip
@@ -213,5 +213,5 @@ def test_a_lost_node_s_trials_continue_from_their_checkpoints(
     assert resumed, "the moved trial started over from epoch 0"
     assert {r["node_ip"] for r in resumed} == {cluster.head_ip}
     assert resumed[0]["epoch"] == resumed[0]["resumed_from_epoch"] + 1
-    assert max(r["epoch"] for r in history) == 250
+    assert max(r["epoch"] for r in history) == 120
     assert "restarted 1x from its checkpoint after a failure" in history[0]["reason"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
@@ -32,7 +33,7 @@ def test_no_credential_reaches_results_exports_reports_or_models(tmp_path: Path)
     out.mkdir()
     steps = [
         ["run", "--space", "quick", "--num-samples", "3", "--max-epochs", "3", "--name", "s",
-         "--quiet", "--storage", storage],
+         "--json", "--storage", storage],
         ["export", "s", "-o", str(out / "t.parquet")],
         ["export", "s", "-o", str(out / "t.csv")],
         ["report", "s", "-o", str(out / "r.html")],
@@ -45,6 +46,9 @@ def test_no_credential_reaches_results_exports_reports_or_models(tmp_path: Path)
         result = subprocess.run([*HPSEARCH, *step], env=env, capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
         printed += result.stdout + result.stderr
+        if step[0] == "run":  # --json: the summary, its path redacted
+            summary = json.loads(result.stdout)
+            assert summary["trials"]["total"] == 3 and "secret_key=***" in summary["path"]
     written = [p for p in [*root.rglob("*"), *out.rglob("*")] if p.is_file()]
     assert len(written) > 20 and any(p.name == "summary.json" for p in written)
     needles = [v.encode() for v in (*fake.values(), uri_key)]
