@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from hpsearch.config import SearchConfig
@@ -23,20 +23,51 @@ from hpsearch.search._experiment import Experiment, load_experiment
 from hpsearch.search._layout import CHECKPOINT_PREFIX, RESULT_FILE, SEARCH_FILE, TRIAL_PREFIX
 
 
-def _extending(searcher: Any, max_concurrent: int, total: int) -> Any:
-    """Tune's SearchGenerator, with a trial count that survives Tune restoring its state."""
+def _extending(
+    searcher: Any,
+    max_concurrent: int,
+    total: int,
+    ended: Mapping[str, dict[str, Any]],
+    location: str,
+) -> Any:
+    """Tune's SearchGenerator, restored, then set right for this run.
+
+    - The trial count is this run's (Tune keeps the first run's).
+    - New trials are stored at ``location``, where the experiment is now.
+      The generator's saved state holds the storage the experiment was
+      created on, and Tune (2.60) gives new trials that one: resumed
+      after a move (another folder, local to S3), their checkpoints went
+      to the old place (seen in the resume tests), and the summary found
+      none.
+    - ``ended`` holds the final results of trials that ended after the
+      searcher's state was last saved: they are told to it (Tune, taking
+      them as ended, never will), so Optuna does not keep them running for
+      good and the concurrency limit does not count them.
+    """
+    from ray.train._internal.storage import get_fs_and_path
     from ray.tune.search import ConcurrencyLimiter, SearchGenerator
+
+    from hpsearch.search._tuner import tune_storage
+
+    base = location.partition("?")[0].rstrip("/")
+    root, name = _root_of(location), base.rsplit("/", 1)[-1]
 
     class Extending(SearchGenerator):
         def restore_from_dir(self, dirpath: str) -> None:
             super().restore_from_dir(dirpath)
             if total > self._total_samples:
                 self._total_samples, self._finished = total, False
+            assert self._experiment is not None  # restored with the state
+            where = self._experiment.storage
+            where.storage_filesystem, where.storage_fs_path = get_fs_and_path(*tune_storage(root))
+            where.experiment_dir_name = name
+            for trial_id, result in ended.items():
+                self.searcher.on_trial_complete(trial_id, result=result)
 
     return Extending(ConcurrencyLimiter(searcher, max_concurrent=max_concurrent))
 
 
-def repair_snapshot(location: str) -> tuple[int, int]:
+def repair_snapshot(location: str) -> tuple[dict[str, dict[str, Any]], int]:
     """Bring Tune's last experiment snapshot up to what storage holds.
 
     Tune snapshots the experiment every few seconds. Between the last
@@ -46,20 +77,23 @@ def repair_snapshot(location: str) -> tuple[int, int]:
       snapshot still says it runs, and Tune would train it again from its
       checkpoint; it is marked as ended, with its final result;
     - a trial may have checkpointed again, and keeping only the newest
-      ``keep_checkpoints`` deleted the checkpoint the snapshot names.
-      Restoring from it would fail ("does not exist on storage anymore"):
-      the trial's newest checkpoint is copied under the missing name, so it
-      continues from the newest state it saved.
+      ``keep_checkpoints`` deleted checkpoints the snapshot names. Restoring
+      from the newest of them would fail ("does not exist on storage
+      anymore"): the trial's newest checkpoint is copied under its name, so
+      it continues from the newest state it saved. Older ones are only
+      there for Tune to delete (it logs an error for each it cannot find):
+      an empty folder stands in.
 
-    Returns how many trials were marked as ended and how many checkpoints
-    were repaired.
+    Returns the final results of the trials marked as ended, by trial id,
+    and how many checkpoints were repaired.
     """
     snapshots = [n for n in storage.list_files(location) if n.startswith("experiment_state-")]
     if not snapshots:
-        return 0, 0
+        return {}, 0
     name = max(snapshots)
     state = json.loads(storage.read_text(storage.join(location, name)) or "{}")
-    ended = repaired = 0
+    ended: dict[str, dict[str, Any]] = {}
+    repaired = 0
     for entry in state.get("trial_data", []):
         trial_json, metadata_json = entry
         trial = json.loads(trial_json)
@@ -70,19 +104,38 @@ def repair_snapshot(location: str) -> tuple[int, int]:
             metadata = json.loads(metadata_json)
             metadata["last_result"] = final
             entry[:] = [json.dumps(trial, indent=2), json.dumps(metadata)]
-            ended += 1
+            ended[trial["trial_id"]] = final
             continue
         existing = [n for n in storage.list_dirs(trial_dir) if n.startswith(CHECKPOINT_PREFIX)]
-        if not existing:
+        named = _checkpoint_names(json.loads(metadata_json))
+        if not existing or not named:
             continue
-        for missing in set(re.findall(r"checkpoint_\d{6}", metadata_json)) - set(existing):
-            storage.copy_dir(
-                storage.join(trial_dir, max(existing)), storage.join(trial_dir, missing)
-            )
+        for missing in sorted(set(named) - set(existing)):
+            if missing == named[-1]:
+                storage.copy_dir(
+                    storage.join(trial_dir, max(existing)), storage.join(trial_dir, missing)
+                )
+            else:
+                storage.make_dir(storage.join(trial_dir, missing))
             repaired += 1
     if ended:
         storage.write_json_atomic(state, location, name)
     return ended, repaired
+
+
+def _checkpoint_names(metadata: dict[str, Any]) -> list[str]:
+    """The checkpoint folders Tune's checkpoint manager holds for a trial, oldest first.
+
+    The snapshot keeps the manager cloudpickled, as hex, inside its JSON.
+    The folder names are plain text inside the pickle, so they are read
+    without unpickling it (which would run code found on storage).
+    """
+    manager = metadata.get("checkpoint_manager")
+    if isinstance(manager, dict) and manager.get("_type") == "CLOUDPICKLE_FALLBACK":
+        raw = bytes.fromhex(str(manager.get("value", "")))
+    else:
+        raw = json.dumps(manager).encode()
+    return sorted({name.decode() for name in re.findall(rb"checkpoint_\d{6}", raw)})
 
 
 def _final_result(trial_dir: str) -> dict[str, Any] | None:
@@ -174,7 +227,7 @@ def resume_search(
             {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial},
         )
         path, filesystem = tune_storage(location)
-        repair_snapshot(location)
+        ended, _ = repair_snapshot(location)
         tuner = tune.Tuner.restore(
             path,
             trainable=trainable,
@@ -200,7 +253,9 @@ def resume_search(
             JsonLoggerCallback(),
         ]
         searcher = internal._tune_config.search_alg
-        internal._tune_config.search_alg = _extending(searcher, concurrency, config.num_samples)
+        internal._tune_config.search_alg = _extending(
+            searcher, concurrency, config.num_samples, ended, location
+        )
         internal._tune_config.num_samples = config.num_samples
         # Tune restores no scheduler state; the scheduler rebuilds it from the
         # earlier trials' results as Tune re-adds them.
@@ -240,8 +295,8 @@ def _set_aside_orphans(location: str, results: Any) -> None:
     before the driver died) to ``orphaned/``: their trials were run again."""
     known = {f"{TRIAL_PREFIX}{results[i].metrics.get('trial_id', '')}" for i in range(len(results))}
     known |= {results[i].path.rstrip("/").rsplit("/", 1)[-1] for i in range(len(results))}
-    fs, base = storage.filesystem(location)
     for name in storage.list_dirs(location):
         if name.startswith(TRIAL_PREFIX) and name not in known:
-            fs.create_dir(f"{base}/orphaned", recursive=True)
-            fs.move(f"{base}/{name}", f"{base}/orphaned/{name}")
+            storage.move_dir(
+                storage.join(location, name), storage.join(location, f"orphaned/{name}")
+            )

@@ -69,6 +69,28 @@ def copy_dir(source: str, target: str) -> None:
     pafs.copy_files(src, dst, source_filesystem=fs, destination_filesystem=fs)
 
 
+def make_dir(location: str) -> None:
+    """Create the (empty) directory ``location``, and its parents."""
+    fs, path = filesystem(location)
+    fs.create_dir(path, recursive=True)
+
+
+def move_dir(source: str, target: str) -> None:
+    """Move the directory ``source`` to ``target`` on the same storage.
+
+    Object stores have no directories to rename (pyarrow's S3 move refuses
+    one): there it is a copy, then a delete.
+    """
+    fs, src = filesystem(source)
+    _, dst = filesystem(target)
+    if isinstance(fs, pafs.LocalFileSystem):
+        fs.create_dir(dst.rsplit("/", 1)[0], recursive=True)
+        fs.move(src, dst)
+    else:
+        pafs.copy_files(src, dst, source_filesystem=fs, destination_filesystem=fs)
+        fs.delete_dir(src)
+
+
 def read_text(location: str) -> str | None:
     """A file's text, or ``None`` when it does not exist."""
     fs, path = filesystem(location)

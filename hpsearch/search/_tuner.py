@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -72,6 +73,15 @@ class Searcher(OptunaSearch):
     it. Told PRUNED instead, TPE ranks it below every finished trial (a NaN
     last value counts as the worst) and steers away from its region.
     """
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        # A trial restarted from its checkpoint (resume, lost node) reports
+        # the epochs after it again; Optuna keeps the first value and warns
+        # each time. Its intermediate values only serve Optuna's pruners,
+        # which hpsearch does not use (Tune's schedulers stop trials).
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "The reported value is ignored", UserWarning)
+            super().on_trial_result(trial_id, result)
 
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
