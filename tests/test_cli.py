@@ -134,11 +134,11 @@ def test_the_default_search_fills_both_cpus_stops_poor_trials_and_is_accurate(
 
 
 @pytest.mark.ray
-def test_ctrl_c_stops_the_search_summarizes_it_and_exits_130(tmp_path: Path) -> None:
+def test_ctrl_c_stops_the_search_summarizes_it_exits_130_and_it_resumes(tmp_path: Path) -> None:
     import signal
 
     env = {**os.environ, "HPSEARCH_STORAGE": str(tmp_path)}
-    args = ["run", "--num-samples", "200", "--max-epochs", "30", "--name", "intr"]
+    args = ["run", "--num-samples", "12", "--max-epochs", "20", "--name", "intr"]
     proc = subprocess.Popen(
         HPSEARCH + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )
@@ -149,7 +149,17 @@ def test_ctrl_c_stops_the_search_summarizes_it_and_exits_130(tmp_path: Path) -> 
             break
     rest, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-2000:]
-    assert "Interrupted after" in rest and "of 200 trials" in rest
+    assert "Interrupted after" in rest and "of 12 trials" in rest
     summary = json.loads((tmp_path / "intr" / "summary.json").read_text())
-    assert summary["ended"] == "interrupted" and summary["trials"]["total"] < 200
+    assert summary["ended"] == "interrupted" and summary["trials"]["total"] < 12
     assert "Traceback" not in err
+    # The rest of the search, from where Ctrl-C left it.
+    listed = subprocess.run([*HPSEARCH, "list"], capture_output=True, text=True, env=env)
+    assert listed.stdout.splitlines()[1].split()[1] == "interrupted"
+    resumed = subprocess.run(
+        [*HPSEARCH, "resume", "intr", "--quiet"], capture_output=True, text=True, env=env
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    summary = json.loads((tmp_path / "intr" / "summary.json").read_text())
+    assert summary["ended"] == "finished" and summary["trials"]["total"] == 12
+    assert {r["number"] for r in summary["leaderboard"]} == set(range(12))
