@@ -138,7 +138,17 @@ def test_ctrl_c_stops_the_search_summarizes_it_exits_130_and_it_resumes(tmp_path
     import signal
 
     env = {**os.environ, "HPSEARCH_STORAGE": str(tmp_path)}
-    args = ["run", "--num-samples", "12", "--max-epochs", "20", "--name", "intr"]
+    args = [
+        "run",
+        "--space",
+        "quick",
+        "--num-samples",
+        "12",
+        "--max-epochs",
+        "12",
+        "--name",
+        "intr",
+    ]
     proc = subprocess.Popen(
         HPSEARCH + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )

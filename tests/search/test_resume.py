@@ -62,7 +62,7 @@ def killed_search(tmp_path_factory: pytest.TempPathFactory) -> KilledSearch:
     experiment = root / "k"
     env = {**os.environ, "HPSEARCH_STORAGE": str(root)}
     driver = subprocess.Popen(
-        [*HPSEARCH, "run", "--space", "quick", "--num-samples", "8", "--max-epochs", "30",
+        [*HPSEARCH, "run", "--space", "quick", "--num-samples", "8", "--max-epochs", "16",
          "--scheduler", "asha", "--grace-period", "4", "--checkpoint-every", "3",
          "--name", "k", "--quiet"],
         env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
