@@ -232,6 +232,57 @@ def epoch_throughput(rows: int = 50_000, features: int = 20, repeats: int = 9) -
     return {"hpsearch_s": ours, "bare_s": bare_s, "dataloader_s": loader_s}
 
 
+def gpu_search(dataset: str, trials: int, epochs: int, gpus_per_trial: float) -> dict[str, Any]:
+    """A search on one GPU, ``gpus_per_trial`` each; GPU utilization sampled meanwhile."""
+    import subprocess
+    import threading
+
+    from hpsearch import SearchConfig, run_search
+    from hpsearch.search._local_ray import local_ray
+
+    samples: list[float] = []
+    done = threading.Event()
+
+    def sample() -> None:  # nvidia-smi every 0.5 s: the first GPU's utilization, %
+        while not done.wait(0.5):
+            out = subprocess.run(
+                ["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"],
+                capture_output=True,
+                text=True,
+            )
+            if out.returncode == 0 and out.stdout.strip():
+                samples.append(float(out.stdout.splitlines()[0]))
+
+    config = SearchConfig(
+        dataset=dataset,
+        space="mlp",
+        num_samples=trials,
+        max_epochs=epochs,
+        scheduler="none",
+        gpus_per_trial=gpus_per_trial,
+        cpus_per_trial=1,
+        seed=0,
+        storage=tempfile.mkdtemp(prefix="hpbench-gpu-"),
+    )
+    with local_ray(num_gpus=1) as ray_start:
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        result = run_search(config, echo=None)
+        done.set()
+        sampler.join()
+    wall = result.summary["wall_time_s"]
+    return {
+        "gpus_per_trial": gpus_per_trial,
+        "wall_s": wall,
+        "ray_start_s": ray_start,
+        "trials": trials,
+        "trials_per_min": trials / wall * 60,
+        "gpu_util_mean": float(np.mean(samples)) if samples else 0.0,
+        "gpu_util_samples": len(samples),
+        "concurrency": result.summary["concurrency"],
+    }
+
+
 if __name__ == "__main__":
     name, kwargs = sys.argv[1], json.loads(sys.argv[2])
     print("RESULT " + json.dumps(globals()[name](**kwargs), default=str))

@@ -1,0 +1,82 @@
+"""GPU row of the benchmark suite: fractional GPUs versus one trial per GPU.
+
+Runs the same search twice on one GPU, each in a fresh process (see
+``suite.measure``): 8 trials sharing the GPU (``gpus_per_trial=0.125``),
+then one trial at a time (``gpus_per_trial=1``). Trials keep their model
+and the whole dataset on the device. Prints a Markdown row and adds a
+``gpu`` entry (with the card's name and the date) to ``results.json``.
+
+    .venv/bin/python benchmarks/gpu.py            # ~3 min on an H100
+    .venv/bin/python benchmarks/gpu.py --quick    # ~1 min, a smoke run
+
+Needs an NVIDIA GPU and ``nvidia-smi``; elsewhere it says so and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import date
+from typing import Any
+
+from suite import HERE, measure
+
+
+def card() -> str | None:
+    """The first GPU's name, or None without one."""
+    if shutil.which("nvidia-smi") is None:
+        return None
+    out = subprocess.run(
+        ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+        capture_output=True,
+        text=True,
+    )
+    names = out.stdout.strip().splitlines()
+    return names[0].strip() if out.returncode == 0 and names else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="hpsearch GPU benchmark")
+    parser.add_argument("--quick", action="store_true", help="fewer trials and epochs")
+    parser.add_argument("--json", default=os.path.join(HERE, "results.json"))
+    args = parser.parse_args()
+    name = card()
+    if name is None:
+        print("gpu.py: no NVIDIA GPU here (nvidia-smi finds none)", file=sys.stderr)
+        sys.exit(2)
+    trials, epochs = (16, 5) if args.quick else (48, 10)
+    common: dict[str, Any] = {"dataset": "spirals", "trials": trials, "epochs": epochs}
+    shared = measure("gpu_search", gpus_per_trial=0.125, **common)
+    whole = measure("gpu_search", gpus_per_trial=1.0, **common)
+    row = {
+        "name": f"trials per minute, {trials} MLP trials x {epochs} epochs on one GPU",
+        "hpsearch": shared["trials_per_min"],
+        "baseline": whole["trials_per_min"],
+        "baseline_name": "one trial per GPU",
+        "ratio": shared["trials_per_min"] / whole["trials_per_min"],
+        "target": "more trials per minute than one per GPU",
+        "met": shared["trials_per_min"] > whole["trials_per_min"],
+        "detail": {"card": name, "date": str(date.today()), "shared": shared, "whole": whole},
+    }
+    print(f"\nhpsearch GPU benchmark, {date.today()}, {name}\n")
+    print("| benchmark | 8 trials per GPU | 1 trial per GPU | ratio | GPU utilization |")
+    print("| --- | --- | --- | --- | --- |")
+    print(
+        f"| {row['name']} | {shared['trials_per_min']:.1f} | {whole['trials_per_min']:.1f} | "
+        f"{row['ratio']:.2f} | {shared['gpu_util_mean']:.0f} % vs {whole['gpu_util_mean']:.0f} % |"
+    )
+    results: dict[str, Any] = {}
+    if os.path.exists(args.json):
+        with open(args.json) as f:
+            results = json.load(f)
+    results["gpu"] = row
+    with open(args.json, "w") as f:
+        json.dump(results, f, indent=2, default=str)
+
+
+if __name__ == "__main__":
+    main()
