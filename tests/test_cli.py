@@ -138,17 +138,7 @@ def test_ctrl_c_stops_the_search_summarizes_it_exits_130_and_it_resumes(tmp_path
     import signal
 
     env = {**os.environ, "HPSEARCH_STORAGE": str(tmp_path)}
-    args = [
-        "run",
-        "--space",
-        "quick",
-        "--num-samples",
-        "12",
-        "--max-epochs",
-        "12",
-        "--name",
-        "intr",
-    ]
+    args = ["run", "--space", "quick", "--num-samples", "8", "--max-epochs", "12", "--name", "intr"]
     proc = subprocess.Popen(
         HPSEARCH + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )
@@ -159,9 +149,9 @@ def test_ctrl_c_stops_the_search_summarizes_it_exits_130_and_it_resumes(tmp_path
             break
     rest, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-2000:]
-    assert "Interrupted after" in rest and "of 12 trials" in rest
+    assert "Interrupted after" in rest and "of 8 trials" in rest
     summary = json.loads((tmp_path / "intr" / "summary.json").read_text())
-    assert summary["ended"] == "interrupted" and summary["trials"]["total"] < 12
+    assert summary["ended"] == "interrupted" and summary["trials"]["total"] < 8
     assert "Traceback" not in err
     # The rest of the search, from where Ctrl-C left it.
     listed = subprocess.run([*HPSEARCH, "list"], capture_output=True, text=True, env=env)
@@ -171,5 +161,5 @@ def test_ctrl_c_stops_the_search_summarizes_it_exits_130_and_it_resumes(tmp_path
     )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     summary = json.loads((tmp_path / "intr" / "summary.json").read_text())
-    assert summary["ended"] == "finished" and summary["trials"]["total"] == 12
-    assert {r["number"] for r in summary["leaderboard"]} == set(range(12))
+    assert summary["ended"] == "finished" and summary["trials"]["total"] == 8
+    assert {r["number"] for r in summary["leaderboard"]} == set(range(8))

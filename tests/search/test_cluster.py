@@ -85,15 +85,13 @@ def test_gpu_trials_land_on_the_gpu_node(cluster: NetnsCluster, tmp_path: Path) 
     assert nodes == {cluster.worker_ip}
 
 
-def test_job_drivers_survive_ray_init_three_runs_in_a_row(
-    cluster: NetnsCluster, tmp_path: Path
-) -> None:
+def test_job_drivers_survive_ray_init_twice_in_a_row(cluster: NetnsCluster, tmp_path: Path) -> None:
     """Ray re-extracts a job's working_dir when its driver connects; before the fix,
     torch's oneMKL aborted the driver ("Cannot load libtorch_cpu.so") in 3 of 3 runs.
     The data file travels with the job, so its relative path must work too."""
     data = tmp_path / "customers.parquet"
     pq.write_table(mixed_table(n=600).drop_columns(["price"]), data)
-    for run_number in range(3):
+    for run_number in range(2):
         run = hpsearch(
             cluster, "submit", "--address", cluster.address, "--data", str(data),
             "--target", "label", "--space", "quick", "--num-samples", "2", "--max-epochs", "2",
