@@ -204,12 +204,14 @@ def resume(exp: str, storage: str | None, num_samples: int | None, quiet: bool) 
     """Continue an interrupted search, or add trials to a finished one.
 
     Trials that ended are not rerun; unfinished ones continue from their last
-    checkpoint; Optuna keeps everything it learned.
+    checkpoint; Optuna and the early-stopping scheduler keep everything they
+    learned. EXP may be on a storage URI.
 
     \b
     Examples:
       hpsearch resume spirals-mlp-20261127-101500
       hpsearch resume spirals-mlp-20261127-101500 --num-samples 64
+      hpsearch resume houses --storage 's3://bucket/results?region=eu-west-1'
     """
     from hpsearch.search._resume import resume_search
 
