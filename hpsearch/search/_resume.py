@@ -98,8 +98,9 @@ def repair_snapshot(location: str) -> tuple[dict[str, dict[str, Any]], int]:
         trial_json, metadata_json = entry
         trial = json.loads(trial_json)
         trial_dir = storage.join(location, f"{TRIAL_PREFIX}{trial['trial_id']}")
-        final = _final_result(trial_dir)
-        if trial.get("status") in ("PENDING", "RUNNING", "PAUSED") and final:
+        unfinished = trial.get("status") in ("PENDING", "RUNNING", "PAUSED")
+        final = _final_result(trial_dir) if unfinished else None
+        if final:
             trial["status"] = "TERMINATED"
             metadata = json.loads(metadata_json)
             metadata["last_result"] = final
