@@ -87,7 +87,7 @@ def move_dir(source: str, target: str) -> None:
         fs.create_dir(dst.rsplit("/", 1)[0], recursive=True)
         fs.move(src, dst)
     else:
-        pafs.copy_files(src, dst, source_filesystem=fs, destination_filesystem=fs)
+        copy_dir(source, target)
         fs.delete_dir(src)
 
 
