@@ -40,12 +40,12 @@ def _known(experiment: Path) -> set[str]:
 
 def _part_way(experiment: Path) -> bool:
     """A trial Tune's snapshot knows has ended, and another has a checkpoint and has not."""
-    ended = part_way = False
+    known, ended, part_way = _known(experiment), False, False
     for trial in experiment.glob("trial_*"):
         result = trial / "result.json"
         text = result.read_text() if result.exists() else ""
         if '"done": true' in text:
-            ended = ended or trial.name.removeprefix("trial_") in _known(experiment)
+            ended = ended or trial.name.removeprefix("trial_") in known
         elif text and list(trial.glob("checkpoint_*")):
             part_way = True
     return ended and part_way
@@ -200,20 +200,13 @@ def test_a_killed_search_resumes_from_s3(
     assert not (tmp_path / "unused").exists()
 
 
-class _Controller:
-    """What a scheduler asks of Tune's controller here: the trials waiting to run."""
-
-    def get_live_trials(self) -> list[Any]:
-        return []
-
-
 def _add(scheduler: Any, trial_id: str, status: str = "PENDING") -> Any:
     """Add a trial as Tune does: new ones PENDING, ones that ended before a resume TERMINATED."""
     from ray.tune.experiment import Trial
 
     trial = Trial("t", stub=True, trial_id=trial_id)
     trial.set_status(status)
-    scheduler.on_trial_add(_Controller(), trial)
+    scheduler.on_trial_add(None, trial)  # no controller: none is consulted
     return trial
 
 
@@ -250,12 +243,8 @@ def test_a_resumed_asha_judges_new_trials_against_the_remembered_rungs() -> None
     # A weak newcomer at epoch 2: the fresh scheduler has nothing to compare
     # with, the resumed one stops it.
     result = {"epoch": 2, "val_accuracy": 0.4}
-    assert (
-        fresh.on_trial_result(_Controller(), _add(fresh, "new"), result) == TrialScheduler.CONTINUE
-    )
-    assert (
-        resumed.on_trial_result(_Controller(), _add(resumed, "new"), result) == TrialScheduler.STOP
-    )
+    assert fresh.on_trial_result(None, _add(fresh, "new"), result) == TrialScheduler.CONTINUE
+    assert resumed.on_trial_result(None, _add(resumed, "new"), result) == TrialScheduler.STOP
     # Minimizing: ASHA records the negated value.
     loss = _scheduler("asha", "val_loss", "min")
     remember_histories(loss, [("a", [{"epoch": 2, "val_loss": 0.3}])])
@@ -270,7 +259,7 @@ def test_a_resumed_asha_judges_new_trials_against_the_remembered_rungs() -> None
     t0 = _add(again, "t0")
     assert t0.trial_id not in dict(again._brackets[0]._rungs)[2]
     stale = {"epoch": 2, "val_accuracy": 0.52}  # as before, the worst at rung 2
-    assert again.on_trial_result(_Controller(), t0, stale) == TrialScheduler.STOP
+    assert again.on_trial_result(None, t0, stale) == TrialScheduler.STOP
     # No state to rebuild without early stopping.
     assert not remember_histories(_scheduler("none"), _histories(1).items())
 
@@ -302,7 +291,7 @@ def test_hyperband_keeps_each_trial_in_its_bracket_across_a_resume() -> None:
     bracket = resumed._trial_info["new"]
     first_rung = min(milestone for milestone, _ in bracket._rungs)
     weak = {"epoch": first_rung, "val_accuracy": 0.0}
-    assert resumed.on_trial_result(_Controller(), newcomer, weak) == TrialScheduler.STOP
+    assert resumed.on_trial_result(None, newcomer, weak) == TrialScheduler.STOP
 
 
 def test_a_resumed_median_rule_compares_with_the_remembered_trials() -> None:
@@ -316,15 +305,15 @@ def test_a_resumed_median_rule_compares_with_the_remembered_trials() -> None:
         _add(resumed, trial_id, "TERMINATED")
     assert resumed.replayed == 4
     weak = {"epoch": 3, "val_accuracy": 0.3}
-    assert fresh.on_trial_result(_Controller(), _add(fresh, "new"), weak) == TrialScheduler.CONTINUE
-    assert resumed.on_trial_result(_Controller(), _add(resumed, "new"), weak) == TrialScheduler.STOP
+    assert fresh.on_trial_result(None, _add(fresh, "new"), weak) == TrialScheduler.CONTINUE
+    assert resumed.on_trial_result(None, _add(resumed, "new"), weak) == TrialScheduler.STOP
 
     # A trial restarted from its epoch-2 checkpoint reports epochs 3 and 4
     # again: each counts once, with its newest value.
     again = _scheduler("median")
     trial = _add(again, "r")
     for epoch, value in [(1, 0.5), (2, 0.6), (3, 0.1), (4, 0.1), (3, 0.7), (4, 0.8)]:
-        again.on_trial_result(_Controller(), trial, {"epoch": epoch, "val_accuracy": value})
+        again.on_trial_result(None, trial, {"epoch": epoch, "val_accuracy": value})
     rows = again._results[trial]
     assert [(r["epoch"], r["val_accuracy"]) for r in rows] == [
         (1, 0.5),
