@@ -6,8 +6,8 @@ then one trial at a time (``gpus_per_trial=1``). Trials keep their model
 and the whole dataset on the device. Prints a Markdown row and adds a
 ``gpu`` entry (with the card's name and the date) to ``results.json``.
 
-    .venv/bin/python benchmarks/gpu.py            # ~3 min on an H100
-    .venv/bin/python benchmarks/gpu.py --quick    # ~1 min, a smoke run
+    .venv/bin/python benchmarks/gpu.py            # 48 trials x 10 epochs, twice (not yet timed)
+    .venv/bin/python benchmarks/gpu.py --quick    # 16 trials x 5 epochs, a smoke run
 
 Needs an NVIDIA GPU and ``nvidia-smi``; elsewhere it says so and exits 2.
 """
