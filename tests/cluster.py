@@ -64,6 +64,8 @@ class NetnsCluster:
         env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
         env.update(S3_CREDENTIALS)
         env["HOME"] = str(self.work / "client-home")  # no ~/.ray/auth_token here
+        # The job API is plain http on the test's own bridge, not on localhost.
+        env["HPSEARCH_ALLOW_INSECURE_TOKEN"] = "1"
         if token is not None:
             env["RAY_AUTH_TOKEN"] = self.token if token == "default" else token
         return env

@@ -2,7 +2,9 @@
 
 The cluster's address comes from ``--address``, ``RAY_API_SERVER_ADDRESS``
 or ``RAY_ADDRESS``; its token from ``RAY_AUTH_TOKEN``,
-``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``.
+``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``. Plain http carries the
+token only to this machine (the ``ray dashboard`` tunnel) unless
+``--allow-insecure-token`` or ``HPSEARCH_ALLOW_INSECURE_TOKEN=1`` says otherwise.
 """
 
 from __future__ import annotations
@@ -23,7 +25,14 @@ _EXIT = {"SUCCEEDED": 0, "FAILED": 1, "STOPPED": 130}
 
 
 def address_option(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``--address``: the head's job API (the Ray dashboard)."""
+    """``--address``: the head's job API (the Ray dashboard), and whether plain
+    http may carry the token to it."""
+    fn = click.option(
+        "--allow-insecure-token",
+        is_flag=True,
+        help="Send the token over plain http to another machine (a network you trust) "
+        "[env HPSEARCH_ALLOW_INSECURE_TOKEN=1].",
+    )(fn)
     return click.option(
         "--address",
         metavar="URL",
@@ -43,7 +52,13 @@ def _when(ms: int | None) -> str:
 @click.option(
     "--wait", is_flag=True, help="Stream the job's log until it ends; exit with its status."
 )
-def submit(config_file: str | None, address: str | None, wait: bool, **flags: Any) -> None:
+def submit(
+    config_file: str | None,
+    address: str | None,
+    allow_insecure_token: bool,
+    wait: bool,
+    **flags: Any,
+) -> None:
     """Submit a search to a Ray cluster: the same flags and config file as `run`.
 
     Ships this machine's hpsearch and the validated config as a Ray Job whose
@@ -57,10 +72,17 @@ def submit(config_file: str | None, address: str | None, wait: bool, **flags: An
     """
     config = config_from_flags(config_file, flags)  # every mistake stops here, offline
     from hpsearch.search._cluster import connect
-    from hpsearch.search._submit import check_shippable, follow_logs, redact, submit_search
+    from hpsearch.search._submit import (
+        check_no_credentials,
+        check_shippable,
+        follow_logs,
+        redact,
+        submit_search,
+    )
 
+    check_no_credentials(config)
     check_shippable(config)
-    cluster = connect(address)
+    cluster = connect(address, allow_insecure_token)
     submitted = submit_search(cluster, config)
     click.echo(f"Submitted job {submitted.job_id} to {cluster.address}")
     click.echo(f"Results: {redact(submitted.location)}")
@@ -78,12 +100,16 @@ def submit(config_file: str | None, address: str | None, wait: bool, **flags: An
 @click.command()
 @address_option
 @click.option("--all", "show_all", is_flag=True, help="Also jobs not submitted by hpsearch.")
-def jobs(address: str | None, show_all: bool) -> None:
+def jobs(address: str | None, allow_insecure_token: bool, show_all: bool) -> None:
     """List the cluster's jobs, newest first."""
     from hpsearch.search._cluster import connect
     from hpsearch.search._submit import job_rows
 
-    rows = [r for r in job_rows(connect(address)) if show_all or r["experiment"] != "-"]
+    rows = [
+        r
+        for r in job_rows(connect(address, allow_insecure_token))
+        if show_all or r["experiment"] != "-"
+    ]
     if not rows:
         click.echo("No hpsearch jobs on this cluster.")
         return
@@ -107,12 +133,12 @@ def jobs(address: str | None, show_all: bool) -> None:
 @click.command()
 @click.argument("job_id", metavar="JOB")
 @address_option
-def status(job_id: str, address: str | None) -> None:
+def status(job_id: str, address: str | None, allow_insecure_token: bool) -> None:
     """One job: its status, its experiment, and where its results are."""
     from hpsearch.search._cluster import connect
     from hpsearch.search._submit import job_row
 
-    row = job_row(connect(address), job_id)
+    row = job_row(connect(address, allow_insecure_token), job_id)
     click.echo(
         f"{row['job_id']}: {row['status']}" + (f" ({row['message']})" if row["message"] else "")
     )
@@ -143,12 +169,12 @@ def _progress(location: str) -> str:
 @click.argument("job_id", metavar="JOB")
 @address_option
 @click.option("--follow", "-f", is_flag=True, help="Keep printing until the job ends.")
-def logs(job_id: str, address: str | None, follow: bool) -> None:
+def logs(job_id: str, address: str | None, allow_insecure_token: bool, follow: bool) -> None:
     """The job's log (the search's progress and summary)."""
     from hpsearch.search._cluster import connect
     from hpsearch.search._submit import follow_logs
 
-    final = follow_logs(connect(address), job_id, click.echo, follow=follow)
+    final = follow_logs(connect(address, allow_insecure_token), job_id, click.echo, follow=follow)
     if follow:
         sys.exit(_EXIT.get(final, 1))
 
@@ -156,12 +182,12 @@ def logs(job_id: str, address: str | None, follow: bool) -> None:
 @click.command()
 @click.argument("job_id", metavar="JOB")
 @address_option
-def stop(job_id: str, address: str | None) -> None:
+def stop(job_id: str, address: str | None, allow_insecure_token: bool) -> None:
     """Stop a job; the trials that ran stay on storage."""
     from hpsearch.search._cluster import connect
     from hpsearch.search._submit import stop_job
 
-    if stop_job(connect(address), job_id):
+    if stop_job(connect(address, allow_insecure_token), job_id):
         click.echo(f"Stopping {job_id}")
     else:
         click.echo(f"{job_id} had already ended")

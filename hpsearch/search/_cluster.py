@@ -4,17 +4,24 @@ The address comes from ``--address``, ``RAY_API_SERVER_ADDRESS`` or
 ``RAY_ADDRESS``; the token from ``RAY_AUTH_TOKEN``, the file named by
 ``RAY_AUTH_TOKEN_PATH``, or Ray's own ``~/.ray/auth_token``. Every way of
 failing to connect becomes one :class:`UserError` line.
+
+The token goes to that address only: never over plain http to another
+machine unless the user says so (:func:`check_transport`), and never across
+a redirect to another origin (scheme, host, port).
 """
 
 from __future__ import annotations
 
+import http.client
+import ipaddress
 import json
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from hpsearch.errors import UserError
 
@@ -22,8 +29,13 @@ if TYPE_CHECKING:
     from ray.job_submission import JobSubmissionClient
 
 ADDRESS_ENVS = ("RAY_API_SERVER_ADDRESS", "RAY_ADDRESS")
+#: Set to 1 to send the token over plain http to another machine (like --allow-insecure-token).
+ALLOW_INSECURE_ENV = "HPSEARCH_ALLOW_INSECURE_TOKEN"
+#: Request headers that carry credentials (Ray's dashboard reads all three).
+CREDENTIAL_HEADERS = frozenset({"authorization", "x-ray-authorization", "cookie"})
 #: Seconds to wait for the dashboard to answer before calling it unreachable.
 CONNECT_TIMEOUT_S = 10.0
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
 
 def resolve_address(address: str | None) -> str:
@@ -37,14 +49,24 @@ def resolve_address(address: str | None) -> str:
             "no cluster address",
             "pass --address http://HEAD:8265 or set RAY_API_SERVER_ADDRESS",
         )
-    if address in ("auto", "local") or address.startswith("ray://"):
+    if "://" not in address and address not in ("auto", "local"):
+        address = f"http://{address}"
+    if not _is_http_address(address):
         raise UserError(
             f"{address!r} is not the address of Ray's job API",
             "give the dashboard's address: http://HEAD:8265",
         )
-    if "://" not in address:
-        address = f"http://{address}"
     return address.rstrip("/")
+
+
+def _is_http_address(address: str) -> bool:
+    """``http(s)://host[:port]`` with a host and a valid port (``ray://`` and ``auto`` are not)."""
+    try:
+        parts = urllib.parse.urlsplit(address)
+        port = parts.port  # raises ValueError when out of range or not a number
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname) and port != 0
 
 
 def resolve_token() -> str | None:
@@ -67,6 +89,170 @@ def auth_headers(token: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
+def insecure_allowed(flag: bool) -> bool:
+    """Whether plain http may carry the token off this machine: the flag, or the variable."""
+    value = os.environ.get(ALLOW_INSECURE_ENV, "").strip().lower()
+    if value not in _TRUE + _FALSE:
+        raise UserError(
+            f"{ALLOW_INSECURE_ENV}={value!r} is neither 1 nor 0",
+            f"set {ALLOW_INSECURE_ENV}=1 or unset it",
+        )
+    return flag or value in _TRUE
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine by its very spelling (no name lookup)."""
+    host = host.lower().rstrip(".")
+    if host == "localhost":
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False  # any other name may resolve anywhere
+    mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:127.0.0.1
+    return ip.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+def check_transport(address: str, token: str | None, allow_insecure: bool) -> None:
+    """Refuse to send ``token`` in clear text off this machine, unless allowed (no network)."""
+    parts = urllib.parse.urlsplit(address)
+    if not token or parts.scheme.lower() != "http" or allow_insecure:
+        return
+    if not is_loopback(parts.hostname or ""):
+        raise UserError(
+            f"refusing to send the cluster's token over plain http to {parts.hostname}, "
+            "where anyone on the network path can read it",
+            "reach the dashboard through `ray dashboard cluster.yaml` (--address "
+            "http://localhost:8265) or https; on a network you trust, pass "
+            f"--allow-insecure-token or set {ALLOW_INSECURE_ENV}=1",
+        )
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """``url``'s (scheme, host, port), default ports filled in."""
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:
+        port = None  # a malformed port: compares equal to no real address's
+    return scheme, (parts.hostname or "").rstrip("."), port
+
+
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows redirects, but carries credentials only to the origin they were meant for."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and origin(new.full_url) != origin(req.full_url):
+            for name in [h for h in new.headers if h.lower() in CREDENTIAL_HEADERS]:
+                new.remove_header(name)
+        return new
+
+
+# urllib's default opener keeps the Authorization header on a redirect to any host.
+_OPENER = urllib.request.build_opener(_SameOriginRedirects())
+
+
+def _open(address: str, path: str, headers: dict[str, str]) -> bytes:
+    """The body of ``GET address+path``; every failure one UserError naming ``address``."""
+    request = urllib.request.Request(address + path, headers=headers)
+    try:
+        with _OPENER.open(request, timeout=CONNECT_TIMEOUT_S) as response:
+            _check_not_moved(address, response.geturl(), headers)
+            return bytes(response.read())
+    except urllib.error.HTTPError as exc:
+        _check_not_moved(address, exc.geturl() or address, headers)
+        raise _http_error(address, exc.code) from None
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, ConnectionRefusedError):
+            raise UserError(
+                f"no Ray dashboard at {address} (connection refused)",
+                "start the head with its dashboard, reach it through `ray dashboard "
+                "cluster.yaml` (http://localhost:8265), or check the port",
+            ) from None
+        raise UserError(
+            f"cannot reach {address}: {exc.reason}",
+            "check the address, and that this machine may reach the head's port",
+        ) from None
+    except TimeoutError:
+        raise UserError(
+            f"cannot reach {address}: no answer in {CONNECT_TIMEOUT_S:.0f}s",
+            "check the address, and that this machine may reach the head's port",
+        ) from None
+    except (http.client.HTTPException, ConnectionError):
+        raise _not_ray(address) from None
+
+
+def _check_not_moved(address: str, final: str, headers: dict[str, str]) -> None:
+    """A redirect elsewhere lost the token on the way (by design): say so, not "no token"."""
+    if headers and origin(final) != origin(address):
+        scheme, host, port = origin(final)
+        raise UserError(
+            f"the dashboard at {address} redirects to {scheme}://{host}:{port}, "
+            "and hpsearch sends the token to no address but the one given",
+            "if you trust that address, pass it as --address",
+        )
+
+
+def _http_error(address: str, code: int) -> UserError:
+    if code == 401:
+        return UserError(
+            f"the cluster at {address} requires a token and none was found",
+            "set RAY_AUTH_TOKEN, or copy the head's ~/.ray/auth_token to this machine",
+        )
+    if code == 403:
+        return UserError(
+            f"the cluster at {address} refused the token",
+            "use the token the cluster was started with (`ray get-auth-token` on the head)",
+        )
+    return UserError(
+        f"no Ray job API at {address} (HTTP {code})",
+        "give the Ray dashboard's address, by default port 8265",
+    )
+
+
+def _not_ray(address: str) -> UserError:
+    return UserError(
+        f"no Ray job API at {address} (it answers, but not as Ray's dashboard)",
+        "give the Ray dashboard's address, by default port 8265",
+    )
+
+
+def _json(address: str, body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise _not_ray(address) from None
+
+
+def _check_requests_strips_credentials() -> None:
+    """Ray's job client follows redirects with ``requests``, which must drop the
+    token on the way to another host, port or scheme (it does since 2.21)."""
+    import requests
+
+    session = requests.Session()
+    moves = [
+        ("http://h:1/", "http://g:1/"),
+        ("http://h:1/", "http://h:2/"),
+        ("https://h/", "http://h/"),
+    ]
+    if not all(session.should_strip_auth(old, new) for old, new in moves):
+        raise UserError(
+            f"the installed requests {requests.__version__} would send the cluster's token "
+            "along a redirect to another address",
+            "upgrade it: pip install -U requests",
+        )
+
+
 @dataclass(frozen=True)
 class Cluster:
     """A reachable job API, with the headers that authenticate to it."""
@@ -75,10 +261,8 @@ class Cluster:
     headers: dict[str, str]
 
     def get(self, path: str) -> Any:
-        """GET ``path`` from the dashboard as JSON (errors already checked by :func:`connect`)."""
-        request = urllib.request.Request(self.address + path, headers=self.headers)
-        with urllib.request.urlopen(request, timeout=CONNECT_TIMEOUT_S) as response:
-            return json.loads(response.read())
+        """GET ``path`` from the dashboard as JSON; a UserError when it fails."""
+        return _json(self.address, _open(self.address, path, self.headers))
 
     def alive_nodes(self) -> list[dict[str, Any]]:
         """The cluster's live nodes (address, resources), from Ray's state API."""
@@ -92,6 +276,8 @@ class Cluster:
 
         from ray.job_submission import JobSubmissionClient
 
+        if self.headers:
+            _check_requests_strips_credentials()
         # Ray's SDK logs every package upload at INFO; hpsearch says what matters.
         for name in ("ray.dashboard.modules.dashboard_sdk", "ray._private.runtime_env.packaging"):
             logging.getLogger(name).setLevel(logging.WARNING)
@@ -99,58 +285,16 @@ class Cluster:
         return JobSubmissionClient(self.address, headers=self.headers)
 
 
-def _probe(address: str, headers: dict[str, str]) -> None:
-    request = urllib.request.Request(f"{address}/api/version", headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=CONNECT_TIMEOUT_S) as response:
-            body = response.read()
-    except urllib.error.HTTPError as exc:
-        if exc.code == 401:
-            raise UserError(
-                f"the cluster at {address} requires a token and none was found",
-                "set RAY_AUTH_TOKEN, or copy the head's ~/.ray/auth_token to this machine",
-            ) from None
-        if exc.code == 403:
-            raise UserError(
-                f"the cluster at {address} refused the token",
-                "use the token the cluster was started with (`ray get-auth-token` on the head)",
-            ) from None
-        raise UserError(
-            f"no Ray job API at {address} (HTTP {exc.code})",
-            "give the Ray dashboard's address, by default port 8265",
-        ) from None
-    except urllib.error.URLError as exc:
-        reason = exc.reason
-        if isinstance(reason, ConnectionRefusedError):
-            raise UserError(
-                f"no Ray dashboard at {address} (connection refused)",
-                "start the head with its dashboard (`ray start --head --dashboard-host 0.0.0.0`) "
-                "or check the port",
-            ) from None
-        raise UserError(
-            f"cannot reach {address}: {reason}",
-            "check the address, and that this machine may reach the head's port",
-        ) from None
-    except TimeoutError:
-        raise UserError(
-            f"cannot reach {address}: no answer in {CONNECT_TIMEOUT_S:.0f}s",
-            "check the address, and that this machine may reach the head's port",
-        ) from None
-    try:
-        json.loads(body)
-    except ValueError:
-        raise UserError(
-            f"no Ray job API at {address} (it answers, but not as Ray's dashboard)",
-            "give the Ray dashboard's address, by default port 8265",
-        ) from None
+def connect(address: str | None, allow_insecure_token: bool = False) -> Cluster:
+    """Check that the job API answers and accepts our token; a UserError otherwise.
 
-
-def connect(address: str | None) -> Cluster:
-    """Check that the job API answers and accepts our token; a UserError otherwise."""
+    The token's transport is checked first, before any name lookup or connection.
+    """
     resolved = resolve_address(address)
     token = resolve_token()
+    check_transport(resolved, token, insecure_allowed(allow_insecure_token))
     headers = auth_headers(token)
-    _probe(resolved, headers)
+    _json(resolved, _open(resolved, "/api/version", headers))
     return Cluster(resolved, headers)
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -17,13 +16,10 @@ from typing import Any
 
 import pyarrow.fs as pafs
 
-# URI options that carry credentials: never printed nor put into job metadata.
-SECRET_OPTIONS = re.compile(r"(access_key|secret_key|session_token)=[^&]*", re.IGNORECASE)
+from hpsearch._redact import has_credentials, redact, redact_data
+from hpsearch.errors import UserError
 
-
-def redact(uri: str) -> str:
-    """``uri`` with credential options blanked (``secret_key=***``)."""
-    return SECRET_OPTIONS.sub(lambda m: f"{m.group(1)}=***", uri)
+__all__ = ["has_credentials", "redact", "redact_data"]  # re-exported: storage is where callers look
 
 
 def filesystem(location: str) -> tuple[pafs.FileSystem, str]:
@@ -111,18 +107,71 @@ def read_json(location: str) -> dict[str, Any] | None:
 
 
 def write_json_atomic(data: dict[str, Any], directory: str, filename: str) -> str:
-    """Write ``data`` as JSON under ``directory`` (a path or URI), never half-written.
+    """Write ``data`` as JSON under ``directory`` (a path or URI), never half-written,
+    with every credential redacted (see :func:`redact`)."""
+    text = redact(json.dumps(data, indent=2, default=str))
+    return write_bytes(join(directory, filename), text.encode())
 
-    The file is written under a temporary name and moved into place, so a
-    reader sees either the old file or the whole new one.
+
+def write_bytes(location: str, content: bytes) -> str:
+    """Write ``content`` to the file at ``location``: whole or not at all.
+
+    An object store's put is atomic already; a local file goes through
+    :func:`atomic_path`. A failure is one :class:`UserError` line.
     """
-    fs, base = filesystem(directory)
-    fs.create_dir(base, recursive=True)
-    tmp, final = f"{base}/.{filename}.{os.getpid()}.tmp", f"{base}/{filename}"
-    with fs.open_output_stream(tmp) as out:
-        out.write(json.dumps(data, indent=2, default=str).encode())
-    fs.move(tmp, final)
-    return final
+    fs, path = filesystem(location)
+    if isinstance(fs, pafs.LocalFileSystem):
+        with atomic_path(path) as tmp:
+            Path(tmp).write_bytes(content)
+        return path
+    try:
+        fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        with fs.open_output_stream(path) as out:
+            out.write(content)
+    except OSError as exc:
+        raise _write_error(location, exc) from None
+    return path
+
+
+# Files we create are as readable as the user's umask allows (mkstemp's are 0600).
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[str]:
+    """A temporary file beside ``path`` to write; moved onto ``path`` if the block succeeds.
+
+    The name is unique and created exclusively (``mkstemp``), so nobody can
+    plant a symlink there in a shared folder; the data is fsynced before the
+    rename, so a crash leaves the old file or the new one; on any failure the
+    temporary file is removed and an ``OSError`` becomes one :class:`UserError`.
+    """
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise _write_error(str(target), exc) from None
+    try:
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        yield tmp
+        with open(tmp, "rb+") as written:
+            os.fsync(written.fileno())
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise _write_error(str(target), exc) from None
+    finally:
+        if os.path.lexists(tmp):
+            os.remove(tmp)
+
+
+def _write_error(location: str, exc: OSError) -> UserError:
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return UserError(
+        f"cannot write {redact(location)}: {reason}", "check the space, quota and permissions there"
+    )
 
 
 @contextmanager

@@ -26,7 +26,7 @@ from hpsearch.errors import UserError
 from hpsearch.search._cluster import Cluster, job_error
 from hpsearch.search._job import CONFIG_FILE
 from hpsearch.search._run import experiment_name
-from hpsearch.search._storage import join, redact
+from hpsearch.search._storage import has_credentials, join, redact
 
 #: A local data file at most this big travels with the job; larger ones must be on shared storage.
 SHIP_LIMIT_BYTES = 64 * 1024 * 1024
@@ -62,6 +62,24 @@ def check_storage(config: SearchConfig, nodes: int) -> str:
             "use --storage s3://BUCKET/PREFIX, or file:///PATH on a filesystem every node mounts",
         )
     return root
+
+
+def check_no_credentials(config: SearchConfig) -> None:
+    """Refuse URIs that carry credentials (``secret_key=...``): the job's config
+    stays on the cluster and reaches its logs. Checked before contacting it."""
+    uris = {
+        "--data": config.data,
+        "--storage": config.storage_root(),
+        "--warm-start": config.warm_start,
+    }
+    for flag, uri in uris.items():
+        if uri is not None and has_credentials(uri):
+            raise UserError(
+                f"{flag} {redact(uri)} carries credentials, which a job would leave "
+                "on the cluster and in its logs",
+                "drop them from the URI and give the cluster's nodes their own: "
+                "an instance role, or AWS_* variables in their environment",
+            )
 
 
 def check_shippable(config: SearchConfig) -> Path | None:
@@ -100,6 +118,7 @@ def stage_data(config: SearchConfig, folder: Path) -> str | None:
 
 def submit_search(cluster: Cluster, config: SearchConfig) -> Submitted:
     """Submit ``config`` as a Ray Job; returns once the cluster has accepted it."""
+    check_no_credentials(config)
     nodes = len(cluster.alive_nodes())
     root = check_storage(config, nodes)
     name = experiment_name(config)

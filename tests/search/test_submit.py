@@ -80,6 +80,30 @@ def test_address_and_token_sources(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     assert resolve_token() == "from-env"
 
 
+@pytest.mark.parametrize(
+    ("flags", "env", "shown"),
+    [
+        (["--storage", "s3://b/r?region=x&access_key=AKIA123&secret_key=SeCrEt"], {},
+         "--storage s3://b/r?region=x&access_key=***&secret_key=***"),
+        (["--data", "s3://b/t.parquet?session_token=SeCrEt", "--target", "y"], {},
+         "--data s3://b/t.parquet?session_token=***"),
+        (["--warm-start", "s3://b/r/old?secret_key=SeCrEt", "--storage", "s3://b/r"], {},
+         "--warm-start s3://b/r/old?secret_key=***"),
+        ([], {"HPSEARCH_STORAGE": "s3://b/r?secret_key=SeCrEt"}, "--storage s3://b/r?secret_key=***"),
+    ],
+    ids=["storage", "data", "warm-start", "storage-from-env"],
+)  # fmt: skip
+def test_credentials_in_uris_are_refused_before_contacting_the_cluster(
+    flags: list[str], env: dict[str, str], shown: str
+) -> None:
+    # A closed port: contacting the cluster first would say "no Ray dashboard" instead.
+    address = f"127.0.0.1:{_closed_port()}"
+    result = submit("--address", address, *flags, env={**os.environ, **env})
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert f"{shown} carries credentials" in result.stderr
+    assert "instance role" in result.stderr and "SeCrEt" not in result.stderr
+
+
 def test_credentials_in_uris_are_redacted() -> None:
     uri = "s3://b/r?endpoint_override=h:9000&access_key=AKIA123&secret_key=abc/def&region=x"
     shown = redact(uri)
@@ -97,6 +121,9 @@ def test_cluster_yaml_is_valid_for_rays_launcher() -> None:
     types = config["available_node_types"]
     assert types["cpu_worker"]["min_workers"] == 0 and types["gpu_worker"]["min_workers"] == 0
     assert config["idle_timeout_minutes"] > 0
+    # The job API listens on the head's loopback only, reached through `ray dashboard`'s tunnel.
+    (head,) = [c for c in config["head_start_ray_commands"] if "ray start" in c]
+    assert "--dashboard-host=127.0.0.1" in head and "0.0.0.0" not in head
     # The schema does catch a broken config.
     broken = copy.deepcopy(config)
     del broken["available_node_types"]["gpu_worker"]["node_config"]
