@@ -12,6 +12,8 @@ from typing import Any
 
 import click
 
+from hpsearch._redact import redact
+from hpsearch._signals import sigterm_as_interrupt
 from hpsearch.commands.catalog import datasets, spaces
 from hpsearch.commands.cluster import jobs, logs, status, stop, submit
 from hpsearch.commands.inspect import best, export, list_, report, trials
@@ -21,22 +23,43 @@ from hpsearch.errors import UserError
 
 
 class HpsearchGroup(click.Group):
-    """A click group that reports every usage error as one line, exit 2."""
+    """A click group that reports every usage error as one line, exit 2, and
+    ends on SIGTERM as on Ctrl-C (exit 143 instead of 130)."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
-        try:
-            result = super().main(*args, **kwargs)
-        except click.exceptions.Exit as exc:
-            sys.exit(exc.exit_code)
-        except click.ClickException as exc:
-            _fail(exc.format_message())
-        except UserError as exc:
-            _fail(str(exc))
-        except click.exceptions.Abort:
-            click.echo("hpsearch: aborted", err=True)
-            sys.exit(130)
+        with sigterm_as_interrupt() as termination:
+            try:
+                result = super().main(*args, **kwargs)
+            except click.exceptions.Exit as exc:
+                sys.exit(exc.exit_code)
+            except click.ClickException as exc:
+                _fail(exc.format_message())
+            except UserError as exc:
+                _fail(str(exc))
+            except click.exceptions.Abort:
+                click.echo(f"hpsearch: {_ENDED[termination.received][0]}", err=True)
+                sys.exit(_ENDED[termination.received][1])
         sys.exit(result if isinstance(result, int) else 0)
+
+
+# SIGTERM or not: what was said and the exit code (the shell's 128 + signal).
+_ENDED = {False: ("aborted", 130), True: ("terminated", 143)}
+
+
+class RedactingStream:
+    """A text stream that blanks credentials in all it writes (see :func:`hpsearch._redact.redact`):
+    whatever a command prints, a location given with a key never shows it."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(redact(text))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def _fail(message: str) -> None:
@@ -65,4 +88,5 @@ for command in (
 
 def main() -> None:
     """Console-script entry point."""
+    sys.stdout, sys.stderr = RedactingStream(sys.stdout), RedactingStream(sys.stderr)
     cli(prog_name="hpsearch")

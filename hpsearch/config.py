@@ -28,8 +28,8 @@ TASK_METRICS: dict[str, dict[str, Literal["min", "max"]]] = {
 
 STORAGE_ENV = "HPSEARCH_STORAGE"
 DEFAULT_STORAGE = "~/hpsearch-results"
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_SHAPE_RE = re.compile(r"^\d+([xX]\d+){1,2}$")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")  # fullmatch: "$" lets "x\n" in
+_SHAPE_RE = re.compile(r"\d+([xX]\d+){1,2}")
 
 
 def default_storage() -> str:
@@ -112,10 +112,10 @@ class SearchConfig(BaseModel):
         elif self.metric is not None and not any(self.metric in m for m in TASK_METRICS.values()):
             known = sorted({m for metrics in TASK_METRICS.values() for m in metrics})
             raise UserError(f"unknown metric {self.metric!r}", f"choose one of: {', '.join(known)}")
-        if self.name is not None and not _NAME_RE.match(self.name):
+        if self.name is not None and not _NAME_RE.fullmatch(self.name):
             raise UserError(
                 f"name {self.name!r} is not a valid experiment name",
-                "use letters, digits, '.', '_' and '-'",
+                "use up to 200 letters, digits, '.', '_' and '-', starting with a letter or digit",
             )
         if self.grace_period is not None and self.grace_period > self.max_epochs:
             raise UserError(
@@ -145,7 +145,7 @@ class SearchConfig(BaseModel):
         """``input_shape`` as (channels, height, width), or None."""
         if self.input_shape is None:
             return None
-        if not _SHAPE_RE.match(self.input_shape):
+        if not _SHAPE_RE.fullmatch(self.input_shape):
             raise UserError(
                 f"input_shape {self.input_shape!r} is not HxW or CxHxW", "e.g. 8x8 or 3x32x32"
             )

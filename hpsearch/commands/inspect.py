@@ -97,15 +97,18 @@ def _hms(seconds: float | None) -> str:
 def list_(storage: str | None) -> None:
     """List the experiments under the storage root, oldest first."""
     from hpsearch.config import default_storage
-    from hpsearch.search._experiment import list_experiments
+    from hpsearch.search._experiment import Unreadable, scan_experiments
 
     root = storage or default_storage()
-    found = list_experiments(root)
+    found = scan_experiments(root)
     if not found:
         click.echo(f"No experiments in {root} yet: start one with `hpsearch run`.")
         return
     rows = []
     for exp in found:
+        if isinstance(exp, Unreadable):
+            rows.append([exp.name, "unreadable", "-", exp.reason, "-", "-"])
+            continue
         best = exp.best_trial()
         value = best.best(exp.metric, exp.mode)[0] if best else None
         rows.append(

@@ -139,10 +139,10 @@ def format_summary(summary: dict[str, Any]) -> str:
                 continue
             shown = f"{value:.4g}" if isinstance(value, float) else value
             lines.append(f"    {key:<22} {shown}")
-    if summary["ended"] == "interrupted":
+    if summary["ended"] in ("interrupted", "terminated"):
         lines.append(
-            f"Interrupted after {counts['total']} of {counts['requested']} trials; "
-            "what ran is saved and summarized above."
+            f"{summary['ended'].capitalize()} after {counts['total']} of {counts['requested']} "
+            "trials; what ran is saved and summarized above."
         )
     elif summary["ended"] == "time_budget":
         lines.append(
@@ -180,6 +180,7 @@ def run(config_file: str | None, as_json: bool, quiet: bool, **flags: Any) -> No
     # Validate everything before Ray starts or anything is written.
     config = config_from_flags(config_file, flags)
     from hpsearch.search import run_search
+    from hpsearch.search._layout import exit_code
 
     echo = None if quiet or as_json else click.echo
     result = run_search(config, echo=echo)
@@ -187,8 +188,7 @@ def run(config_file: str | None, as_json: bool, quiet: bool, **flags: Any) -> No
         click.echo(json.dumps(result.summary, indent=2, default=str))
     else:
         click.echo(format_summary(result.summary))
-    if result.summary["ended"] == "interrupted":
-        sys.exit(130)  # the shell's code for Ctrl-C, so scripts can tell
+    sys.exit(exit_code(result.summary))  # 130 after Ctrl-C, 143 after SIGTERM
 
 
 @click.command()
@@ -213,9 +213,9 @@ def resume(exp: str, storage: str | None, num_samples: int | None, quiet: bool) 
       hpsearch resume spirals-mlp-20261127-101500 --num-samples 64
       hpsearch resume houses --storage 's3://bucket/results?region=eu-west-1'
     """
+    from hpsearch.search._layout import exit_code
     from hpsearch.search._resume import resume_search
 
     result = resume_search(exp, storage, num_samples, echo=None if quiet else click.echo)
     click.echo(format_summary(result.summary))
-    if result.summary["ended"] == "interrupted":
-        sys.exit(130)
+    sys.exit(exit_code(result.summary))

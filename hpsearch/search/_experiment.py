@@ -28,6 +28,7 @@ from hpsearch.search._layout import (
     RESULT_FILE,
     SEARCH_FILE,
     STATUS_FILE,
+    STOPPED_EARLY,
     SUMMARY_FILE,
     TRIAL_PREFIX,
     hyperparameters,
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 STALE_AFTER_S = 90.0
 #: Experiment states ``hpsearch list`` shows.
 EXPERIMENT_STATES = ("running", "finished", "interrupted", "errored")
+
 # Tune's bookkeeping in each result line; everything else (metrics, epoch,
 # time_total_s, node_ip, hostname) is kept.
 _TUNE_KEYS = frozenset(
@@ -196,6 +198,8 @@ def read_trial(location: str, name: str, max_epochs: int, live: bool) -> TrialRe
 
 
 def _pid_alive(pid: int) -> bool:
+    if pid <= 0:  # kill(0 or -1, 0) would ask about a whole group of processes
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -203,6 +207,11 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def now_iso() -> str:
+    """The current UTC time, as the ISO 8601 text heartbeats and claims hold."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def _age_s(timestamp: str | None) -> float:
@@ -223,18 +232,26 @@ def experiment_state(
     """
     if summary is not None:
         ended = summary.get("ended", "finished")
-        if ended == "interrupted":
-            return "interrupted", "stopped by the user (Ctrl-C)"
+        if ended in STOPPED_EARLY:
+            return "interrupted", STOPPED_EARLY[ended][0]
         return "finished", "time budget reached" if ended == "time_budget" else ""
     if status is not None and status.get("state") == "errored":
         return "errored", str(status.get("error", ""))
-    beat = status or {**record.get("driver", {}), "updated_at": record.get("started_at")}
+    gone = driver_gone(
+        status or {**record.get("driver", {}), "updated_at": record.get("started_at")}
+    )
+    return ("interrupted", gone) if gone else ("running", "")
+
+
+def driver_gone(beat: dict[str, Any]) -> str | None:
+    """Why the driver that wrote ``beat`` (host, pid, ``updated_at``) is gone, or
+    ``None`` while it may still be alive."""
     if beat.get("host") == socket.gethostname() and not _pid_alive(int(beat.get("pid", -1))):
-        return "interrupted", f"its driver (pid {beat.get('pid')}) is gone"
+        return f"its driver (pid {beat.get('pid')}) is gone"
     age = _age_s(beat.get("updated_at"))
     if age > STALE_AFTER_S:
-        return "interrupted", f"no heartbeat from its driver for {age:.0f}s"
-    return "running", ""
+        return f"no heartbeat from its driver for {age:.0f}s"
+    return None
 
 
 def resolve(exp: str, root: str | None = None) -> str:
@@ -397,30 +414,82 @@ class Experiment:
 def load_experiment(exp: str, root: str | None = None) -> Experiment:
     """Read an experiment: a name under the storage root, a path or a URI.
 
+    A folder whose files are not what hpsearch writes (hand-edited, cut short,
+    from another tool) is one :class:`UserError` saying what is wrong.
+
     Example:
         >>> exp = hpsearch.load_experiment("spirals-mlp-20261127-101500")  # doctest: +SKIP
         >>> exp.best()["value"], exp.trials_table().num_rows  # doctest: +SKIP
         (0.998, 412)
     """
     location = resolve(exp, root)
-    record = storage.read_json(storage.join(location, SEARCH_FILE)) or {}
+    try:
+        return _read_experiment(location)
+    except (KeyError, TypeError, ValueError) as exc:  # JSONDecodeError is a ValueError
+        what = f"missing {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0]
+        raise UserError(f"experiment {exp!r} is unreadable: {what}") from None
+
+
+def _read_experiment(location: str) -> Experiment:
+    record = _mapping(storage.read_json(storage.join(location, SEARCH_FILE)), SEARCH_FILE)
     status = storage.read_json(storage.join(location, STATUS_FILE))
     summary = storage.read_json(storage.join(location, SUMMARY_FILE))
-    state, reason = experiment_state(record, status, summary)
-    max_epochs = int(record["config"]["max_epochs"])
+    config = _mapping(record["config"], f"{SEARCH_FILE}'s config")
+    # What every listing shows; a KeyError names the key that is missing.
+    max_epochs, _, _, _ = (
+        int(config["max_epochs"]),
+        int(config["num_samples"]),
+        record["metric"],
+        record["mode"],
+    )
+    state, reason = experiment_state(
+        record,
+        None if status is None else _mapping(status, STATUS_FILE),
+        None if summary is None else _mapping(summary, SUMMARY_FILE),
+    )
     dirs = [d for d in storage.list_dirs(location) if d.startswith(TRIAL_PREFIX)]
     trials = [read_trial(location, d, max_epochs, state == "running") for d in dirs]
     ordered = sorted((t for t in trials if t is not None), key=lambda t: t.number)
     return Experiment(location, record, status, summary, state, reason, tuple(ordered))
 
 
-def list_experiments(root: str | None = None) -> list[Experiment]:
-    """Every experiment under the storage root, oldest first."""
+def _mapping(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise TypeError(f"{what} is not a JSON object")
+    return value
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A folder under the storage root that looks like an experiment but cannot be read."""
+
+    name: str
+    location: str
+    reason: str
+
+
+def scan_experiments(root: str | None = None) -> list[Experiment | Unreadable]:
+    """Every experiment under the storage root, oldest first; unreadable ones last,
+    each with the reason, so one damaged folder hides no other."""
     root = root or default_storage()
     if "://" not in root and not os.path.isdir(root):
         return []
-    found = []
+    found: list[Experiment] = []
+    unreadable: list[Unreadable] = []
     for name in storage.list_dirs(root):
-        if storage.exists(storage.join(root, name, SEARCH_FILE)):
-            found.append(load_experiment(storage.join(root, name)))
-    return sorted(found, key=lambda e: str(e.record.get("started_at", "")))
+        location = storage.join(root, name)
+        if not storage.exists(storage.join(location, SEARCH_FILE)):
+            continue
+        try:
+            experiment = load_experiment(location)
+            experiment.best_trial()  # a summary naming a trial that is not there
+            found.append(experiment)
+        except UserError as exc:
+            unreadable.append(Unreadable(name, location, exc.what.rpartition(": ")[2]))
+    found.sort(key=lambda e: str(e.record.get("started_at", "")))
+    return [*found, *unreadable]
+
+
+def list_experiments(root: str | None = None) -> list[Experiment]:
+    """Every readable experiment under the storage root, oldest first."""
+    return [e for e in scan_experiments(root) if isinstance(e, Experiment)]

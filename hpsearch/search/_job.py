@@ -41,31 +41,46 @@ def enter_private_copy(package: str) -> Path:
 
 
 def main(argv: list[str]) -> int:
-    """Run the search shipped in the package ``argv[1]`` (config JSON, data) on the cluster."""
+    """Run the search shipped in the package ``argv[1]`` (config JSON, data) on the cluster.
+
+    ``ray job stop`` sends SIGTERM: the search ends as on Ctrl-C (summarized,
+    exit 143) and the private copy of the job's files is removed.
+    """
+    from hpsearch._signals import sigterm_as_interrupt
     from hpsearch.commands.run import format_summary
-    from hpsearch.config import SearchConfig
     from hpsearch.errors import UserError
+    from hpsearch.search._layout import exit_code
+
+    with sigterm_as_interrupt() as termination:
+        private = enter_private_copy(argv[1])
+        try:
+            summary = _run_shipped_config()
+        except UserError as exc:
+            print(f"hpsearch: error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:  # before the search started, or while it was summarized
+            print("hpsearch: " + ("terminated" if termination.received else "aborted"), flush=True)
+            return 143 if termination.received else 130
+        finally:
+            shutil.rmtree(private.parent, ignore_errors=True)
+    print(format_summary(summary), flush=True)
+    return exit_code(summary)
+
+
+def _run_shipped_config() -> dict[str, object]:
+    from hpsearch.config import SearchConfig
     from hpsearch.search._local_ray import prepare_environment
 
-    private = enter_private_copy(argv[1])
-    try:
-        config = SearchConfig.from_mapping(json.loads(Path(CONFIG_FILE).read_text()))
-        prepare_environment()
-        import ray
+    config = SearchConfig.from_mapping(json.loads(Path(CONFIG_FILE).read_text()))
+    prepare_environment()
+    import ray
 
-        # The job's driver joins the cluster it was submitted to (RAY_ADDRESS is
-        # set by Ray Jobs); run_search then uses that Ray instead of starting one.
-        ray.init(address="auto", log_to_driver=False, logging_level=logging.WARNING)
-        from hpsearch.search import run_search
+    # The job's driver joins the cluster it was submitted to (RAY_ADDRESS is
+    # set by Ray Jobs); run_search then uses that Ray instead of starting one.
+    ray.init(address="auto", log_to_driver=False, logging_level=logging.WARNING)
+    from hpsearch.search import run_search
 
-        result = run_search(config, echo=lambda line: print(line, flush=True))
-    except UserError as exc:
-        print(f"hpsearch: error: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        shutil.rmtree(private.parent, ignore_errors=True)
-    print(format_summary(result.summary), flush=True)
-    return 130 if result.summary["ended"] == "interrupted" else 0
+    return run_search(config, echo=lambda line: print(line, flush=True)).summary
 
 
 if __name__ == "__main__":

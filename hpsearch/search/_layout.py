@@ -33,6 +33,13 @@ OPTUNA_KEY = "optuna"
 #: Config keys hpsearch adds to every trial that are not hyperparameters.
 INTERNAL_KEYS = frozenset({"seed", "trial_number", OPTUNA_KEY})
 
+#: A summary's ``ended`` for a search stopped before all its trials ran: why,
+#: and the exit code (the shell's 128 + the signal's number).
+STOPPED_EARLY = {
+    "interrupted": ("stopped by the user (Ctrl-C)", 130),
+    "terminated": ("stopped by SIGTERM", 143),
+}
+
 #: A trial that ended: how. ``running`` and ``interrupted`` are for trials that did not.
 FINAL_STATES = ("completed", "stopped", "diverged", "errored")
 TRIAL_STATES = (*FINAL_STATES, "running", "interrupted")
@@ -62,6 +69,11 @@ def trial_state(
     if live:
         return "running", f"at epoch {epochs}"
     return "interrupted", f"interrupted at epoch {epochs}"
+
+
+def exit_code(summary: dict[str, Any]) -> int:
+    """The exit code a command that ran a search ends with."""
+    return STOPPED_EARLY.get(summary.get("ended", ""), ("", 0))[1]
 
 
 def last_error_line(text: str) -> str:

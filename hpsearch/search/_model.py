@@ -77,16 +77,9 @@ def best_predictor(exp: Experiment) -> tuple[torch.jit.ScriptModule, dict[str, A
 
 def export_model(exp: Experiment, path: str) -> dict[str, Any]:
     """Write the best model to ``path`` as a TorchScript archive; returns its metadata."""
-    import os
-
     from hpsearch.trainable._export import save_predictor
 
     model, metadata = best_predictor(exp)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        save_predictor(model, tmp, metadata)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with storage.atomic_path(path) as tmp:
+        save_predictor(model, tmp, storage.redact_data(metadata))
     return metadata

@@ -8,13 +8,14 @@ report needs only storage, never the search's driver or Ray.
 from __future__ import annotations
 
 import html
-import os
 import warnings
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jinja2
 
+from hpsearch.search import _storage as storage
 from hpsearch.search._experiment import Experiment, TrialRecord
 
 if TYPE_CHECKING:
@@ -253,14 +254,7 @@ def render_report(exp: Experiment) -> str:
 
 
 def write_report(exp: Experiment, path: str) -> str:
-    """Write the report to ``path`` (a temporary file moved into place)."""
-    text = render_report(exp)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """Write the report to ``path`` atomically, with every credential redacted."""
+    with storage.atomic_path(path) as tmp:
+        Path(tmp).write_text(storage.redact(render_report(exp)), encoding="utf-8")
     return path

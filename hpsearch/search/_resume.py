@@ -16,10 +16,12 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from hpsearch._signals import Termination, sigterm_as_interrupt
 from hpsearch.config import SearchConfig
 from hpsearch.errors import UserError
 from hpsearch.search import _storage as storage
-from hpsearch.search._experiment import Experiment, load_experiment
+from hpsearch.search._claim import claim_existing
+from hpsearch.search._experiment import Experiment, load_experiment, now_iso
 from hpsearch.search._layout import CHECKPOINT_PREFIX, RESULT_FILE, SEARCH_FILE, TRIAL_PREFIX
 
 
@@ -190,12 +192,31 @@ def resume_search(
     echo: Callable[[str], None] | None = print,
 ) -> Any:
     """Continue the experiment ``exp`` until it has ``num_samples`` trials (default: as asked)."""
-    from hpsearch.search._run import SearchResult, _concurrency, fit_and_summarize, load_data
+    from hpsearch.search._run import redacting
 
-    say = echo or (lambda line: None)
+    echo = redacting(echo)
     started = time.perf_counter()
     experiment = load_experiment(exp, root)
     config = resume_config(experiment, num_samples)
+    # One writer: a second resume of this experiment stops here.
+    claim = claim_existing(experiment.location, experiment.name)
+    try:
+        with sigterm_as_interrupt() as termination:
+            return _resume(experiment, config, echo, started, termination)
+    finally:
+        claim.release()
+
+
+def _resume(
+    experiment: Experiment,
+    config: SearchConfig,
+    echo: Callable[[str], None] | None,
+    started: float,
+    termination: Termination,
+) -> Any:
+    from hpsearch.search._run import SearchResult, _concurrency, fit_and_summarize, load_data
+
+    say = echo or (lambda line: None)
     location = experiment.location
     data = load_data(config)
     say(
@@ -212,7 +233,7 @@ def resume_search(
 
     from hpsearch.search._progress import ProgressCallback
     from hpsearch.search._schedulers import remember_histories
-    from hpsearch.search._status import Heartbeat, now_iso
+    from hpsearch.search._status import Heartbeat
     from hpsearch.search._tuner import train_settings, tune_storage
     from hpsearch.trainable import train_mlp
 
@@ -281,6 +302,7 @@ def resume_search(
             concurrency=concurrency,
             ray_start_s=ray_start_s,
             started=started,
+            termination=termination,
             after_fit=lambda results: _set_aside_orphans(location, results),
         )
     if remembers:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,11 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from hpsearch._redact import redact
+from hpsearch._signals import Termination, sigterm_as_interrupt
 from hpsearch.config import SearchConfig
 from hpsearch.data import TabularData, load_builtin, load_table
 from hpsearch.errors import UserError
+from hpsearch.search._claim import claim_new
 from hpsearch.search._local_ray import local_ray, prepare_environment
-from hpsearch.search._storage import exists, join
+from hpsearch.search._storage import join
 
 
 @dataclass(frozen=True)
@@ -71,14 +75,16 @@ def experiment_name(config: SearchConfig) -> str:
             re.sub(r"[^A-Za-z0-9._-]", "", config.data.rstrip("/").rsplit("/", 1)[-1].split(".")[0])
             or "data"
         )
-    return f"{source}-{space}-{datetime.now():%Y%m%d-%H%M%S}"
+    # The random tail keeps two searches started in the same second apart.
+    return f"{source}-{space}-{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
 
-def _refuse_existing(root: str, name: str) -> str:
-    location = join(root, name)
-    if exists(location):
-        raise UserError(f"experiment {name!r} already exists in {root}", "choose another --name")
-    return location
+def redacting(echo: Callable[[str], None] | None) -> Callable[[str], None] | None:
+    """``echo`` with credentials blanked in every line (a notebook's ``print`` too)."""
+    if echo is None:
+        return None
+    out = echo
+    return lambda line: out(redact(line))
 
 
 @contextmanager
@@ -119,11 +125,30 @@ def run_search(config: SearchConfig, echo: Callable[[str], None] | None = print)
         >>> result.best["test"]["test_accuracy"]  # doctest: +SKIP
         0.99
     """
-    say = echo or (lambda line: None)
+    echo = redacting(echo)
     started = time.perf_counter()
     name = experiment_name(config)
     root = config.storage_root()
-    experiment_path = _refuse_existing(root, name)
+    experiment_path = join(root, name)
+    # Claimed before any expensive work: a second search of that name stops here.
+    claim = claim_new(experiment_path, name, root)
+    try:
+        with sigterm_as_interrupt() as termination:
+            return _search(config, name, root, experiment_path, echo, started, termination)
+    finally:
+        claim.release(remove_if_empty=True)
+
+
+def _search(
+    config: SearchConfig,
+    name: str,
+    root: str,
+    experiment_path: str,
+    echo: Callable[[str], None] | None,
+    started: float,
+    termination: Termination,
+) -> SearchResult:
+    say = echo or (lambda line: None)
     data = load_data(config)
     config.check_metric(data.task)
     if config.data is not None:
@@ -206,6 +231,7 @@ def run_search(config: SearchConfig, echo: Callable[[str], None] | None = print)
             concurrency=concurrency,
             ray_start_s=ray_start_s,
             started=started,
+            termination=termination,
         )
     return SearchResult(experiment_path=experiment_path, summary=summary, results=results)
 
@@ -221,6 +247,7 @@ def fit_and_summarize(
     concurrency: int,
     ray_start_s: float,
     started: float,
+    termination: Termination,
     after_fit: Callable[[Any], None] | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """Run the tuner and write the summary, with ``status.json`` saying how it went.
@@ -253,6 +280,8 @@ def fit_and_summarize(
             wall_time_s=search_s,
             ray_start_s=ray_start_s,
         )
+        if termination.received:
+            summary["ended"] = "terminated"
         summary["total_time_s"] = round(time.perf_counter() - started, 3)
         write_json_atomic(summary, experiment_path, SUMMARY_FILE)
     except Exception as exc:

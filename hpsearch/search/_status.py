@@ -11,12 +11,12 @@ import os
 import socket
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 
+from hpsearch.search._experiment import now_iso
 from hpsearch.search._layout import STATUS_FILE
 from hpsearch.search._storage import write_json_atomic
 
@@ -24,11 +24,6 @@ from hpsearch.search._storage import write_json_atomic
 def driver_identity() -> dict[str, Any]:
     """Where the search's driver runs."""
     return {"host": socket.gethostname(), "pid": os.getpid()}
-
-
-def now_iso() -> str:
-    """The current UTC time, as ISO 8601 text."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def write_status(directory: str, state: str, **extra: Any) -> None:
