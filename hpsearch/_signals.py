@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
 
 _OURS = "_hpsearch_sigterm"
+#: Our handlers in force, innermost last (what :func:`reclaim_sigterm` puts back).
+_ACTIVE: list[Callable[[int, FrameType | None], None]] = []
 
 
 @dataclass
@@ -53,7 +55,16 @@ def sigterm_as_interrupt() -> Iterator[Termination]:
 
     setattr(on_sigterm, _OURS, True)
     signal.signal(signal.SIGTERM, on_sigterm)
+    _ACTIVE.append(on_sigterm)
     try:
         yield termination
     finally:
+        _ACTIVE.remove(on_sigterm)
         signal.signal(signal.SIGTERM, previous)
+
+
+def reclaim_sigterm() -> None:
+    """Put our SIGTERM handler back after ``ray.init()``, which installs its own
+    (seen on Ray 2.60: ``sys.exit(15)`` after a C++ stack dump, no summary)."""
+    if _ACTIVE and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _ACTIVE[-1])

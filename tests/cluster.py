@@ -178,6 +178,8 @@ def netns_cluster() -> Iterator[NetnsCluster]:
             "RAY_health_check_period_ms": "1000",
             "RAY_health_check_timeout_ms": "1000",
             "RAY_health_check_failure_threshold": "3",
+            # `ray job stop` SIGKILLs after 3 s; the stopped job's summary may take longer.
+            "RAY_JOB_STOP_WAIT_TIME_S": "60",
         }
         temp = work / "ray"
         common = ["--num-cpus=1", "--disable-usage-stats", f"--temp-dir={temp}"]

@@ -134,26 +134,34 @@ def test_the_default_search_fills_both_cpus_stops_poor_trials_and_is_accurate(
 
 
 @pytest.mark.ray
-def test_ctrl_c_stops_the_search_summarizes_it_exits_130_and_it_resumes(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("signal_name", "code", "ended"),
+    [("SIGINT", 130, "interrupted"), ("SIGTERM", 143, "terminated")],
+)
+def test_ctrl_c_or_sigterm_stops_the_search_summarizes_it_and_it_resumes(
+    tmp_path: Path, signal_name: str, code: int, ended: str
+) -> None:
     import signal
 
+    sent = getattr(signal, signal_name)
     env = {**os.environ, "HPSEARCH_STORAGE": str(tmp_path)}
     args = ["run", "--space", "quick", "--num-samples", "8", "--max-epochs", "12", "--name", "intr"]
     proc = subprocess.Popen(
         HPSEARCH + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )
     assert proc.stdout is not None
-    for line in proc.stdout:  # wait until trials are finishing, then press Ctrl-C
+    for line in proc.stdout:  # wait until trials are finishing, then press Ctrl-C / SIGTERM
         if "done)" in line:
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(sent)
             break
     rest, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err[-2000:]
-    assert "Interrupted after" in rest and "of 8 trials" in rest
+    assert proc.returncode == code, err[-2000:]
+    assert f"{ended.capitalize()} after" in rest and "of 8 trials" in rest
     summary = json.loads((tmp_path / "intr" / "summary.json").read_text())
-    assert summary["ended"] == "interrupted" and summary["trials"]["total"] < 8
-    assert "Traceback" not in err
-    # The rest of the search, from where Ctrl-C left it.
+    assert summary["ended"] == ended and summary["trials"]["total"] < 8
+    assert json.loads((tmp_path / "intr" / "status.json").read_text())["state"] == "ended"
+    assert "Traceback" not in err and "SIGTERM received" not in err  # Ray's C++ dump
+    # The rest of the search, from where the signal left it.
     listed = subprocess.run([*HPSEARCH, "list"], capture_output=True, text=True, env=env)
     assert listed.stdout.splitlines()[1].split()[1] == "interrupted"
     resumed = subprocess.run(
@@ -163,3 +171,4 @@ def test_ctrl_c_stops_the_search_summarizes_it_exits_130_and_it_resumes(tmp_path
     summary = json.loads((tmp_path / "intr" / "summary.json").read_text())
     assert summary["ended"] == "finished" and summary["trials"]["total"] == 8
     assert {r["number"] for r in summary["leaderboard"]} == set(range(8))
+    assert not list((tmp_path / "intr").glob("claim-*")), "each driver drops its claim"

@@ -68,6 +68,7 @@ def main(argv: list[str]) -> int:
 
 
 def _run_shipped_config() -> dict[str, object]:
+    from hpsearch._signals import reclaim_sigterm
     from hpsearch.config import SearchConfig
     from hpsearch.search._local_ray import prepare_environment
 
@@ -78,6 +79,7 @@ def _run_shipped_config() -> dict[str, object]:
     # The job's driver joins the cluster it was submitted to (RAY_ADDRESS is
     # set by Ray Jobs); run_search then uses that Ray instead of starting one.
     ray.init(address="auto", log_to_driver=False, logging_level=logging.WARNING)
+    reclaim_sigterm()
     from hpsearch.search import run_search
 
     return run_search(config, echo=lambda line: print(line, flush=True)).summary

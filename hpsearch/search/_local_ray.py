@@ -9,6 +9,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from hpsearch._signals import reclaim_sigterm
+
 LOOPBACK = "127.0.0.1"
 # Ray reads this once, when ray._private.ray_constants is imported, and the
 # raylet and workers inherit it. Set to 0, Ray takes the machine as a
@@ -63,6 +65,7 @@ def local_ray(num_cpus: int | None = None, num_gpus: int | None = None) -> Itera
         logging_level=logging.ERROR,
         log_to_driver=False,
     )
+    reclaim_sigterm()
     try:
         yield time.perf_counter() - start
     finally:

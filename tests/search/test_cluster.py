@@ -129,6 +129,8 @@ def test_jobs_are_listed_followed_and_stopped(cluster: NetnsCluster) -> None:
     assert stopped.returncode == 0 and "Stopping" in stopped.stdout
     followed = hpsearch(cluster, "logs", job, "--follow", "--address", cluster.address)
     assert followed.returncode == 130  # a stopped job, as after Ctrl-C
+    # Ray sent SIGTERM: the job's search stopped its trials and summarized them.
+    assert "Terminated after" in followed.stdout and "Traceback" not in followed.stdout
     assert "STOPPED" in hpsearch(cluster, "status", job, "--address", cluster.address).stdout
     # What ran is on storage and answers from here.
     best = hpsearch(cluster, "best", cluster.s3_uri("stopped/long"))
