@@ -145,12 +145,14 @@ def full_disk(tmp_path: Path) -> Iterator[Path]:
 
 def test_a_failed_write_is_one_line_and_leaves_nothing(full_disk: Path) -> None:
     big = {"values": "x" * 200_000}
-    with pytest.raises(UserError, match="cannot write .*No space left on device"):
+    with pytest.raises(UserError, match=r"cannot write .*No space left on device"):
         storage.write_json_atomic(big, str(full_disk), "summary.json")
     assert list(full_disk.iterdir()) == []
-    with pytest.raises(UserError, match="No space left"):
-        with storage.atomic_path(full_disk / "table.csv") as tmp:
-            Path(tmp).write_bytes(b"y" * 200_000)
+    with (
+        pytest.raises(UserError, match="No space left"),
+        storage.atomic_path(full_disk / "table.csv") as tmp,
+    ):
+        Path(tmp).write_bytes(b"y" * 200_000)
     assert list(full_disk.iterdir()) == []
 
 
