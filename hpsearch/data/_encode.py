@@ -21,50 +21,115 @@ MAX_ONE_HOT = 32
 HASH_BUCKETS = 32
 
 
+#: Magnitudes beyond this count as missing: the features are float32 (largest
+#: ~3.4e38), and standardizing must not overflow on the way (x - mean <= 2e38).
+FLOAT_LIMIT = 1e38
+
+#: Ticks per second of a temporal type's unit (date32 counts days, date64 ms).
+_TICKS_PER_SECOND = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}
+
+#: What a numeric column's values mean, by domain (recorded in its plan).
+DOMAINS = {
+    "number": "numbers",
+    "datetime": "dates or timestamps (seconds since 1970-01-01 UTC)",
+    "time": "times of day (seconds since midnight)",
+    "duration": "durations (seconds)",
+}
+
+
+def _is_string_view(t: pa.DataType) -> bool:
+    # pyarrow < 16 has no view types.
+    check = getattr(pa.types, "is_string_view", None)
+    return bool(check is not None and check(t))
+
+
 def as_strings(column: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
-    """A string or dictionary column as plain strings."""
+    """A string, dictionary or numeric column as plain strings."""
     if pa.types.is_dictionary(column.type):
         column = pc.cast(column, column.type.value_type)
     return pc.cast(column, pa.string())
 
 
-def is_numeric(t: pa.DataType) -> bool:
-    """Numbers, booleans, decimals, dates and times: one scaled column each."""
-    return bool(
+def numeric_domain(t: pa.DataType) -> str | None:
+    """``number``, ``datetime``, ``time`` or ``duration``; None if ``t`` is not numeric.
+
+    Intervals (months, days and nanoseconds at once) have no single length: not numeric.
+    """
+    if (
         pa.types.is_integer(t)
         or pa.types.is_floating(t)
         or pa.types.is_boolean(t)
         or pa.types.is_decimal(t)
-        or pa.types.is_temporal(t)
-    )
+    ):
+        return "number"
+    if pa.types.is_date(t) or pa.types.is_timestamp(t):
+        return "datetime"
+    if pa.types.is_time(t):
+        return "time"
+    if pa.types.is_duration(t):
+        return "duration"
+    return None
+
+
+def is_numeric(t: pa.DataType) -> bool:
+    """Numbers, booleans, decimals, dates, timestamps, times, durations: one scaled column each."""
+    return numeric_domain(t) is not None
+
+
+def _is_text(t: pa.DataType) -> bool:
+    return bool(pa.types.is_string(t) or pa.types.is_large_string(t) or _is_string_view(t))
 
 
 def is_categorical(t: pa.DataType) -> bool:
-    """Strings and dictionaries of scalars: one-hot (or hashed) blocks."""
-    return bool(
-        pa.types.is_string(t)
-        or pa.types.is_large_string(t)
-        or (pa.types.is_dictionary(t) and not is_nested(t.value_type))
-    )
+    """Strings, and dictionaries of strings or numbers: one-hot (or hashed) blocks.
+
+    Binary, nested (list, struct, map), interval and null columns are neither
+    this nor numeric: refused as features.
+    """
+    if pa.types.is_dictionary(t):
+        return _is_text(t.value_type) or is_numeric(t.value_type)
+    return _is_text(t)
 
 
-def is_nested(t: pa.DataType) -> bool:
-    """Lists, structs and binary: not features."""
-    return bool(pa.types.is_nested(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t))
+def _seconds(ticks: np.ndarray, t: pa.DataType) -> np.ndarray:
+    """A temporal column's ticks in seconds (whole seconds stay exact)."""
+    if pa.types.is_date32(t):
+        return ticks * 86400.0
+    return ticks / _TICKS_PER_SECOND["ms" if pa.types.is_date64(t) else t.unit]
 
 
-def as_float(column: pa.ChunkedArray) -> np.ndarray:
-    """float64 values with NaN for nulls (and for infinities, which no scaler survives)."""
+def as_float(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """float64 values of a numeric column, NaN where missing or out of range.
+
+    The one conversion used at training and at prediction time, so a value
+    always becomes the same feature: numbers as they are (integers beyond
+    2**53 rounded), booleans as 0/1, and every temporal type in seconds,
+    whatever its unit or time zone (timestamps as UTC instants). Nulls,
+    infinities and magnitudes beyond :data:`FLOAT_LIMIT` become NaN.
+    """
     t = column.type
-    if pa.types.is_temporal(t):
-        column = (
-            pc.cast(column, pa.int64())
-            if not pa.types.is_date32(t)
-            else pc.cast(pc.cast(column, pa.int32()), pa.int64())
-        )
-    values = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
-    values[~np.isfinite(values)] = np.nan
+    domain = numeric_domain(t)
+    if pa.types.is_null(t):
+        return np.full(len(column), np.nan)
+    if domain is None:
+        raise TypeError(f"not a numeric column: {t}")
+    if domain == "number":
+        values = _to_numpy(pc.cast(column, pa.float64(), safe=False))
+    else:
+        ticks = column
+        if pa.types.is_date32(t) or pa.types.is_time32(t):
+            ticks = pc.cast(column, pa.int32())  # no direct cast from these to int64
+        ticks = pc.cast(ticks, pa.int64())
+        values = _seconds(_to_numpy(pc.cast(ticks, pa.float64(), safe=False)), t)
+    with np.errstate(invalid="ignore"):
+        values[~(np.abs(values) <= FLOAT_LIMIT)] = np.nan
     return values
+
+
+def _to_numpy(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A float64 column as a writable numpy array, NaN for nulls."""
+    values = np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64)
+    return values if values.flags.writeable else values.copy()
 
 
 @dataclass

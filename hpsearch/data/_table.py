@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from hpsearch.data._encode import (
+    FLOAT_LIMIT,
     Codes,
     as_float,
     as_strings,
@@ -29,6 +30,7 @@ from hpsearch.data._encode import (
     fill_categorical,
     is_categorical,
     is_numeric,
+    numeric_domain,
     share_pixel_scale,
 )
 from hpsearch.data._read import is_columnar, iter_batches, open_table, release_unused_memory
@@ -75,6 +77,13 @@ def check_schema(schema: pa.Schema, spec: TableSpec) -> list[str]:
         raise UserError(
             f"split column {spec.split_column!r} not in the data", f"columns: {', '.join(names)}"
         )
+    if spec.split_column is not None:
+        t = schema.field(spec.split_column).type
+        if not is_categorical(t):
+            raise UserError(
+                f"split column {spec.split_column!r} has type {t}",
+                "it must hold the strings train, val (or validation) and test",
+            )
     if spec.features is not None:
         unknown = [f for f in spec.features if f not in names]
         if unknown:
@@ -93,6 +102,11 @@ def check_schema(schema: pa.Schema, spec: TableSpec) -> list[str]:
         raise UserError("no feature columns: the table holds only the target")
     for name in features:
         t = schema.field(name).type
+        if pa.types.is_null(t):
+            raise UserError(
+                f"feature column {name!r} holds only nulls (type null)",
+                "drop it with --features",
+            )
         if not (is_numeric(t) or is_categorical(t)):
             raise UserError(
                 f"feature column {name!r} has type {t}, which cannot be encoded",
@@ -112,15 +126,20 @@ def _target(column: pa.ChunkedArray, spec: TableSpec) -> tuple[Task, np.ndarray,
             task = "classification" if distinct <= MAX_AUTO_CLASSES else "regression"
         elif pa.types.is_floating(t) or pa.types.is_decimal(t):
             task = "regression"
+        elif is_numeric(t):
+            raise UserError(
+                f"target column {spec.target!r} has type {t}",
+                "use --task regression to predict it in seconds",
+            )
         else:
             raise UserError(f"target column {spec.target!r} has type {t}, which cannot be learned")
     else:
         task = spec.task
     if task == "regression":
-        if stringy:
+        if not is_numeric(t) or pa.types.is_boolean(t):
             raise UserError(
                 f"regression needs a numeric target, but {spec.target!r} holds {t}",
-                "use --task classification",
+                "use --task classification" if stringy else "convert it to numbers",
             )
         return task, as_float(column).astype(np.float32), ()
     if not (stringy or pa.types.is_integer(t) or pa.types.is_floating(t)):
@@ -232,6 +251,18 @@ def _fill_numeric(
     release_unused_memory()
 
 
+def _numeric_plan(
+    train_column: np.ndarray, name: str, has_gaps: bool, schema: pa.Schema
+) -> dict[str, Any]:
+    """The column's scaling, fitted in float64 (float32 squares overflow past ~1.8e19),
+    and its domain, which ``predict`` checks a column against."""
+    plan = numeric_plan(train_column.astype(np.float64), name, has_gaps)
+    if plan["std"] < np.finfo(np.float32).tiny:  # float32 cannot divide by it: as if constant
+        plan["std"] = 1.0
+    plan["domain"] = numeric_domain(schema.field(name).type)
+    return plan
+
+
 def load_table(spec: TableSpec) -> TabularData:
     """Read, check, split and encode the table described by ``spec``."""
     dataset = open_table(spec.location)
@@ -263,7 +294,10 @@ def load_table(spec: TableSpec) -> TabularData:
         split_col = pc.filter(split_col, pa.array(labelled)) if split_col is not None else None
     task, y, class_names = _target(target, spec)
     if task == "regression" and np.isnan(y).any():
-        raise UserError(f"the target {spec.target!r} holds NaN or infinite values")
+        raise UserError(
+            f"the target {spec.target!r} holds NaN, infinite or out-of-range values",
+            f"make them null to drop those rows (beyond ±{FLOAT_LIMIT:g} is out of range)",
+        )
     parts = _split(spec, y, task, split_col)
 
     # Where each original row goes: (split, position), or split -1 if dropped.
@@ -299,7 +333,8 @@ def load_table(spec: TableSpec) -> TabularData:
 
     _fill_numeric(dataset, spec, numeric, arrays, split_of, position)
     num_plans = [
-        numeric_plan(arrays[0][:, j], name, gaps[name] > 0) for j, name in enumerate(numeric)
+        _numeric_plan(arrays[0][:, j], name, gaps[name] > 0, dataset.schema)
+        for j, name in enumerate(numeric)
     ]
     if spec.input_shape is not None:
         share_pixel_scale(num_plans)
