@@ -54,7 +54,7 @@ def open_model(
 
 
 def _check_columns(schema: pa.Schema, metadata: dict[str, Any], keep: tuple[str, ...]) -> None:
-    from hpsearch.data._encode import is_categorical, is_numeric
+    from hpsearch.data._encode import DOMAINS, is_categorical, is_numeric, numeric_domain
 
     names = set(schema.names)
     needed = [*metadata["numeric_columns"], *metadata["categorical_columns"], *keep]
@@ -64,14 +64,32 @@ def _check_columns(schema: pa.Schema, metadata: dict[str, Any], keep: tuple[str,
             f"the data lacks column(s) {', '.join(map(repr, missing))} the model needs",
             f"it has: {', '.join(schema.names)}",
         )
+    plans = {p["name"]: p for p in metadata.get("preprocessing", {}).get("columns", [])}
     for name in metadata["numeric_columns"]:
         t = schema.field(name).type
-        if not (is_numeric(t) or pa.types.is_null(t)):
-            raise UserError(f"column {name!r} holds {t}, but the model was trained on numbers")
+        # Models from before domains were recorded (and built-in datasets) saw numbers.
+        trained = plans.get(name, {}).get("domain", "number")
+        # The same conversion as in training (as_float) must give the same meaning:
+        # seconds since 1970 fed to a feature trained on plain numbers would not.
+        if not pa.types.is_null(t) and numeric_domain(t) != trained:
+            meaning = DOMAINS.get(trained, trained)
+            raise UserError(
+                f"column {name!r} holds {t}, but the model was trained on {meaning}",
+                "convert the column to the type it had in training",
+            )
     for name in metadata["categorical_columns"]:
         t = schema.field(name).type
         if not (is_categorical(t) or is_numeric(t) or pa.types.is_null(t)):
             raise UserError(f"column {name!r} holds {t}, which cannot be read as categories")
+    target = metadata.get("target")
+    if target in names:  # scored when present: values, or labels, it must be able to hold
+        t = schema.field(target).type
+        usable = is_numeric(t) or (metadata["task"] == "classification" and is_categorical(t))
+        if not (usable or pa.types.is_null(t)):
+            raise UserError(
+                f"the target column {target!r} holds {t}, which cannot be scored",
+                "drop it from the data to predict without a score",
+            )
 
 
 def _inputs(
@@ -105,6 +123,7 @@ def predict_table(
     import torch
 
     from hpsearch.data import open_table
+    from hpsearch.data._encode import as_float
     from hpsearch.data._read import iter_batches
 
     check_table_path(output)
@@ -114,6 +133,15 @@ def predict_table(
     target = metadata.get("target")
     has_target = bool(target) and target in dataset.schema.names
     classes = list(metadata.get("class_names", []))
+    outputs = ["prediction"]
+    if metadata["task"] == "classification":
+        outputs += [f"probability_{name}" for name in classes]
+    clash = [name for name in keep if name in outputs]
+    if clash:  # the kept column would be silently replaced by the output's
+        raise UserError(
+            f"cannot --keep column {clash[0]!r}: the predictions have a column of that name",
+            "rename that column in the data, or keep another one",
+        )
     columns = list(
         dict.fromkeys(
             [*metadata["numeric_columns"], *metadata["categorical_columns"], *keep]
@@ -140,9 +168,7 @@ def predict_table(
             else:
                 cols["prediction"] = pa.array(out.astype(np.float64), pa.float64())
                 if has_target:
-                    truth_np = (
-                        batch.column(target).cast(pa.float64()).to_numpy(zero_copy_only=False)
-                    )
+                    truth_np = as_float(batch.column(target))  # as in training: no cast errors
                     ok = np.isfinite(truth_np)
                     squared += float(((truth_np[ok] - out[ok]) ** 2).sum())
                     counted += int(ok.sum())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -15,6 +16,8 @@ if TYPE_CHECKING:
 
 #: ``-o`` suffixes ``hpsearch export`` writes.
 TABLE_FORMATS = (".parquet", ".csv", ".feather", ".arrow")
+# A CSV cell starting with = + - @, tab or CR is a formula to a spreadsheet (OWASP).
+_FORMULA = r"^([=+\-@\t\r])"
 # Per-epoch values that are not floats.
 _INT_COLUMNS = {"epoch": pa.int64(), "num_params": pa.int64(), "timestamp": pa.int64()}
 _TEXT_COLUMNS = {"node_ip": pa.string(), "hostname": pa.string()}
@@ -113,7 +116,7 @@ def write_table(table: pa.Table, path: str) -> str:
         elif suffix == ".csv":
             import pyarrow.csv as pacsv
 
-            pacsv.write_csv(_flat(table), tmp)
+            pacsv.write_csv(escape_formulas(_flat(table)), tmp)
         else:
             import pyarrow.feather as feather
 
@@ -132,3 +135,21 @@ def _flat(table: pa.Table) -> pa.Table:
             text = [None if v is None else json.dumps(v) for v in table.column(i).to_pylist()]
             table = table.set_column(i, field.name, pa.array(text, pa.string()))
     return table
+
+
+def escape_formulas(table: pa.Table) -> pa.Table:
+    """Text cells and column names that a spreadsheet would run as a formula
+    (starting with ``= + - @``, tab or carriage return) get a leading ``'``,
+    as OWASP advises for CSV; numbers and other types are left as they are."""
+    import pyarrow.compute as pc
+
+    for i, field in enumerate(table.schema):
+        kind = field.type.value_type if pa.types.is_dictionary(field.type) else field.type
+        if pa.types.is_string_view(kind):
+            kind = pa.string()
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            column = pc.replace_substring_regex(
+                table.column(i).cast(kind), pattern=_FORMULA, replacement="'\\1"
+            )
+            table = table.set_column(i, field.name, column)
+    return table.rename_columns([re.sub(_FORMULA, "'\\1", n) for n in table.column_names])

@@ -22,11 +22,17 @@ METADATA_FILE = "hpsearch.json"
 
 
 def _fnv1a(value: str) -> int:
-    # hpsearch.data.stable_hash in TorchScript, which iterates a str by its
-    # UTF-8 bytes (eager Python would iterate code points: always script this).
+    # hpsearch.data.stable_hash in TorchScript, where len(), slices and list()
+    # of a str work on its UTF-8 bytes (eager Python would use code points:
+    # always script this). value[i] copies the whole string, so a loop over it
+    # is quadratic; list() splits a slice into one-byte strings in one pass,
+    # and at most 64 slices (each one copy) keep the cost linear in bytes.
     h = 2166136261
-    for char in value:
-        h = ((h ^ ord(char)) * 16777619) & 0xFFFFFFFF
+    size = len(value)
+    step = max(65536, size // 64 + 1)
+    for start in range(0, size, step):
+        for byte in list(value[start : start + step]):
+            h = ((h ^ ord(byte)) * 16777619) & 0xFFFFFFFF
     return h
 
 
