@@ -88,7 +88,9 @@ class SearchConfig(BaseModel):
     metric: str | None = Field(None, description="metric to optimize (default: the task's)")
     mode: Literal["min", "max"] | None = Field(None, description="min or max (default: metric's)")
     seed: int = Field(0, ge=0, description="search seed: data split, sampler, trial seeds")
-    name: str | None = Field(None, description="experiment name (default: dataset-space-time)")
+    name: str | None = Field(
+        None, description="experiment name (default: dataset-space-time-random)"
+    )
     storage: str | None = Field(None, description="results root (default $HPSEARCH_STORAGE)")
     checkpoint_every: int = Field(5, gt=0, description="checkpoint every N epochs")
     keep_checkpoints: int = Field(2, gt=0, description="checkpoints kept per trial")

@@ -84,7 +84,7 @@ def _options(fn: Any) -> Any:
             "--mode", type=click.Choice(["min", "max"]), help="Direction. [default: the metric's]"
         ),
         click.option("--seed", type=int, help="Search seed. [default: 0]"),
-        click.option("--name", help="Experiment name. [default: DATASET-SPACE-TIME]"),
+        click.option("--name", help="Experiment name. [default: DATASET-SPACE-TIME-RANDOM]"),
         click.option(
             "--storage", help="Results root. [default: $HPSEARCH_STORAGE or ~/hpsearch-results]"
         ),
