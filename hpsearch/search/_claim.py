@@ -69,6 +69,14 @@ def claim_existing(location: str, name: str) -> Claim:
 
 
 def _take(location: str, name: str, doing: str) -> Claim:
+    try:
+        return _take_or_raise(location, name, doing)
+    except OSError as exc:  # storage unreachable or failing: one line, nothing claimed
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"cannot claim experiment {name!r}: {reason}") from None
+
+
+def _take_or_raise(location: str, name: str, doing: str) -> Claim:
     claims = _claims(location)
     status = storage.read_json(storage.join(location, STATUS_FILE)) or {}
     for owner in claims.values():
@@ -131,6 +139,8 @@ def _rivals(location: str, file: str, generation: int) -> list[str]:
 def _alive(owner: dict[str, Any], status: dict[str, Any]) -> bool:
     """Whether a claim's owner may still write: its heartbeat (``status.json``,
     once it writes one) or, before that, the claim itself is fresh."""
+    if "unreadable" in owner:
+        return True
     if (status.get("host"), status.get("pid")) == (owner.get("host"), owner.get("pid")):
         return status.get("state") == "running" and driver_gone(status) is None
     return driver_gone(owner) is None
@@ -148,7 +158,8 @@ def _missing_folders(location: str) -> tuple[str, ...]:
 
 
 def _claims(location: str) -> dict[str, dict[str, Any]]:
-    """The claims at ``location`` and their owners (an unreadable one is taken as gone)."""
+    """The claims at ``location`` and their owners. A garbled claim is taken as gone;
+    one that could not be read (a storage error) as live: better refuse than share."""
     found: dict[str, dict[str, Any]] = {}
     for file in storage.list_files(location):
         if _CLAIM.fullmatch(file):
@@ -156,6 +167,8 @@ def _claims(location: str) -> dict[str, dict[str, Any]]:
                 owner = json.loads(storage.read_text(storage.join(location, file)) or "{}")
             except json.JSONDecodeError:
                 owner = {}
+            except OSError as exc:
+                owner = {"unreadable": str(exc)}
             found[file] = owner if isinstance(owner, dict) else {}
     return found
 
