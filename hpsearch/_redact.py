@@ -11,17 +11,22 @@ from __future__ import annotations
 import re
 from typing import Any
 
-# URI options that carry credentials, in any text (a URI, a line, JSON, escaped
-# HTML): pyarrow's access_key/secret_key/session_token, GCS's access_token,
-# Azure's account_key and SAS sig, HDFS's kerb_ticket, and any *key/*secret/
-# *token/*password a future filesystem adds. Over-redacting is harmless.
+# A location in text: scheme://, then up to whitespace, a quote or an angle bracket.
+# Only these are redacted, so data that merely looks like an option (a category
+# "?keyboard=x", minified JavaScript in a report) is never touched.
+_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>]*")
+# Options that carry credentials: pyarrow's access_key/secret_key/session_token,
+# GCS's access_token, Azure's account_key and SAS sig, HDFS's kerb_ticket, and any
+# *key/*secret/*token/*password a future filesystem adds. The value ends at the next
+# option, fragment or backslash (a URI inside escaped JSON). Over-redacting is harmless.
 _SECRET_OPTION = re.compile(
     r"(?i)(?<=[?&;])"
     r"((?:[\w.-]*?(?:key|secret|token|passw(?:or)?d|credential|signature|ticket)[\w.-]*)|sig)"
-    r"=[^&#\s\"'<>]*"
+    r"=[^&#\\]*"
 )
-# user:password@ in a URI's authority (pyarrow reads S3 keys from there too).
-_USERINFO = re.compile(r"(?<=://)[^/@\s\"'<>?#]*:[^/@\s\"'<>?#]*@")
+# user:password@ before the host (pyarrow reads S3 keys from there): up to the last
+# "@" before any "?" or "#", since an unencoded secret may hold "/" or "@".
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^?#]*?:[^?#]*@(?=[^@?#]*(?:[?#]|$))")
 
 
 def redact(text: str) -> str:
@@ -30,9 +35,15 @@ def redact(text: str) -> str:
     Works on a bare URI and on any text holding one (a line, JSON, HTML):
     ``s3://b/x?secret_key=abc`` -> ``s3://b/x?secret_key=***``,
     ``s3://KEY:SECRET@b/x`` -> ``s3://***@b/x``. Everything hpsearch prints
-    or writes passes through here: see :func:`redact_data` and the CLI's streams.
+    or writes passes through here: see :func:`redact_data`, ``UserError`` and
+    the CLI's streams.
     """
-    return _USERINFO.sub("***@", _SECRET_OPTION.sub(lambda m: f"{m.group(1)}=***", text))
+    return _URI.sub(lambda m: _redact_uri(m.group(0)), text)
+
+
+def _redact_uri(uri: str) -> str:
+    uri = _USERINFO.sub(lambda m: f"{m.group(1)}***@", uri)
+    return _SECRET_OPTION.sub(lambda m: f"{m.group(1)}=***", uri)
 
 
 def redact_data(data: Any) -> Any:

@@ -40,12 +40,13 @@ def sigterm_as_interrupt() -> Iterator[Termination]:
         yield termination
         return
 
-    previous = signal.getsignal(signal.SIGTERM)
+    # None: a handler set from C, which Python cannot restore; the default then.
+    previous = signal.getsignal(signal.SIGTERM) or signal.SIG_DFL
 
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
         termination.received = True
         if getattr(previous, _OURS, False):  # nested: the outer block hears it too
-            previous(signum, frame)  # type: ignore[misc,operator]
+            previous(signum, frame)  # type: ignore[operator]
             return
         handler = signal.getsignal(signal.SIGINT)
         if callable(handler):

@@ -1,25 +1,31 @@
 """One writer per experiment: a claim taken before any expensive work.
 
 A driver (a new search, a resume) claims an experiment's location by writing
-``claim-<generation>-<token>.json`` there, then listing the claims: it goes on
-only if no other claim of its generation or a later one is there. Listing
-after writing makes two drivers racing for one generation see each other (a
-local folder, and object stores that list what was written: S3, GCS, moto),
-so at most one goes on; in a dead heat both refuse, never both proceed. The
-claim of a driver that is gone (killed, its host rebooted) is taken over by
-the next generation; a live one is never.
+``claim-<generation>.json`` there. Locally the claim is exclusive: it is
+written whole under a temporary name and ``link()``ed, which refuses an
+existing name, so exactly one driver gets each generation. An object store
+has no exclusive create: there the claim has a unique name and the driver
+lists the claims after writing its own, going on only if no other claim of
+its generation or a later one is there; two drivers racing for one
+generation see each other (S3, GCS and moto list what was written), so at
+most one goes on, and in a dead heat both refuse. The owner rewrites its
+claim every few seconds; the claim of a driver that is gone (its pid dead on
+this host, or its claim and heartbeat stale) is taken over by the next
+generation, a live one never.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
 import secrets
 import socket
 import tempfile
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,22 +36,45 @@ from hpsearch.search._layout import STATUS_FILE
 
 CLAIM_PREFIX = "claim-"
 _CLAIM = re.compile(r"claim-(\d{6})(-[0-9a-f]+)?\.json")
+#: Seconds between rewrites of a live claim (the staleness limit is 90 s).
+REFRESH_S = 10.0
+# Filesystems without hard links (FAT, some SMB and FUSE mounts) refuse link().
+_NO_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK}
 
 
-@dataclass(frozen=True)
+@dataclass
 class Claim:
-    """This process's claim on an experiment's location."""
+    """This process's claim on an experiment's location; kept fresh until released."""
 
     location: str
     file: str
     #: Local folders the claim created (deepest first), removed again if left empty.
     created: tuple[str, ...] = ()
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def keep_fresh(self) -> Claim:
+        """Rewrite the claim's time every :data:`REFRESH_S` in a daemon thread, so a
+        driver slow to start (a large table on S3) is never taken for a dead one."""
+        threading.Thread(target=self._refresh, name="hpsearch-claim", daemon=True).start()
+        return self
+
+    def _refresh(self) -> None:
+        where = storage.join(self.location, self.file)
+        while not self._stop.wait(REFRESH_S):
+            with self._lock, contextlib.suppress(OSError, UserError):  # next beat may work
+                if self._stop.is_set() or not storage.exists(where):
+                    return  # released, or removed by someone: never write it back
+                storage.write_bytes(where, _owner())
 
     def release(self, remove_if_empty: bool = False) -> None:
-        """Drop the claim; ``remove_if_empty`` also removes the local folders it
+        """Drop the claim (best effort: a storage error here must not hide the
+        search's result); ``remove_if_empty`` also removes the local folders it
         created, if empty (a search refused before it wrote anything leaves nothing)."""
-        fs, path = storage.filesystem(storage.join(self.location, self.file))
-        with contextlib.suppress(FileNotFoundError):
+        with self._lock:
+            self._stop.set()
+        with contextlib.suppress(OSError):
+            fs, path = storage.filesystem(storage.join(self.location, self.file))
             fs.delete_file(path)
         for folder in self.created if remove_if_empty else ():
             with contextlib.suppress(OSError):
@@ -54,26 +83,36 @@ class Claim:
 
 def claim_new(location: str, name: str, root: str) -> Claim:
     """Claim ``location`` for a new experiment; refuse if an experiment is there."""
-    entries = [*storage.list_files(location), *storage.list_dirs(location)]
-    if any(not entry.startswith(CLAIM_PREFIX) for entry in entries):
-        raise UserError(
-            f"experiment {name!r} already exists in {storage.redact(root)}",
-            "choose another --name",
-        )
-    return _take(location, name, "created")
+    return _take(_local(location), name, "created", new=True, root=root)
 
 
 def claim_existing(location: str, name: str) -> Claim:
     """Claim the experiment at ``location`` to write to it again (resume)."""
-    return _take(location, name, "resumed")
+    return _take(_local(location), name, "resumed")
 
 
-def _take(location: str, name: str, doing: str) -> Claim:
+def _local(location: str) -> str:
+    """A ``file://`` URI as a path, so a shared folder gets the exclusive claim too."""
+    if location.startswith("file://"):
+        return location.removeprefix("file://").partition("?")[0]
+    return location
+
+
+def _take(location: str, name: str, doing: str, new: bool = False, root: str = "") -> Claim:
     try:
+        if new:
+            _refuse_existing(location, name, root)
         return _take_or_raise(location, name, doing)
-    except OSError as exc:  # storage unreachable or failing: one line, nothing claimed
+    except (OSError, ValueError) as exc:  # storage unreachable, a bad URI option
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"cannot claim experiment {name!r}: {reason}") from None
+
+
+def _refuse_existing(location: str, name: str, root: str) -> None:
+    entries = [*storage.list_files(location), *storage.list_dirs(location)]
+    # Claims, and the temporary files they are written under, are not an experiment.
+    if any(not entry.lstrip(".").startswith(CLAIM_PREFIX) for entry in entries):
+        raise UserError(f"experiment {name!r} already exists in {root}", "choose another --name")
 
 
 def _take_or_raise(location: str, name: str, doing: str) -> Claim:
@@ -87,15 +126,13 @@ def _take_or_raise(location: str, name: str, doing: str) -> Claim:
                 "wait until it has stopped (`hpsearch list` shows its state)",
             )
     generation = 1 + max((_generation(file) for file in claims), default=0)
-    owner = {"host": socket.gethostname(), "pid": os.getpid(), "updated_at": now_iso()}
     created = _missing_folders(location)
-    content = json.dumps(owner).encode()
     try:
-        file = _write_claim(location, generation, content)
+        file = _write_claim(location, generation)
     except FileExistsError:
         file = None
     if file is not None and not _rivals(location, file, generation):
-        return Claim(location, file, created)
+        return Claim(location, file, created).keep_fresh()
     if file is not None:
         Claim(location, file).release()
     raise UserError(
@@ -104,32 +141,43 @@ def _take_or_raise(location: str, name: str, doing: str) -> Claim:
     )
 
 
-def _write_claim(location: str, generation: int, content: bytes) -> str:
+def _owner() -> bytes:
+    return json.dumps(
+        {"host": socket.gethostname(), "pid": os.getpid(), "updated_at": now_iso()}
+    ).encode()
+
+
+def _write_claim(location: str, generation: int) -> str:
     """Write this process's claim; locally, exclusively (``FileExistsError`` if taken)."""
     if "://" in location:
         # No exclusive create on an object store: a unique name, then _rivals decides.
         file = f"{CLAIM_PREFIX}{generation:06d}-{secrets.token_hex(8)}.json"
-        storage.write_bytes(storage.join(location, file), content)
+        storage.write_bytes(storage.join(location, file), _owner())
         return file
     file = f"{CLAIM_PREFIX}{generation:06d}.json"
+    folder, target = Path(location), Path(location) / file
+    folder.mkdir(parents=True, exist_ok=True)
     # Written whole under a temporary name, then linked: link() refuses an existing
     # name, so exactly one driver gets each generation and nobody reads half a claim.
-    try:
-        Path(location).mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{file}.", suffix=".tmp", dir=location)
-    except OSError as exc:
-        raise UserError(f"cannot write to {location}: {exc.strerror or exc}") from None
+    fd, tmp = tempfile.mkstemp(prefix=f".{file}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as out:
-            out.write(content)
-        os.link(tmp, Path(location) / file)
-    except FileExistsError:
-        raise
+            out.write(_owner())
+        os.link(tmp, target)
     except OSError as exc:
-        raise UserError(f"cannot write to {location}: {exc.strerror or exc}") from None
+        if exc.errno not in _NO_LINKS:
+            raise
+        _write_exclusive(target)
     finally:
         os.unlink(tmp)
     return file
+
+
+def _write_exclusive(target: Path) -> None:
+    """Without hard links: an exclusive create (an empty claim reads as live)."""
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    with os.fdopen(fd, "wb") as out:
+        out.write(_owner())
 
 
 def _rivals(location: str, file: str, generation: int) -> list[str]:
@@ -137,12 +185,15 @@ def _rivals(location: str, file: str, generation: int) -> list[str]:
 
 
 def _alive(owner: dict[str, Any], status: dict[str, Any]) -> bool:
-    """Whether a claim's owner may still write: its heartbeat (``status.json``,
-    once it writes one) or, before that, the claim itself is fresh."""
+    """Whether a claim's owner may still write: its claim (rewritten every few
+    seconds) or its heartbeat (``status.json``) is fresh and its pid not dead."""
     if "unreadable" in owner:
         return True
     if (status.get("host"), status.get("pid")) == (owner.get("host"), owner.get("pid")):
-        return status.get("state") == "running" and driver_gone(status) is None
+        if status.get("state") != "running":
+            return False  # it said it ended
+        if driver_gone(status) is None:
+            return True
     return driver_gone(owner) is None
 
 
@@ -159,17 +210,22 @@ def _missing_folders(location: str) -> tuple[str, ...]:
 
 def _claims(location: str) -> dict[str, dict[str, Any]]:
     """The claims at ``location`` and their owners. A garbled claim is taken as gone;
-    one that could not be read (a storage error) as live: better refuse than share."""
+    one being written (empty) or that could not be read (a storage error) as live:
+    better refuse than share."""
     found: dict[str, dict[str, Any]] = {}
     for file in storage.list_files(location):
-        if _CLAIM.fullmatch(file):
-            try:
-                owner = json.loads(storage.read_text(storage.join(location, file)) or "{}")
-            except json.JSONDecodeError:
-                owner = {}
-            except OSError as exc:
-                owner = {"unreadable": str(exc)}
-            found[file] = owner if isinstance(owner, dict) else {}
+        if not _CLAIM.fullmatch(file):
+            continue
+        try:
+            text = storage.read_text(storage.join(location, file))
+            if text is None:
+                continue  # released since it was listed
+            owner = json.loads(text) if text else {"unreadable": "being written"}
+        except json.JSONDecodeError:
+            owner = {}
+        except OSError as exc:
+            owner = {"unreadable": str(exc)}
+        found[file] = owner if isinstance(owner, dict) else {}
     return found
 
 

@@ -425,15 +425,19 @@ def load_experiment(exp: str, root: str | None = None) -> Experiment:
     location = resolve(exp, root)
     try:
         return _read_experiment(location)
-    except (KeyError, TypeError, ValueError) as exc:  # JSONDecodeError is a ValueError
+    except _MALFORMED as exc:
         what = f"missing {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0]
         raise UserError(f"experiment {exp!r} is unreadable: {what}") from None
 
 
+# What files that are not what hpsearch writes raise when read (JSONDecodeError is a ValueError).
+_MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError)
+
+
 def _read_experiment(location: str) -> Experiment:
-    record = _mapping(storage.read_json(storage.join(location, SEARCH_FILE)), SEARCH_FILE)
-    status = storage.read_json(storage.join(location, STATUS_FILE))
-    summary = storage.read_json(storage.join(location, SUMMARY_FILE))
+    record = _mapping(_read_json(location, SEARCH_FILE), SEARCH_FILE)
+    status = _read_json(location, STATUS_FILE)
+    summary = _read_json(location, SUMMARY_FILE)
     config = _mapping(record["config"], f"{SEARCH_FILE}'s config")
     # What every listing shows; a KeyError names the key that is missing.
     max_epochs, _, _, _ = (
@@ -451,6 +455,13 @@ def _read_experiment(location: str) -> Experiment:
     trials = [read_trial(location, d, max_epochs, state == "running") for d in dirs]
     ordered = sorted((t for t in trials if t is not None), key=lambda t: t.number)
     return Experiment(location, record, status, summary, state, reason, tuple(ordered))
+
+
+def _read_json(location: str, name: str) -> Any:
+    try:
+        return storage.read_json(storage.join(location, name))
+    except ValueError as exc:
+        raise ValueError(f"{name} is not valid JSON ({exc})") from None
 
 
 def _mapping(value: Any, what: str) -> dict[str, Any]:
@@ -484,8 +495,9 @@ def scan_experiments(root: str | None = None) -> list[Experiment | Unreadable]:
             experiment = load_experiment(location)
             experiment.best_trial()  # a summary naming a trial that is not there
             found.append(experiment)
-        except UserError as exc:
-            unreadable.append(Unreadable(name, location, exc.what.rpartition(": ")[2]))
+        except (UserError, OSError, *_MALFORMED) as exc:  # one damaged folder hides no other
+            reason = exc.what if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+            unreadable.append(Unreadable(name, location, reason.split(" is unreadable: ")[-1]))
     found.sort(key=lambda e: str(e.record.get("started_at", "")))
     return [*found, *unreadable]
 

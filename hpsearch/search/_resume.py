@@ -175,6 +175,13 @@ def resume_config(experiment: Experiment, num_samples: int | None) -> SearchConf
             f"pass --num-samples N above {experiment.requested} to add trials",
         )
     recorded = dict(experiment.record["config"])
+    if "***" in str(recorded.get("data") or ""):
+        raise UserError(
+            f"experiment {experiment.name!r} read its table from {recorded['data']}, recorded "
+            "with its credentials blanked, so resume cannot read it again",
+            "give the credentials as AWS_* environment variables and put the location "
+            "without them in config.data of its hpsearch.json",
+        )
     recorded.update(
         num_samples=num_samples or experiment.requested,
         name=experiment.name,
@@ -197,6 +204,7 @@ def resume_search(
     echo = redacting(echo)
     started = time.perf_counter()
     experiment = load_experiment(exp, root)
+    storage.refuse_keyed_results(experiment.location)
     config = resume_config(experiment, num_samples)
     # One writer: a second resume of this experiment stops here.
     claim = claim_existing(experiment.location, experiment.name)

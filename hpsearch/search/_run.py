@@ -23,7 +23,7 @@ from hpsearch.data import TabularData, load_builtin, load_table
 from hpsearch.errors import UserError
 from hpsearch.search._claim import claim_new
 from hpsearch.search._local_ray import local_ray, prepare_environment
-from hpsearch.search._storage import join
+from hpsearch.search._storage import join, refuse_keyed_results
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def experiment_name(config: SearchConfig) -> str:
             or "data"
         )
     # The random tail keeps two searches started in the same second apart.
-    return f"{source}-{space}-{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+    return f"{source}-{space}-{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(4)}"
 
 
 def redacting(echo: Callable[[str], None] | None) -> Callable[[str], None] | None:
@@ -129,6 +129,7 @@ def run_search(config: SearchConfig, echo: Callable[[str], None] | None = print)
     started = time.perf_counter()
     name = experiment_name(config)
     root = config.storage_root()
+    refuse_keyed_results(root)
     experiment_path = join(root, name)
     # Claimed before any expensive work: a second search of that name stops here.
     claim = claim_new(experiment_path, name, root)
@@ -280,13 +281,14 @@ def fit_and_summarize(
             wall_time_s=search_s,
             ray_start_s=ray_start_s,
         )
-        if termination.received:
+        if termination.received and summary["ended"] != "finished":
             summary["ended"] = "terminated"
         summary["total_time_s"] = round(time.perf_counter() - started, 3)
         write_json_atomic(summary, experiment_path, SUMMARY_FILE)
-    except Exception as exc:
+    except BaseException as exc:  # a signal while summarizing too: never left "running"
         # Inspection then says "errored" and why, instead of "interrupted".
-        write_status(experiment_path, "errored", error=f"{type(exc).__name__}: {exc}"[:500])
+        reason = "stopped while summarizing" if isinstance(exc, KeyboardInterrupt) else exc
+        write_status(experiment_path, "errored", error=f"{type(exc).__name__}: {reason}"[:500])
         raise
     write_status(experiment_path, "ended")
     return results, summary

@@ -22,6 +22,19 @@ from hpsearch.errors import UserError
 __all__ = ["has_credentials", "redact", "redact_data"]  # re-exported: storage is where callers look
 
 
+def refuse_keyed_results(location: str) -> None:
+    """Refuse a results location that carries credentials: Ray Tune pickles the
+    storage filesystem, keys included, into the experiment's files (``tuner.pkl``,
+    ``experiment_state-*.json``), which nothing can redact."""
+    if has_credentials(location):
+        raise UserError(
+            f"the results location {location} carries credentials, which Ray Tune would "
+            "write into the experiment's files",
+            "drop them from the URI and give them as AWS_* environment variables or an "
+            "instance role",
+        )
+
+
 def filesystem(location: str) -> tuple[pafs.FileSystem, str]:
     """The filesystem and the path on it for a local path or a URI."""
     if "://" not in location:
@@ -109,7 +122,7 @@ def read_json(location: str) -> dict[str, Any] | None:
 def write_json_atomic(data: dict[str, Any], directory: str, filename: str) -> str:
     """Write ``data`` as JSON under ``directory`` (a path or URI), never half-written,
     with every credential redacted (see :func:`redact`)."""
-    text = redact(json.dumps(data, indent=2, default=str))
+    text = json.dumps(redact_data(data), indent=2, default=str)
     return write_bytes(join(directory, filename), text.encode())
 
 

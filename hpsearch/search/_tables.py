@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from hpsearch.errors import UserError
+from hpsearch.search import _storage as storage
 
 if TYPE_CHECKING:
     from hpsearch.search._experiment import Experiment
@@ -104,11 +105,9 @@ def check_table_path(path: str) -> str:
 
 
 def write_table(table: pa.Table, path: str) -> str:
-    """Write ``table`` by ``path``'s suffix; a temporary file is moved into place,
-    so a failed write leaves nothing behind."""
+    """Write ``table`` by ``path``'s suffix, whole or not at all (see ``storage.atomic_path``)."""
     suffix = check_table_path(path)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
+    with storage.atomic_path(path) as tmp:
         if suffix == ".parquet":
             import pyarrow.parquet as pq
 
@@ -121,10 +120,6 @@ def write_table(table: pa.Table, path: str) -> str:
             import pyarrow.feather as feather
 
             feather.write_feather(table, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
 
 
@@ -145,7 +140,7 @@ def escape_formulas(table: pa.Table) -> pa.Table:
 
     for i, field in enumerate(table.schema):
         kind = field.type.value_type if pa.types.is_dictionary(field.type) else field.type
-        if pa.types.is_string_view(kind):
+        if getattr(pa.types, "is_string_view", lambda _: False)(kind):  # pyarrow >= 16
             kind = pa.string()
         if pa.types.is_string(kind) or pa.types.is_large_string(kind):
             column = pc.replace_substring_regex(

@@ -67,6 +67,8 @@ def test_racing_drivers_never_both_claim_an_experiment_on_s3(s3_root: str) -> No
     # An object store has no exclusive create: in a dead heat all may back off, never two win.
     assert outcomes.count("won") <= 1, outcomes
     assert all(o.startswith("UserError") for o in outcomes if o != "won"), outcomes
+    alone = claim_new(storage.join(s3_root, "alone"), "alone", s3_root)  # no rival: it wins
+    alone.release()
 
 
 def test_a_claim_refuses_an_existing_experiment_and_a_live_claim(tmp_path: Path) -> None:
@@ -79,6 +81,7 @@ def test_a_claim_refuses_an_existing_experiment_and_a_live_claim(tmp_path: Path)
         claim_existing(location, "exp")
     claim.release()
     claim_existing(location, "exp").release()  # released: free again
+    assert not list(Path(location).glob("*claim*"))
 
 
 def test_the_claim_of_a_dead_driver_is_taken_over_by_the_next_generation(tmp_path: Path) -> None:
@@ -94,12 +97,13 @@ def test_the_claim_of_a_dead_driver_is_taken_over_by_the_next_generation(tmp_pat
     # The new owner is alive: nobody else gets in now.
     with pytest.raises(UserError, match="being resumed"):
         claim_existing(location, "exp")
+    claim.release()
 
 
 def test_a_refused_search_leaves_no_folder_behind(tmp_path: Path) -> None:
     root = tmp_path / "new" / "results"
     claim = claim_new(str(root / "x"), "x", str(root))
-    assert [p.name for p in (root / "x").iterdir()] == [claim.file]
+    assert [p.name for p in (root / "x").iterdir()] == [claim.file] == ["claim-000001.json"]
     claim.release(remove_if_empty=True)
     assert not (tmp_path / "new").exists()
 
@@ -113,6 +117,7 @@ def test_a_second_run_of_a_name_in_use_stops_before_any_work(tmp_path: Path) -> 
     assert result.exit_code == 2, result.output
     assert "is being created by another hpsearch" in result.stderr
     assert sorted(p.name for p in (root / "dup").iterdir()) == [held.file]
+    held.release()
 
 
 def test_default_names_started_in_the_same_second_differ() -> None:
@@ -181,11 +186,19 @@ def test_list_shows_a_malformed_experiment_as_unreadable_and_goes_on(tmp_path: P
         str(root / "ok"), "hpsearch.json",
     )  # fmt: skip
     storage.write_json_atomic({"ended": "finished", "best": None}, str(root / "ok"), "summary.json")
+    # A summary and a trial that are JSON, but not what hpsearch writes.
+    for name in ("odd-summary", "odd-trial"):
+        (root / name).mkdir()
+        (root / name / "hpsearch.json").write_bytes((root / "ok" / "hpsearch.json").read_bytes())
+    (root / "odd-summary" / "summary.json").write_text('{"ended": "finished", "best": "x"}')
+    (root / "odd-trial" / "trial_a").mkdir()
+    (root / "odd-trial" / "trial_a" / "params.json").write_text("[1, 2]")
     result = CliRunner().invoke(cli, ["list", "--storage", str(root)], prog_name="hpsearch")
     assert result.exit_code == 0, result.output
     rows = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
     assert rows["ok"].split()[1] == "finished"
     assert "unreadable" in rows["broken"] and "missing 'config'" in rows["broken"]
-    assert "unreadable" in rows["garbled"]
+    assert "unreadable" in rows["garbled"] and "hpsearch.json is not valid JSON" in rows["garbled"]
+    assert "unreadable" in rows["odd-summary"] and "unreadable" in rows["odd-trial"]
     best = CliRunner().invoke(cli, ["best", str(root / "broken")], prog_name="hpsearch")
     assert best.exit_code == 2 and "is unreadable: missing 'config'" in best.stderr

@@ -20,17 +20,18 @@ import pytest
 
 from tests.experiments import HPSEARCH
 
-#: Every (command, parameter) that takes a location, and the step below that gives it a key.
+#: Every (command, parameter) that takes a location, and the test below that gives it a key.
 LOCATION_PARAMS = {
-    ("run", "data"), ("run", "storage"), ("run", "warm_start"),
-    ("resume", "exp"), ("resume", "storage"),
+    ("run", "data"), ("run", "warm_start"),
     ("export", "exp"), ("report", "exp"), ("best", "exp"), ("trials", "exp"),
     ("export-model", "exp"), ("predict", "source"), ("predict", "data"),
     ("export", "storage"), ("report", "storage"), ("best", "storage"), ("trials", "storage"),
     ("export-model", "storage"), ("predict", "storage"), ("list", "storage"),
-    # submit refuses a location with a key (tests/search/test_submit.py); the job
-    # verbs take a cluster address, whose token never travels in it.
+    # A results location with a key is refused (test_a_results_location_with_a_key_...);
+    # so is any location with a key given to submit (tests/search/test_submit.py).
+    ("run", "storage"), ("resume", "exp"), ("resume", "storage"),
     ("submit", "data"), ("submit", "storage"), ("submit", "warm_start"),
+    # The job verbs take a cluster address; its token never travels in it.
     ("job", "address"),
 }  # fmt: skip
 _LOCATION_NAMES = {"data", "storage", "warm_start", "exp", "source", "address", "location"}
@@ -75,31 +76,43 @@ def test_no_credential_reaches_results_exports_reports_models_or_output(tmp_path
     out = tmp_path / "out"
     out.mkdir()
     small = ["--space", "quick", "--max-epochs", "2"]
+    exp, r = str(root / "s"), str(root)
     steps = [
         ["run", *small, "--num-samples", "2", "--name", "s", "--json", "--target", "y",
-         "--data", keyed("run --data", str(table)), "--storage", keyed("run --storage", str(root))],
-        ["resume", keyed("resume EXP", str(root / "s")), "--num-samples", "3", "--quiet"],
+         "--data", keyed("run --data", str(table))],
+        # Its table's key was blanked when recorded: refused in one line, key unshown.
+        ["resume", "s", "--num-samples", "3", "--quiet"],
         ["run", *small, "--num-samples", "1", "--name", "w", "--target", "y", "--data", str(table),
-         "--warm-start", keyed("run --warm-start", str(root / "s"))],
-        ["export", keyed("export EXP", str(root / "s")), "-o", str(out / "t.parquet")],
-        ["export", "s", "-o", str(out / "t.csv")],
-        ["report", keyed("report EXP", str(root / "s")), "-o", str(out / "r.html")],
-        ["export-model", keyed("export-model EXP", str(root / "s")), "-o", str(out / "m.pt")],
-        ["predict", keyed("predict EXP", str(root / "s")), "--data",
-         keyed("predict --data", str(table)), "-o", str(out / "p.csv")],
-        ["best", keyed("best EXP", str(root / "s")), "--json"],
-        ["trials", keyed("trials EXP", str(root / "s"))],
-        ["list", "--storage", keyed("list --storage", str(root))],
+         "--warm-start", keyed("run --warm-start", exp)],
+        ["resume", "w", "--num-samples", "2", "--quiet"],
+        ["export", keyed("export EXP", exp), "-o", str(out / "t.parquet")],
+        ["export", "s", "--storage", keyed("export --storage", r), "-o", str(out / "t.csv")],
+        ["report", keyed("report EXP", exp), "-o", str(out / "r.html")],
+        ["report", "s", "--storage", keyed("report --storage", r), "-o", str(out / "q.html")],
+        ["export-model", keyed("export-model EXP", exp), "-o", str(out / "m.pt")],
+        ["export-model", "s", "--storage", keyed("export-model --storage", r),
+         "-o", str(out / "n.pt")],
+        ["predict", keyed("predict EXP", exp), "--data", keyed("predict --data", str(table)),
+         "-o", str(out / "p.csv")],
+        ["predict", "s", "--storage", keyed("predict --storage", r), "--data", str(table),
+         "-o", str(out / "q.parquet")],
+        ["best", keyed("best EXP", exp), "--json"],
+        ["best", "s", "--storage", keyed("best --storage", r)],
+        ["trials", keyed("trials EXP", exp)],
+        ["trials", "s", "--storage", keyed("trials --storage", r)],
+        ["list", "--storage", keyed("list --storage", r)],
     ]  # fmt: skip
     printed = ""
     for step in steps:
         result = subprocess.run([*HPSEARCH, *step], env=env, capture_output=True, text=True)
-        assert result.returncode == 0, f"{step[0]}: {result.stderr[-2000:]}"
+        refused = step[:2] == ["resume", "s"]
+        assert result.returncode == (2 if refused else 0), f"{step[0]}: {result.stderr[-2000:]}"
         printed += result.stdout + result.stderr
-        if step[0] == "run" and "--json" in step:  # the summary, its locations redacted
+        if step[0] == "run" and "--json" in step:  # the summary, its data location redacted
             summary = json.loads(result.stdout)
-            assert summary["trials"]["total"] == 2 and "secret_key=***" in summary["path"]
-    assert printed.count("secret_key=***") >= 5  # the locations are shown, redacted
+            assert summary["trials"]["total"] == 2
+            assert summary["config"]["data"].endswith("secret_key=***")
+    assert printed.count("secret_key=***") >= 4  # locations are shown, redacted
     written = [p for p in [*root.rglob("*"), *out.rglob("*")] if p.is_file()]
     assert len(written) > 20 and any(p.name == "summary.json" for p in written)
     needles = {**fake, **keys}
@@ -110,6 +123,8 @@ def test_no_credential_reaches_results_exports_reports_models_or_output(tmp_path
     assert not [name for name, value in needles.items() if value in printed]
     record = json.loads((root / "s" / "hpsearch.json").read_text())
     assert record["config"]["data"].endswith("secret_key=***")
+    resumed = json.loads((root / "w" / "hpsearch.json").read_text())
+    assert resumed["resumed"] and resumed["config"]["num_samples"] == 2
     assert json.loads((root / "w" / "hpsearch.json").read_text())["config"]["warm_start"].endswith(
         "secret_key=***"
     )
@@ -126,3 +141,78 @@ def test_click_commands_exist_for_every_covered_location() -> None:
         found = cli.get_command(ctx, command)
         assert found is not None, command
         assert param in {p.name for p in found.params}, (command, param)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "--storage", "s3://AKIAEXAMPLE:wJal/rXUtn+F@EMI@bucket/results"],
+        ["run", "--storage", "file:///tmp/r?secret_key=wJal/rXUtn+F@EMI"],
+        ["resume", "s3://AKIAEXAMPLE:wJal/rXUtn+F@EMI@bucket/results/s"],
+    ],
+    ids=["run-userinfo", "run-option", "resume"],
+)
+def test_a_results_location_with_a_key_is_refused_and_never_shown(
+    args: list[str], tmp_path: Path
+) -> None:
+    """Tune would pickle the key into tuner.pkl and experiment_state: refused, redacted."""
+    result = subprocess.run(
+        [*HPSEARCH, *args], capture_output=True, text=True, cwd=tmp_path,
+        env={**os.environ, "AWS_EC2_METADATA_DISABLED": "true"},
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("hpsearch: error: ") and result.stderr.count("\n") == 1
+    assert "wJal" not in result.stdout + result.stderr and "EMI" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_key_in_a_data_location_never_reaches_an_error_message(tmp_path: Path) -> None:
+    """pyarrow cannot parse an unencoded "/" in a secret and quotes the URI: redacted, in
+    the CLI and in the Python API alike."""
+    from hpsearch.data import open_table
+    from hpsearch.errors import UserError
+
+    uri = "s3://AKIAEXAMPLE:wJal/rXUtn+F@EMI@bucket/t.parquet"
+    with pytest.raises(UserError) as caught:
+        open_table(uri)
+    assert "wJal" not in str(caught.value) and "s3://***@bucket/t.parquet" in str(caught.value)
+    result = subprocess.run(
+        [*HPSEARCH, "run", "--data", uri, "--target", "y"], capture_output=True, text=True,
+        env={**os.environ, "HPSEARCH_STORAGE": str(tmp_path / "r")},
+    )  # fmt: skip
+    assert result.returncode == 2 and "wJal" not in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "redacted"),
+    [
+        ("s3://K:se/cr@et@b/x?region=1", "s3://***@b/x?region=1"),
+        ("s3://b/x?endpoint_override=h:9&secret_key=S/k+z&scheme=http",
+         "s3://b/x?endpoint_override=h:9&secret_key=***&scheme=http"),
+        ("gs://b/x?access_token=t", "gs://b/x?access_token=***"),
+        ("abfs://c/x?account_key=k&sig=s", "abfs://c/x?account_key=***&sig=***"),
+        ("at s3://b/x?session_token=t now", "at s3://b/x?session_token=*** now"),
+        ("<a href=\"s3://b/x?r=1&amp;secret_key=k\">", "<a href=\"s3://b/x?r=1&amp;secret_key=***\">"),
+        # Not locations, or none with a credential: untouched.
+        ("category?keyboard=x", "category?keyboard=x"),
+        ("hdfs://user@host:9000/x", "hdfs://user@host:9000/x"),
+        ("s3://bucket/dir/a@b.csv", "s3://bucket/dir/a@b.csv"),
+    ],
+)  # fmt: skip
+def test_redact_blanks_credentials_and_nothing_else(text: str, redacted: str) -> None:
+    from hpsearch._redact import redact
+
+    assert redact(text) == redacted
+
+
+def test_redacting_keeps_json_valid_and_scripts_intact() -> None:
+    from plotly.offline import get_plotlyjs
+
+    from hpsearch._redact import redact
+
+    nested = json.dumps({"state": json.dumps({"path": "s3://b/r?a=1&secret_key=abc"})})
+    assert json.loads(json.loads(redact(nested))["state"]) == {
+        "path": "s3://b/r?a=1&secret_key=***"
+    }
+    script = get_plotlyjs()  # the report inlines it; a changed byte breaks every chart
+    assert redact(script) == script
