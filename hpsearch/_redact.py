@@ -11,22 +11,20 @@ from __future__ import annotations
 import re
 from typing import Any
 
+# Every pattern here runs in time linear in the text: hpsearch redacts data too
+# (a 1 MB category), where a backtracking pattern would hang.
+#
 # A location in text: scheme://, then up to whitespace, a quote or an angle bracket.
 # Only these are redacted, so data that merely looks like an option (a category
 # "?keyboard=x", minified JavaScript in a report) is never touched.
-_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>]*")
+_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,31}://[^\s\"'<>]*")
+# An option of a URI; its value ends at the next option, fragment or backslash
+# (a URI inside escaped JSON).
+_OPTION = re.compile(r"(?<=[?&;])([\w.-]+)=([^&#\\]*)")
 # Options that carry credentials: pyarrow's access_key/secret_key/session_token,
 # GCS's access_token, Azure's account_key and SAS sig, HDFS's kerb_ticket, and any
-# *key/*secret/*token/*password a future filesystem adds. The value ends at the next
-# option, fragment or backslash (a URI inside escaped JSON). Over-redacting is harmless.
-_SECRET_OPTION = re.compile(
-    r"(?i)(?<=[?&;])"
-    r"((?:[\w.-]*?(?:key|secret|token|passw(?:or)?d|credential|signature|ticket)[\w.-]*)|sig)"
-    r"=[^&#\\]*"
-)
-# user:password@ before the host (pyarrow reads S3 keys from there): up to the last
-# "@" before any "?" or "#", since an unencoded secret may hold "/" or "@".
-_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^?#]*?:[^?#]*@(?=[^@?#]*(?:[?#]|$))")
+# *key/*secret/*token/*password a future filesystem adds. Over-redacting is harmless.
+_SECRET_NAME = re.compile(r"(?i)key|secret|token|passw(?:or)?d|credential|signature|ticket|^sig$")
 
 
 def redact(text: str) -> str:
@@ -42,8 +40,20 @@ def redact(text: str) -> str:
 
 
 def _redact_uri(uri: str) -> str:
-    uri = _USERINFO.sub(lambda m: f"{m.group(1)}***@", uri)
-    return _SECRET_OPTION.sub(lambda m: f"{m.group(1)}=***", uri)
+    scheme, _, rest = uri.partition("://")
+    cut = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+    head, tail = rest[:cut], rest[cut:]
+    # user:password@ before the host (pyarrow reads S3 keys from there): up to the
+    # last "@", since an unencoded secret may hold "/" or "@".
+    at = head.rfind("@")
+    if at >= 0 and ":" in head[:at]:
+        head = "***" + head[at:]
+    return f"{scheme}://{head}{_OPTION.sub(_redact_option, tail)}"
+
+
+def _redact_option(match: re.Match[str]) -> str:
+    name = match.group(1)
+    return f"{name}=***" if _SECRET_NAME.search(name) else match.group(0)
 
 
 def redact_data(data: Any) -> Any:

@@ -216,3 +216,20 @@ def test_redacting_keeps_json_valid_and_scripts_intact() -> None:
     }
     script = get_plotlyjs()  # the report inlines it; a changed byte breaks every chart
     assert redact(script) == script
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["x" * 2_000_000, "s3://b?" + "k" * 2_000_000, "s3://" + "a:@" * 500_000 + "?q=1"],
+    ids=["a long word", "a long option", "many @ and :"],
+)
+def test_redacting_a_huge_value_takes_linear_time(text: str) -> None:
+    """hpsearch.json holds data (categories, class names): a backtracking pattern took
+    20 s for 200 KB and would take hours for these; linear, they take milliseconds."""
+    import time
+
+    from hpsearch._redact import redact_data
+
+    start = time.perf_counter()
+    redact_data({"categories": [text]})
+    assert time.perf_counter() - start < 30  # quadratic: hours; linear: ~0.1 s
