@@ -483,8 +483,10 @@ def scan_experiments(root: str | None = None) -> list[Experiment | Unreadable]:
     """Every experiment under the storage root, oldest first; unreadable ones last,
     each with the reason, so one damaged folder hides no other."""
     root = root or default_storage()
-    if "://" not in root and not os.path.isdir(root):
-        return []
+    if "://" not in root:
+        root = os.path.abspath(os.path.expanduser(root))  # the default is ~/hpsearch-results
+        if not os.path.isdir(root):
+            return []
     found: list[Experiment] = []
     unreadable: list[Unreadable] = []
     for name in storage.list_dirs(root):

@@ -202,3 +202,19 @@ def test_list_shows_a_malformed_experiment_as_unreadable_and_goes_on(tmp_path: P
     assert "unreadable" in rows["odd-summary"] and "unreadable" in rows["odd-trial"]
     best = CliRunner().invoke(cli, ["best", str(root / "broken")], prog_name="hpsearch")
     assert best.exit_code == 2 and "is unreadable: missing 'config'" in best.stderr
+
+
+def test_list_finds_experiments_under_the_default_root_in_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default root is "~/hpsearch-results": it must be expanded (it was not, so
+    `hpsearch list` said "No experiments" right after the README's first command)."""
+    monkeypatch.delenv("HPSEARCH_STORAGE")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    record = {"experiment": "e", "config": {"max_epochs": 3, "num_samples": 2},
+              "metric": "val_accuracy", "mode": "max", "started_at": now_iso()}  # fmt: skip
+    storage.write_json_atomic(record, str(tmp_path / "hpsearch-results" / "e"), "hpsearch.json")
+    storage.write_json_atomic({"ended": "finished"}, str(tmp_path / "hpsearch-results" / "e"),
+                              "summary.json")  # fmt: skip
+    result = CliRunner().invoke(cli, ["list"], prog_name="hpsearch")
+    assert result.exit_code == 0 and result.stdout.splitlines()[1].split()[:2] == ["e", "finished"]
