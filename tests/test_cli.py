@@ -161,8 +161,22 @@ def test_ctrl_c_or_sigterm_stops_the_search_summarizes_it_and_it_resumes(
     assert summary["ended"] == ended and summary["trials"]["total"] < 8
     assert json.loads((tmp_path / "intr" / "status.json").read_text())["state"] == "ended"
     assert "Traceback" not in err and "SIGTERM received" not in err  # Ray's C++ dump
-    if sent == signal.SIGTERM:
-        return  # resume after SIGTERM is the same as after Ctrl-C, tested below
+    if sent == signal.SIGTERM:  # resume ends the same way on SIGTERM; completing it: below
+        resuming = subprocess.Popen(
+            [*HPSEARCH, "resume", "intr"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, env=env,
+        )  # fmt: skip
+        assert resuming.stdout is not None
+        for line in resuming.stdout:
+            if "done)" in line:
+                resuming.send_signal(sent)
+                break
+        rest, err = resuming.communicate(timeout=120)
+        assert resuming.returncode == code and "Traceback" not in err, err[-2000:]
+        summary = json.loads((tmp_path / "intr" / "summary.json").read_text())
+        assert summary["ended"] == ended
+        assert not list((tmp_path / "intr").glob("claim-*")), "each driver drops its claim"
+        return
     # The rest of the search, from where the signal left it.
     listed = subprocess.run([*HPSEARCH, "list"], capture_output=True, text=True, env=env)
     assert listed.stdout.splitlines()[1].split()[1] == "interrupted"

@@ -281,7 +281,10 @@ def fit_and_summarize(
             wall_time_s=search_s,
             ray_start_s=ray_start_s,
         )
-        if termination.received and summary["ended"] != "finished":
+        # Terminated, unless every trial had ended before the signal came.
+        if termination.received and (
+            summary["ended"] != "finished" or summary["trials"]["interrupted"]
+        ):
             summary["ended"] = "terminated"
         summary["total_time_s"] = round(time.perf_counter() - started, 3)
         write_json_atomic(summary, experiment_path, SUMMARY_FILE)
