@@ -18,9 +18,9 @@ from typing import Any
 # Only these are redacted, so data that merely looks like an option (a category
 # "?keyboard=x", minified JavaScript in a report) is never touched.
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,31}://[^\s\"'<>]*")
-# An option of a URI; its value ends at the next option, fragment or backslash
-# (a URI inside escaped JSON).
-_OPTION = re.compile(r"(?<=[?&;])([\w.-]+)=([^&#\\]*)")
+# An option of a URI; its value ends at the next option (or a "?" or ";" that may
+# start one inside a value), a fragment or a backslash (a URI inside escaped JSON).
+_OPTION = re.compile(r"(?<=[?&;])([\w.-]+)=([^?&;#\\]*)")
 # Options that carry credentials: pyarrow's access_key/secret_key/session_token,
 # GCS's access_token, Azure's account_key and SAS sig, HDFS's kerb_ticket, and any
 # *key/*secret/*token/*password a future filesystem adds. Over-redacting is harmless.
@@ -43,17 +43,33 @@ def _redact_uri(uri: str) -> str:
     scheme, _, rest = uri.partition("://")
     cut = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
     head, tail = rest[:cut], rest[cut:]
-    # user:password@ before the host (pyarrow reads S3 keys from there): up to the
-    # last "@", since an unencoded secret may hold "/" or "@".
-    at = head.rfind("@")
-    if at >= 0 and ":" in head[:at]:
-        head = "***" + head[at:]
-    return f"{scheme}://{head}{_OPTION.sub(_redact_option, tail)}"
+    return f"{scheme}://{_redact_userinfo(head)}{_OPTION.sub(_redact_option, tail)}"
+
+
+def _redact_userinfo(head: str) -> str:
+    """``user:password@host/path`` -> ``***@host/path``.
+
+    The authority ends at the first "/"; but a secret written unencoded may
+    hold "/" or "@" (pyarrow then quotes the whole URI in its error), so an
+    authority with a ":" that is not a port's runs to the last "@". A path
+    such as ``bucket/runs/lr:0.1@v2`` is left alone.
+    """
+    authority = head.split("/", 1)[0]
+    at = authority.rfind("@")
+    if at >= 0 and ":" in authority[:at]:
+        return "***" + head[at:]
+    colon = authority.find(":")
+    if colon >= 0 and not authority[colon + 1 :].isdigit() and "@" in head:
+        return "***" + head[head.rfind("@") :]
+    return head
 
 
 def _redact_option(match: re.Match[str]) -> str:
-    name = match.group(1)
-    return f"{name}=***" if _SECRET_NAME.search(name) else match.group(0)
+    name, value = match.group(1), match.group(2)
+    if _SECRET_NAME.search(name):
+        return f"{name}=***"
+    # A location inside an option (endpoint_override=http://user:pw@host).
+    return f"{name}={redact(value)}" if "://" in value else match.group(0)
 
 
 def redact_data(data: Any) -> Any:

@@ -174,7 +174,9 @@ def test_ctrl_c_or_sigterm_stops_the_search_summarizes_it_and_it_resumes(
         rest, err = resuming.communicate(timeout=120)
         assert resuming.returncode == code and "Traceback" not in err, err[-2000:]
         summary = json.loads((tmp_path / "intr" / "summary.json").read_text())
-        assert summary["ended"] == ended
+        assert summary["ended"] == ended and "Terminated after" in rest
+        assert json.loads((tmp_path / "intr" / "status.json").read_text())["state"] == "ended"
+        assert json.loads((tmp_path / "intr" / "hpsearch.json").read_text())["resumed"]
         assert not list((tmp_path / "intr").glob("claim-*")), "each driver drops its claim"
         return
     # The rest of the search, from where the signal left it.

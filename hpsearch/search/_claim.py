@@ -71,8 +71,12 @@ class Claim:
         """Drop the claim (best effort: a storage error here must not hide the
         search's result); ``remove_if_empty`` also removes the local folders it
         created, if empty (a search refused before it wrote anything leaves nothing)."""
-        with self._lock:
-            self._stop.set()
+        self._stop.set()
+        # A refresh in flight finishes first (it must not write the claim back);
+        # on a storage that hangs, give up waiting rather than hang the exit.
+        locked = self._lock.acquire(timeout=REFRESH_S)
+        if locked:
+            self._lock.release()
         with contextlib.suppress(OSError):
             fs, path = storage.filesystem(storage.join(self.location, self.file))
             fs.delete_file(path)
@@ -117,7 +121,10 @@ def _refuse_existing(location: str, name: str, root: str) -> None:
 
 def _take_or_raise(location: str, name: str, doing: str) -> Claim:
     claims = _claims(location)
-    status = storage.read_json(storage.join(location, STATUS_FILE)) or {}
+    try:
+        status = storage.read_json(storage.join(location, STATUS_FILE)) or {}
+    except ValueError:  # garbled: no heartbeat to go by; the claims decide
+        status = {}
     for owner in claims.values():
         if _alive(owner, status):
             raise UserError(
@@ -161,6 +168,7 @@ def _write_claim(location: str, generation: int) -> str:
     # name, so exactly one driver gets each generation and nobody reads half a claim.
     fd, tmp = tempfile.mkstemp(prefix=f".{file}.", suffix=".tmp", dir=folder)
     try:
+        os.fchmod(fd, 0o644)  # readable by the others sharing the folder (mkstemp: 0600)
         with os.fdopen(fd, "wb") as out:
             out.write(_owner())
         os.link(tmp, target)
@@ -176,8 +184,12 @@ def _write_claim(location: str, generation: int) -> str:
 def _write_exclusive(target: Path) -> None:
     """Without hard links: an exclusive create (an empty claim reads as live)."""
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    with os.fdopen(fd, "wb") as out:
-        out.write(_owner())
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(_owner())
+    except BaseException:
+        target.unlink()  # never leave an empty claim behind
+        raise
 
 
 def _rivals(location: str, file: str, generation: int) -> list[str]:
@@ -187,8 +199,6 @@ def _rivals(location: str, file: str, generation: int) -> list[str]:
 def _alive(owner: dict[str, Any], status: dict[str, Any]) -> bool:
     """Whether a claim's owner may still write: its claim (rewritten every few
     seconds) or its heartbeat (``status.json``) is fresh and its pid not dead."""
-    if "unreadable" in owner:
-        return True
     if (status.get("host"), status.get("pid")) == (owner.get("host"), owner.get("pid")):
         if status.get("state") != "running":
             return False  # it said it ended
@@ -216,17 +226,28 @@ def _claims(location: str) -> dict[str, dict[str, Any]]:
     for file in storage.list_files(location):
         if not _CLAIM.fullmatch(file):
             continue
+        where = storage.join(location, file)
         try:
-            text = storage.read_text(storage.join(location, file))
+            text = storage.read_text(where)
             if text is None:
                 continue  # released since it was listed
-            owner = json.loads(text) if text else {"unreadable": "being written"}
+            owner = json.loads(text) if text else _unreadable(where, "being written")
         except json.JSONDecodeError:
             owner = {}
         except OSError as exc:
-            owner = {"unreadable": str(exc)}
+            owner = _unreadable(where, str(exc))
         found[file] = owner if isinstance(owner, dict) else {}
     return found
+
+
+def _unreadable(where: str, why: str) -> dict[str, Any]:
+    """A claim being written or unreadable counts as live while it is young (its mtime)."""
+    try:
+        fs, path = storage.filesystem(where)
+        mtime = fs.get_file_info(path).mtime
+    except OSError:
+        mtime = None
+    return {"unreadable": why, "updated_at": mtime.isoformat() if mtime else now_iso()}
 
 
 def _generation(file: str) -> int:

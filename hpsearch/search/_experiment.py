@@ -491,9 +491,9 @@ def scan_experiments(root: str | None = None) -> list[Experiment | Unreadable]:
     unreadable: list[Unreadable] = []
     for name in storage.list_dirs(root):
         location = storage.join(root, name)
-        if not storage.exists(storage.join(location, SEARCH_FILE)):
-            continue
         try:
+            if not storage.exists(storage.join(location, SEARCH_FILE)):
+                continue
             experiment = load_experiment(location)
             experiment.best_trial()  # a summary naming a trial that is not there
             found.append(experiment)

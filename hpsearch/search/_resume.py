@@ -203,8 +203,9 @@ def resume_search(
 
     echo = redacting(echo)
     started = time.perf_counter()
+    for location in (exp, root or ""):  # before reading it: a key there would be pickled
+        storage.refuse_keyed_results(location)
     experiment = load_experiment(exp, root)
-    storage.refuse_keyed_results(experiment.location)
     config = resume_config(experiment, num_samples)
     # One writer: a second resume of this experiment stops here.
     claim = claim_existing(experiment.location, experiment.name)

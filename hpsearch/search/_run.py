@@ -262,6 +262,7 @@ def fit_and_summarize(
     from hpsearch.search._summary import summarize
 
     write_status(experiment_path, "running")
+    fitted = False
     try:
         search_start = time.perf_counter()
         # Tune lets a searcher have only one pending trial unless told otherwise
@@ -269,6 +270,7 @@ def fit_and_summarize(
         with _environment(TUNE_MAX_PENDING_TRIALS_PG=str(concurrency)):
             results = tuner.fit()
         search_s = time.perf_counter() - search_start
+        fitted = True
         if after_fit is not None:
             after_fit(results)
         summary = summarize(
@@ -288,10 +290,15 @@ def fit_and_summarize(
             summary["ended"] = "terminated"
         summary["total_time_s"] = round(time.perf_counter() - started, 3)
         write_json_atomic(summary, experiment_path, SUMMARY_FILE)
-    except BaseException as exc:  # a signal while summarizing too: never left "running"
+    except KeyboardInterrupt:
+        # Out of fit (a second Ctrl-C): "interrupted", read from the dead driver. While
+        # summarizing: no summary will come, so say so rather than leave "running".
+        if fitted:
+            write_status(experiment_path, "errored", error="stopped while summarizing")
+        raise
+    except Exception as exc:
         # Inspection then says "errored" and why, instead of "interrupted".
-        reason = "stopped while summarizing" if isinstance(exc, KeyboardInterrupt) else exc
-        write_status(experiment_path, "errored", error=f"{type(exc).__name__}: {reason}"[:500])
+        write_status(experiment_path, "errored", error=f"{type(exc).__name__}: {exc}"[:500])
         raise
     write_status(experiment_path, "ended")
     return results, summary

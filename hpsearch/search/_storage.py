@@ -57,18 +57,27 @@ def exists(location: str) -> bool:
 
 def list_dirs(location: str) -> list[str]:
     """Names of the directories directly under ``location`` (none if it is missing)."""
-    fs, path = filesystem(location)
-    selector = pafs.FileSelector(path, allow_not_found=True, recursive=False)
-    infos = fs.get_file_info(selector)
-    return sorted(info.base_name for info in infos if info.type == pafs.FileType.Directory)
+    return _list(location, pafs.FileType.Directory)
 
 
 def list_files(location: str) -> list[str]:
     """Names of the files directly under ``location`` (none if it is missing)."""
+    return _list(location, pafs.FileType.File)
+
+
+def _list(location: str, kind: pafs.FileType) -> list[str]:
     fs, path = filesystem(location)
     selector = pafs.FileSelector(path, allow_not_found=True, recursive=False)
-    infos = fs.get_file_info(selector)
-    return sorted(info.base_name for info in infos if info.type == pafs.FileType.File)
+    for attempt in range(5):
+        try:
+            infos = fs.get_file_info(selector)
+            break
+        except FileNotFoundError:
+            # A file removed between listing and stat (a temporary file renamed
+            # into place, a claim let go): the folder changed; list it again.
+            if attempt == 4:
+                raise
+    return sorted(info.base_name for info in infos if info.type == kind)
 
 
 def copy_dir(source: str, target: str) -> None:
@@ -122,7 +131,8 @@ def read_json(location: str) -> dict[str, Any] | None:
 def write_json_atomic(data: dict[str, Any], directory: str, filename: str) -> str:
     """Write ``data`` as JSON under ``directory`` (a path or URI), never half-written,
     with every credential redacted (see :func:`redact`)."""
-    text = json.dumps(redact_data(data), indent=2, default=str)
+    # Values first (keeps JSON valid), then the text: default=str may turn objects into text.
+    text = redact(json.dumps(redact_data(data), indent=2, default=str))
     return write_bytes(join(directory, filename), text.encode())
 
 

@@ -38,15 +38,34 @@ def _known(experiment: Path) -> set[str]:
     return {json.loads(trial)["trial_id"] for trial, _ in state.get("trial_data", [])}
 
 
+def _checkpointed(experiment: Path) -> set[str]:
+    """The trial ids whose checkpoint Tune's newest snapshot knows (it restores from those)."""
+    from hpsearch.search._resume import _checkpoint_names
+
+    snapshots = sorted(experiment.glob("experiment_state-*.json"))
+    try:
+        state = json.loads(snapshots[-1].read_text()) if snapshots else {}
+    except (OSError, json.JSONDecodeError):  # being replaced right now
+        return set()
+    return {
+        json.loads(trial)["trial_id"]
+        for trial, metadata in state.get("trial_data", [])
+        if _checkpoint_names(json.loads(metadata))
+    }
+
+
 def _part_way(experiment: Path) -> bool:
-    """A trial Tune's snapshot knows has ended, and another has a checkpoint and has not."""
-    known, ended, part_way = _known(experiment), False, False
+    """A trial Tune's snapshot knows has ended, and another has not but has a checkpoint
+    the snapshot knows (one it does not know restarts from scratch: nothing to test)."""
+    known, checkpointed = _known(experiment), _checkpointed(experiment)
+    ended, part_way = False, False
     for trial in experiment.glob("trial_*"):
         result = trial / "result.json"
         text = result.read_text() if result.exists() else ""
+        trial_id = trial.name.removeprefix("trial_")
         if '"done": true' in text:
-            ended = ended or trial.name.removeprefix("trial_") in known
-        elif text and list(trial.glob("checkpoint_*")):
+            ended = ended or trial_id in known
+        elif text and trial_id in checkpointed:
             part_way = True
     return ended and part_way
 

@@ -143,22 +143,24 @@ def test_click_commands_exist_for_every_covered_location() -> None:
 @pytest.mark.parametrize(
     "args",
     [
-        ["run", "--storage", "s3://AKIAEXAMPLE:wJal/rXUtn+F@EMI@bucket/results"],
-        ["run", "--storage", "file:///tmp/r?secret_key=wJal/rXUtn+F@EMI"],
-        ["resume", "s3://AKIAEXAMPLE:wJal/rXUtn+F@EMI@bucket/results/s"],
+        ["run", "--storage", "s3://AKIAEXAMPLE:wJal%2FrXUtn+FEMI@bucket/results"],
+        ["run", "--storage", "file://{tmp}/r?secret_key=wJal/rXUtn+FEMI"],
+        ["resume", "s3://AKIAEXAMPLE:wJal%2FrXUtn+FEMI@bucket/results/s"],
+        ["resume", "s", "--storage", "file://{tmp}/r?secret_key=wJal/rXUtn+FEMI"],
     ],
-    ids=["run-userinfo", "run-option", "resume"],
+    ids=["run-userinfo", "run-option", "resume-exp", "resume-storage"],
 )
 def test_a_results_location_with_a_key_is_refused_and_never_shown(
     args: list[str], tmp_path: Path
 ) -> None:
     """Tune would pickle the key into tuner.pkl and experiment_state: refused, redacted."""
     result = subprocess.run(
-        [*HPSEARCH, *args], capture_output=True, text=True, cwd=tmp_path,
-        env={**os.environ, "AWS_EC2_METADATA_DISABLED": "true"},
+        [*HPSEARCH, *(a.format(tmp=tmp_path) for a in args)], capture_output=True, text=True,
+        cwd=tmp_path, env={**os.environ, "AWS_EC2_METADATA_DISABLED": "true"},
     )  # fmt: skip
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("hpsearch: error: ") and result.stderr.count("\n") == 1
+    assert "carries credentials, which Ray Tune would write" in result.stderr
     assert "wJal" not in result.stdout + result.stderr and "EMI" not in result.stderr
     assert list(tmp_path.iterdir()) == []
 
@@ -190,7 +192,15 @@ def test_a_key_in_a_data_location_never_reaches_an_error_message(tmp_path: Path)
         ("abfs://c/x?account_key=k&sig=s", "abfs://c/x?account_key=***&sig=***"),
         ("at s3://b/x?session_token=t now", "at s3://b/x?session_token=*** now"),
         ("<a href=\"s3://b/x?r=1&amp;secret_key=k\">", "<a href=\"s3://b/x?r=1&amp;secret_key=***\">"),
+        ("s3://b?endpoint_override=http://u:pw@minio:9000&x=1",
+         "s3://b?endpoint_override=http://***@minio:9000&x=1"),
+        ("s3://b?endpoint_override=http://h?secret_key=k", "s3://b?endpoint_override=http://h?secret_key=***"),
+        ("s3://b?region=us;secret_key=k", "s3://b?region=us;secret_key=***"),
+        ("s3://AK:se%2Fcr@b/x", "s3://***@b/x"),
         # Not locations, or none with a credential: untouched.
+        ("s3://bucket/runs/lr:0.1@v2", "s3://bucket/runs/lr:0.1@v2"),
+        ("file:///home/u/lr:0.1@v2/results", "file:///home/u/lr:0.1@v2/results"),
+        ("hdfs://nn:8020/user/alice@CORP/r", "hdfs://nn:8020/user/alice@CORP/r"),
         ("category?keyboard=x", "category?keyboard=x"),
         ("hdfs://user@host:9000/x", "hdfs://user@host:9000/x"),
         ("s3://bucket/dir/a@b.csv", "s3://bucket/dir/a@b.csv"),
