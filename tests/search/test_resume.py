@@ -28,30 +28,26 @@ def hpsearch(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*HPSEARCH, *args], env=env, capture_output=True, text=True)
 
 
-def _known(experiment: Path) -> set[str]:
-    """The trial ids in Tune's newest experiment snapshot."""
+def _snapshot(experiment: Path) -> list[tuple[dict, dict]]:
+    """Each trial and its metadata in Tune's newest experiment snapshot."""
     snapshots = sorted(experiment.glob("experiment_state-*.json"))
     try:
         state = json.loads(snapshots[-1].read_text()) if snapshots else {}
     except (OSError, json.JSONDecodeError):  # being replaced right now
-        return set()
-    return {json.loads(trial)["trial_id"] for trial, _ in state.get("trial_data", [])}
+        return []
+    return [(json.loads(t), json.loads(m)) for t, m in state.get("trial_data", [])]
+
+
+def _known(experiment: Path) -> set[str]:
+    """The trial ids in Tune's newest experiment snapshot."""
+    return {trial["trial_id"] for trial, _ in _snapshot(experiment)}
 
 
 def _checkpointed(experiment: Path) -> set[str]:
     """The trial ids whose checkpoint Tune's newest snapshot knows (it restores from those)."""
     from hpsearch.search._resume import _checkpoint_names
 
-    snapshots = sorted(experiment.glob("experiment_state-*.json"))
-    try:
-        state = json.loads(snapshots[-1].read_text()) if snapshots else {}
-    except (OSError, json.JSONDecodeError):  # being replaced right now
-        return set()
-    return {
-        json.loads(trial)["trial_id"]
-        for trial, metadata in state.get("trial_data", [])
-        if _checkpoint_names(json.loads(metadata))
-    }
+    return {trial["trial_id"] for trial, meta in _snapshot(experiment) if _checkpoint_names(meta)}
 
 
 def _part_way(experiment: Path) -> bool:
