@@ -76,7 +76,8 @@ def is_numeric(t: pa.DataType) -> bool:
     return numeric_domain(t) is not None
 
 
-def _is_text(t: pa.DataType) -> bool:
+def is_text(t: pa.DataType) -> bool:
+    """Strings of any layout: plain, large or view."""
     return bool(pa.types.is_string(t) or pa.types.is_large_string(t) or _is_string_view(t))
 
 
@@ -87,8 +88,8 @@ def is_categorical(t: pa.DataType) -> bool:
     this nor numeric: refused as features.
     """
     if pa.types.is_dictionary(t):
-        return _is_text(t.value_type) or is_numeric(t.value_type)
-    return _is_text(t)
+        return is_text(t.value_type) or is_numeric(t.value_type)
+    return is_text(t)
 
 
 def _seconds(ticks: np.ndarray, t: pa.DataType) -> np.ndarray:

@@ -138,13 +138,14 @@ def escape_formulas(table: pa.Table) -> pa.Table:
     as OWASP advises for CSV; numbers and other types are left as they are."""
     import pyarrow.compute as pc
 
+    from hpsearch.data._encode import is_text
+
     for i, field in enumerate(table.schema):
         kind = field.type.value_type if pa.types.is_dictionary(field.type) else field.type
-        if getattr(pa.types, "is_string_view", lambda _: False)(kind):  # pyarrow >= 16
-            kind = pa.string()
-        if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        if is_text(kind):
+            plain = pa.large_string() if pa.types.is_large_string(kind) else pa.string()
             column = pc.replace_substring_regex(
-                table.column(i).cast(kind), pattern=_FORMULA, replacement="'\\1"
+                table.column(i).cast(plain), pattern=_FORMULA, replacement="'\\1"
             )
             table = table.set_column(i, field.name, column)
     return table.rename_columns([re.sub(_FORMULA, "'\\1", n) for n in table.column_names])
