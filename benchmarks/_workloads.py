@@ -59,7 +59,7 @@ def hpsearch_search(
 ) -> dict[str, Any]:
     """A search through hpsearch's own path (run_search), Ray started apart."""
     from hpsearch import SearchConfig, run_search
-    from hpsearch.search._local_ray import local_ray
+    from hpsearch.tuning._local_ray import local_ray
 
     fields: dict[str, Any] = {"data": data, "target": "y"} if data else {"dataset": dataset}
     config = SearchConfig(
@@ -238,7 +238,7 @@ def gpu_search(dataset: str, trials: int, epochs: int, gpus_per_trial: float) ->
     import threading
 
     from hpsearch import SearchConfig, run_search
-    from hpsearch.search._local_ray import local_ray
+    from hpsearch.tuning._local_ray import local_ray
 
     samples: list[float] = []
     done = threading.Event()

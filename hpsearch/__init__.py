@@ -6,12 +6,15 @@ Example:
     >>> from hpsearch import SearchConfig, run_search
     >>> result = run_search(SearchConfig(dataset="spirals", num_samples=8))  # doctest: +SKIP
     >>> exp = load_experiment(result.experiment_path)  # doctest: +SKIP
-    >>> exp.best()["test"], exp.trials_table().num_rows  # doctest: +SKIP
+    >>> exp.best()["test"], exp.trials_table().num_rows
+    >>> export_model(exp, "model.pt")  # doctest: +SKIP  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from hpsearch.lazy import exports
 
 __version__ = "0.1.0"
 __all__ = [
@@ -20,31 +23,31 @@ __all__ = [
     "SearchResult",
     "UserError",
     "__version__",
+    "export_model",
     "list_experiments",
     "load_experiment",
+    "resume_search",
     "run_search",
 ]
 
 if TYPE_CHECKING:
     from hpsearch.config import SearchConfig
     from hpsearch.errors import UserError
-    from hpsearch.search import SearchResult, run_search
-    from hpsearch.search._experiment import Experiment, list_experiments, load_experiment
+    from hpsearch.experiments import Experiment, list_experiments, load_experiment
+    from hpsearch.models import export_model
+    from hpsearch.tuning import SearchResult, resume_search, run_search
 
-_LAZY = {
-    "SearchConfig": "hpsearch.config",
-    "UserError": "hpsearch.errors",
-    "SearchResult": "hpsearch.search",
-    "run_search": "hpsearch.search",
-    "Experiment": "hpsearch.search._experiment",
-    "load_experiment": "hpsearch.search._experiment",
-    "list_experiments": "hpsearch.search._experiment",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'hpsearch' has no attribute {name!r}")
+__getattr__ = exports(
+    __name__,
+    {
+        "SearchConfig": ".config",
+        "UserError": ".errors",
+        "Experiment": ".experiments",
+        "list_experiments": ".experiments",
+        "load_experiment": ".experiments",
+        "export_model": ".models",
+        "SearchResult": ".tuning",
+        "resume_search": ".tuning",
+        "run_search": ".tuning",
+    },
+)

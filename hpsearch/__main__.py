@@ -1,5 +1,5 @@
 """``python -m hpsearch``: the same as the ``hpsearch`` command."""
 
-from hpsearch.cli import main
+from hpsearch.commands import main
 
 main()

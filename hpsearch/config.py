@@ -16,9 +16,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from hpsearch._choices import SamplerName, SchedulerName
-from hpsearch._validation import user_error
-from hpsearch.errors import UserError
+from hpsearch.errors import UserError, user_error
+
+# The registries in hpsearch.tuning hold exactly these names (a test checks);
+# written here so the config and --help need no tuning import.
+SamplerName = Literal["tpe", "random", "cmaes", "gp", "qmc"]
+SchedulerName = Literal["asha", "hyperband", "median", "none"]
 
 #: Metrics by task; the first of each is the default search metric.
 TASK_METRICS: dict[str, dict[str, Literal["min", "max"]]] = {

@@ -45,7 +45,7 @@ def ray_session() -> Iterator[None]:
 
     ``run_search`` reuses an initialized Ray, so the ~3-5 s start-up is paid once.
     """
-    from hpsearch.search._local_ray import local_ray
+    from hpsearch.tuning._local_ray import local_ray
 
     with local_ray(num_cpus=2, num_gpus=0):
         yield

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from hpsearch.cli import cli
+from hpsearch.commands._main import cli
 
 HPSEARCH = [sys.executable, "-m", "hpsearch"]
 
@@ -30,7 +30,7 @@ def test_every_command_has_help(command: list[str]) -> None:
 def test_import_and_help_load_neither_torch_nor_ray() -> None:
     script = (
         "import sys, hpsearch\n"
-        "from hpsearch.cli import cli\n"
+        "from hpsearch.commands._main import cli\n"
         "try:\n    cli.main(['run', '--help'], prog_name='hpsearch')\n"
         "except SystemExit:\n    pass\n"
         "print(sorted(m for m in ('torch', 'ray', 'optuna') if m in sys.modules))\n"

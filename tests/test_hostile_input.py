@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hpsearch.cli import cli
+from hpsearch.commands._main import cli
 
 WORDS = st.text(alphabet="abcxyz_-.:/ 0123456789", min_size=1, max_size=12)
 NON_POSITIVE = st.integers(max_value=0).map(str)

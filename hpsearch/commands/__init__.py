@@ -1,1 +1,8 @@
-"""CLI commands, one module per concern; each only parses and calls the package."""
+"""The ``hpsearch`` command line: thin click groups over the packages' surfaces.
+
+One module per command group; shared options and formatting in ``_shared``.
+"""
+
+from hpsearch.commands._main import cli, main
+
+__all__ = ["cli", "main"]

@@ -71,14 +71,14 @@ def submit(
       hpsearch submit --config search.yaml --wait
     """
     config = config_from_flags(config_file, flags)  # every mistake stops here, offline
-    from hpsearch.search._cluster import connect
-    from hpsearch.search._submit import (
+    from hpsearch.cluster import (
         check_no_credentials,
         check_shippable,
+        connect,
         follow_logs,
-        redact,
         submit_search,
     )
+    from hpsearch.storage import redact
 
     check_no_credentials(config)
     check_shippable(config)
@@ -102,8 +102,7 @@ def submit(
 @click.option("--all", "show_all", is_flag=True, help="Also jobs not submitted by hpsearch.")
 def jobs(address: str | None, allow_insecure_token: bool, show_all: bool) -> None:
     """List the cluster's jobs, newest first."""
-    from hpsearch.search._cluster import connect
-    from hpsearch.search._submit import job_rows
+    from hpsearch.cluster import connect, job_rows
 
     rows = [
         r
@@ -135,8 +134,7 @@ def jobs(address: str | None, allow_insecure_token: bool, show_all: bool) -> Non
 @address_option
 def status(job_id: str, address: str | None, allow_insecure_token: bool) -> None:
     """One job: its status, its experiment, and where its results are."""
-    from hpsearch.search._cluster import connect
-    from hpsearch.search._submit import job_row
+    from hpsearch.cluster import connect, job_row
 
     row = job_row(connect(address, allow_insecure_token), job_id)
     click.echo(
@@ -151,7 +149,7 @@ def status(job_id: str, address: str | None, allow_insecure_token: bool) -> None
 
 def _progress(location: str) -> str:
     """The experiment's progress as its storage tells it, if reachable from here."""
-    from hpsearch.search._experiment import load_experiment
+    from hpsearch.experiments import load_experiment
 
     try:
         exp = load_experiment(location)
@@ -171,8 +169,7 @@ def _progress(location: str) -> str:
 @click.option("--follow", "-f", is_flag=True, help="Keep printing until the job ends.")
 def logs(job_id: str, address: str | None, allow_insecure_token: bool, follow: bool) -> None:
     """The job's log (the search's progress and summary)."""
-    from hpsearch.search._cluster import connect
-    from hpsearch.search._submit import follow_logs
+    from hpsearch.cluster import connect, follow_logs
 
     final = follow_logs(connect(address, allow_insecure_token), job_id, click.echo, follow=follow)
     if follow:
@@ -184,8 +181,7 @@ def logs(job_id: str, address: str | None, allow_insecure_token: bool, follow: b
 @address_option
 def stop(job_id: str, address: str | None, allow_insecure_token: bool) -> None:
     """Stop a job; the trials that ran stay on storage."""
-    from hpsearch.search._cluster import connect
-    from hpsearch.search._submit import stop_job
+    from hpsearch.cluster import connect, stop_job
 
     if stop_job(connect(address, allow_insecure_token), job_id):
         click.echo(f"Stopping {job_id}")

@@ -97,7 +97,7 @@ def _hms(seconds: float | None) -> str:
 def list_(storage: str | None) -> None:
     """List the experiments under the storage root, oldest first."""
     from hpsearch.config import default_storage
-    from hpsearch.search._experiment import Unreadable, scan_experiments
+    from hpsearch.experiments import Unreadable, scan_experiments
 
     root = storage or default_storage()
     found = scan_experiments(root)
@@ -130,7 +130,7 @@ def list_(storage: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the best trial as JSON.")
 def best(exp: str, storage: str | None, as_json: bool) -> None:
     """The best trial of EXP: configuration, validation and test scores, checkpoint."""
-    from hpsearch.search._experiment import load_experiment
+    from hpsearch.experiments import load_experiment
 
     experiment = load_experiment(exp, storage)
     info = experiment.best()
@@ -173,7 +173,7 @@ def trials(
     exp: str, storage: str | None, top: int | None, sort: str | None, state: str | None
 ) -> None:
     """The leaderboard of EXP: each trial's parameters, score, epochs and outcome."""
-    from hpsearch.search._experiment import load_experiment
+    from hpsearch.experiments import load_experiment
 
     experiment = load_experiment(exp, storage)
     metric = sort or experiment.metric
@@ -221,8 +221,7 @@ def trials(
 @output_option(None, "File to write: .parquet, .csv, .feather or .arrow.")
 def export(exp: str, storage: str | None, output: str) -> None:
     """Every trial and epoch of EXP as one tidy table (pandas, polars, DuckDB read it as is)."""
-    from hpsearch.search._experiment import load_experiment
-    from hpsearch.search._tables import check_table_path, write_table
+    from hpsearch.experiments import check_table_path, load_experiment, write_table
 
     check_table_path(output)
     table = load_experiment(exp, storage).trials_table()
@@ -236,7 +235,7 @@ def export(exp: str, storage: str | None, output: str) -> None:
 @output_option("report.html", "HTML file to write (self-contained: opens offline).")
 def report(exp: str, storage: str | None, output: str) -> None:
     """An HTML report of EXP: history, parallel coordinates, importances, learning curves."""
-    from hpsearch.search._experiment import load_experiment
+    from hpsearch.experiments import load_experiment
 
     if not output.lower().endswith((".html", ".htm")):
         raise UserError(f"cannot write report {output!r}: it must end in .html")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from hpsearch import experiments, models
 from hpsearch.commands.inspect import exp_argument, fmt, output_option, storage_option
 from hpsearch.errors import UserError
 
@@ -18,11 +19,9 @@ def export_model(exp: str, storage: str | None, output: str) -> None:
     Raw columns go in, predictions come out; loading it needs only torch:
     model = torch.jit.load("model.pt"); model.labels(numeric, categorical).
     """
-    from hpsearch.search._experiment import load_experiment
-
     if not output.endswith(".pt"):
         raise UserError(f"cannot write model {output!r}: it must end in .pt")
-    info = load_experiment(exp, storage).export_model(output)
+    info = models.export_model(experiments.load_experiment(exp, storage), output)
     click.echo(
         f"Wrote {output}: trial #{info['trial_number']} ({info['metric']} {fmt(info['value'])}), "
         f"{len(info['numeric_columns'])} numeric and {len(info['categorical_columns'])} "
@@ -47,7 +46,7 @@ def predict(
     `probability_<class>` column per class. The target column may be absent;
     when present, the score on it is printed.
     """
-    from hpsearch.search._predict import predict_table
+    from hpsearch.models import predict_table
 
     result = predict_table(source, data, output, keep, root=storage)
     score = ", ".join(f"{k} {v:.4f}" for k, v in result.score.items())

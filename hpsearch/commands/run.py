@@ -8,7 +8,8 @@ from typing import Any, get_args
 
 import click
 
-from hpsearch._choices import SamplerName, SchedulerName
+from hpsearch import experiments, tuning
+from hpsearch.config import SamplerName, SchedulerName, SearchConfig
 
 
 def _split_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
@@ -104,60 +105,10 @@ def _options(fn: Any) -> Any:
 
 def config_from_flags(config_file: str | None, flags: dict[str, Any]) -> Any:
     """A validated SearchConfig from a YAML file and the flags given (flags win)."""
-    from hpsearch.config import SearchConfig
-
     overrides = {k: v for k, v in flags.items() if v is not None}
     if config_file:
         return SearchConfig.from_yaml(config_file, overrides)
     return SearchConfig.from_mapping(overrides)
-
-
-def format_summary(summary: dict[str, Any]) -> str:
-    """The end-of-search report a person reads."""
-    from hpsearch.search._storage import join
-
-    metric, counts, best = summary["metric"], summary["trials"], summary["best"]
-    lines = [""]
-    if best is None:
-        lines.append("No trial produced a usable result (see the leaderboard in summary.json).")
-    else:
-        number = best["number"]
-        lines += [
-            f"Best trial {number}: {metric} {best[metric]:.4f} at epoch {best['epoch']} "
-            f"({best['state']}, {best['epochs_trained']} epochs trained)",
-            f"  held-out test: {', '.join(f'{k} {v:.4f}' for k, v in best['test'].items())}"
-            + (
-                f"  (weights from epoch {best['evaluated_epoch']})"
-                if best["evaluated_epoch"] != best["epoch"]
-                else ""
-            ),
-            "  config:",
-        ]
-        hidden = {"trial_number", "seed", "use_weight_decay"}
-        for key, value in best["config"].items():
-            if key in hidden or key.startswith("width_"):
-                continue
-            shown = f"{value:.4g}" if isinstance(value, float) else value
-            lines.append(f"    {key:<22} {shown}")
-    if summary["ended"] in ("interrupted", "terminated"):
-        lines.append(
-            f"{summary['ended'].capitalize()} after {counts['total']} of {counts['requested']} "
-            "trials; what ran is saved and summarized above."
-        )
-    elif summary["ended"] == "time_budget":
-        lines.append(
-            f"Time budget reached after {counts['total']} of {counts['requested']} trials."
-        )
-    lines += [
-        f"Trials: {counts['total']} ({counts['completed']} completed, {counts['stopped']} stopped "
-        f"early, {counts['diverged']} diverged, {counts['errored']} errored"
-        + (f", {counts['interrupted']} interrupted" if counts.get("interrupted") else "")
-        + ") in "
-        f"{summary['wall_time_s']:.1f}s (+{summary['ray_start_s']:.1f}s Ray start-up)",
-        f"Results: {summary['path']}",
-        f"Summary: {join(summary['path'], 'summary.json')}",
-    ]
-    return "\n".join(lines)
 
 
 @click.command()
@@ -179,16 +130,13 @@ def run(config_file: str | None, as_json: bool, quiet: bool, **flags: Any) -> No
     """
     # Validate everything before Ray starts or anything is written.
     config = config_from_flags(config_file, flags)
-    from hpsearch.search import run_search
-    from hpsearch.search._layout import exit_code
-
     echo = None if quiet or as_json else click.echo
-    result = run_search(config, echo=echo)
+    result = tuning.run_search(config, echo=echo)
     if as_json:
         click.echo(json.dumps(result.summary, indent=2, default=str))
     else:
-        click.echo(format_summary(result.summary))
-    sys.exit(exit_code(result.summary))  # 130 after Ctrl-C, 143 after SIGTERM
+        click.echo(tuning.format_summary(result.summary))
+    sys.exit(experiments.exit_code(result.summary))  # 130 after Ctrl-C, 143 after SIGTERM
 
 
 @click.command()
@@ -213,9 +161,6 @@ def resume(exp: str, storage: str | None, num_samples: int | None, quiet: bool) 
       hpsearch resume spirals-mlp-20261127-101500 --num-samples 64
       hpsearch resume houses --storage 's3://bucket/results?region=eu-west-1'
     """
-    from hpsearch.search._layout import exit_code
-    from hpsearch.search._resume import resume_search
-
-    result = resume_search(exp, storage, num_samples, echo=None if quiet else click.echo)
-    click.echo(format_summary(result.summary))
-    sys.exit(exit_code(result.summary))
+    result = tuning.resume_search(exp, storage, num_samples, echo=None if quiet else click.echo)
+    click.echo(tuning.format_summary(result.summary))
+    sys.exit(experiments.exit_code(result.summary))

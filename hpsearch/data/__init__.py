@@ -22,10 +22,23 @@ from hpsearch.data._split import split_indices
 from hpsearch.data._tabular import TabularData, Task
 
 if TYPE_CHECKING:
-    from hpsearch.data._read import open_table
+    from hpsearch.data._encode import (
+        DOMAINS,
+        as_float,
+        as_strings,
+        is_categorical,
+        is_numeric,
+        is_text,
+        numeric_domain,
+    )
+    from hpsearch.data._read import iter_batches, open_table
     from hpsearch.data._table import TableSpec, load_table
 
+_ENCODE = ("DOMAINS", "as_float", "as_strings", "is_categorical", "is_numeric", "is_text")
 _LAZY = {
+    **dict.fromkeys(_ENCODE, "hpsearch.data._encode"),
+    "numeric_domain": "hpsearch.data._encode",
+    "iter_batches": "hpsearch.data._read",
     "open_table": "hpsearch.data._read",
     "TableSpec": "hpsearch.data._table",
     "load_table": "hpsearch.data._table",
@@ -34,13 +47,21 @@ _LAZY = {
 __all__ = [
     "DATASETS",
     "DEFAULT_DATASET",
+    "DOMAINS",
     "BuiltinDataset",
     "TableSpec",
     "TabularData",
     "Task",
+    "as_float",
+    "as_strings",
     "get_builtin",
+    "is_categorical",
+    "is_numeric",
+    "is_text",
+    "iter_batches",
     "load_builtin",
     "load_table",
+    "numeric_domain",
     "numeric_plan",
     "open_table",
     "scale_numeric",

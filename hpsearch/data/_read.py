@@ -6,7 +6,6 @@ listing): the caller asks for the columns it needs, and only those are read.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 
@@ -14,6 +13,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
+from hpsearch import storage
 from hpsearch.errors import UserError
 
 #: File extensions by the pyarrow dataset format that reads them.
@@ -47,9 +47,7 @@ def _file_format(fmt: str, path: str) -> ds.FileFormat | str:
 
 def _filesystem(location: str) -> tuple[pafs.FileSystem, str]:
     try:
-        if "://" in location:
-            return pafs.FileSystem.from_uri(location)
-        return pafs.LocalFileSystem(), os.path.abspath(os.path.expanduser(location))
+        return storage.filesystem(location)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
         raise UserError(f"cannot open data {location!r}: {_first_line(exc)}") from None
 

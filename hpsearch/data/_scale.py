@@ -2,7 +2,7 @@
 
 One implementation for built-in datasets and users' tables alike, numpy only.
 Each fitted column is a JSON-able "plan" that an exported model replays on
-raw rows (:mod:`hpsearch.trainable._export`).
+raw rows (:mod:`hpsearch.models._predictor`).
 """
 
 from __future__ import annotations

@@ -11,8 +11,7 @@ from typing import Any
 import optuna
 from pydantic import BaseModel, ValidationError
 
-from hpsearch._validation import user_error
-from hpsearch.errors import UserError
+from hpsearch.errors import UserError, user_error
 from hpsearch.spaces._context import SpaceContext
 from hpsearch.spaces._mlp import MLPSpaceOptions, mlp, quick
 

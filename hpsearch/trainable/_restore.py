@@ -16,16 +16,16 @@ from hpsearch.trainable._metrics import evaluate
 from hpsearch.trainable._model import build_mlp
 
 
-def best_model_from_checkpoint(
-    directory: str | Path, data: TabularData
+def model_from_checkpoint(
+    directory: str | Path, num_features: int, num_outputs: int
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """The trial's best-so-far weights (by its search metric) in a fresh model.
+    """A trial's best-so-far weights (by its search metric) in a fresh model.
 
     Returns the model (on the CPU, in eval mode) and the checkpoint's state
     for its bookkeeping (``best.epoch``, ``target_scale``).
     """
     state = load_state(directory)
-    model = build_mlp(data.num_features, data.num_outputs, HParams.from_config(state["hparams"]))
+    model = build_mlp(num_features, num_outputs, HParams.from_config(state["hparams"]))
     weights = state["best"]["model"] or state["model"]
     model.load_state_dict(weights)
     model.eval()

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from hpsearch.cli import cli
+from hpsearch.commands._main import cli
 from tests.data.conftest import mixed_table, s3_uri
 
 

@@ -33,12 +33,12 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from hpsearch.cli import cli
+from hpsearch.commands._main import cli
 from hpsearch.data import TableSpec, TabularData, load_table, open_table
 from hpsearch.data._encode import as_float
 from hpsearch.errors import UserError
-from hpsearch.search._predict import _inputs, predict_table
-from hpsearch.trainable import build_predictor, save_predictor
+from hpsearch.models import build_predictor, save_predictor
+from hpsearch.models._predict import _inputs, predict_table
 
 INT64 = (-(2**63), 2**63 - 1)
 PARTS = ("train", "train", "val", "test")

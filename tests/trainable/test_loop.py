@@ -15,8 +15,8 @@ from hpsearch.trainable import (
     TrainingRun,
     TrainSettings,
     as_tensor,
-    best_model_from_checkpoint,
     load_state,
+    model_from_checkpoint,
     pick_device,
     save_state,
     score_splits,
@@ -116,7 +116,7 @@ def test_best_weights_are_kept_and_restored_for_scoring(tmp_path: Path) -> None:
     history = [run.step() for _ in range(8)]
     save_state(run.state_dict(), tmp_path)
     best_epoch = max(history, key=lambda m: m["val_accuracy"])["epoch"]
-    model, state = best_model_from_checkpoint(tmp_path, SPIRALS)
+    model, state = model_from_checkpoint(tmp_path, SPIRALS.num_features, SPIRALS.num_outputs)
     assert state["best"]["epoch"] == best_epoch
     scores = score_splits(model, state, SPIRALS, ("val", "test"))
     assert scores["val"]["val_accuracy"] == pytest.approx(history[best_epoch - 1]["val_accuracy"])

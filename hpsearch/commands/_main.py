@@ -1,0 +1,92 @@
+"""The ``hpsearch`` command line: parse arguments, call the package, nothing more.
+
+Commands live in :mod:`hpsearch.commands`, one module per concern. A user
+mistake (a bad flag, a bad config, an unknown name) is one line
+``hpsearch: error: ...`` and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from hpsearch.commands.catalog import datasets, spaces
+from hpsearch.commands.cluster import jobs, logs, status, stop, submit
+from hpsearch.commands.inspect import best, export, list_, report, trials
+from hpsearch.commands.model import export_model, predict
+from hpsearch.commands.run import resume, run
+from hpsearch.errors import UserError
+from hpsearch.redaction import redact
+from hpsearch.signals import sigterm_as_interrupt
+
+
+class HpsearchGroup(click.Group):
+    """A click group that reports every usage error as one line, exit 2, and
+    ends on SIGTERM as on Ctrl-C (exit 143 instead of 130)."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        with sigterm_as_interrupt() as termination:
+            try:
+                result = super().main(*args, **kwargs)
+            except click.exceptions.Exit as exc:
+                sys.exit(exc.exit_code)
+            except click.ClickException as exc:
+                _fail(exc.format_message())
+            except UserError as exc:
+                _fail(str(exc))
+            except click.exceptions.Abort:
+                click.echo(f"hpsearch: {_ENDED[termination.received][0]}", err=True)
+                sys.exit(_ENDED[termination.received][1])
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+# SIGTERM or not: what was said and the exit code (the shell's 128 + signal).
+_ENDED = {False: ("aborted", 130), True: ("terminated", 143)}
+
+
+class RedactingStream:
+    """A text stream that blanks credentials in all it writes (:func:`~hpsearch.redaction.redact`):
+    whatever a command prints, a location given with a key never shows it."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(redact(text))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _fail(message: str) -> None:
+    # One line, whatever the message held.
+    click.echo(f"hpsearch: error: {' '.join(message.split())}", err=True)
+    sys.exit(2)
+
+
+@click.group(cls=HpsearchGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="hpsearch")
+def cli() -> None:
+    """Hyperparameter search for PyTorch MLPs on Ray Tune with Optuna.
+
+    Start with `hpsearch run`: it tunes an MLP on a built-in dataset on this
+    machine and prints the best configuration and its held-out test score.
+    """
+
+
+for command in (
+    *(run, resume, submit, jobs, status, logs, stop),
+    *(list_, best, trials, export, report, export_model, predict),
+    *(spaces, datasets),
+):
+    cli.add_command(command)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.stdout, sys.stderr = RedactingStream(sys.stdout), RedactingStream(sys.stderr)
+    cli(prog_name="hpsearch")

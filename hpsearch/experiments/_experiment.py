@@ -1,0 +1,501 @@
+"""Reading an experiment back from storage: its state, its trials, its best trial.
+
+Works on a finished, a running and an interrupted search, local or on a
+storage URI, with pyarrow alone: no Ray, no running cluster, no torch
+(until a model is asked for).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import socket
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from hpsearch import storage
+from hpsearch.config import default_storage
+from hpsearch.errors import UserError
+from hpsearch.experiments._layout import (
+    CHECKPOINT_PREFIX,
+    ERROR_FILE,
+    FINAL_STATES,
+    OPTUNA_KEY,
+    PARAMS_FILE,
+    RESULT_FILE,
+    SEARCH_FILE,
+    STATUS_FILE,
+    STOPPED_EARLY,
+    SUMMARY_FILE,
+    TRIAL_PREFIX,
+    hyperparameters,
+    last_error_line,
+    trial_state,
+)
+from hpsearch.experiments._report import write_report
+from hpsearch.experiments._tables import trials_table
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+#: A search whose driver has not written its heartbeat for this long is taken as dead.
+STALE_AFTER_S = 90.0
+#: Experiment states ``hpsearch list`` shows.
+EXPERIMENT_STATES = ("running", "finished", "interrupted", "errored")
+
+# Tune's bookkeeping in each result line; everything else (metrics, epoch,
+# time_total_s, node_ip, hostname) is kept.
+_TUNE_KEYS = frozenset(
+    {
+        "config",
+        "checkpoint_dir_name",
+        "should_checkpoint",
+        "done",
+        "training_iteration",
+        "trial_id",
+        "date",
+        "time_this_iter_s",
+        "pid",
+        "time_since_restore",
+        "iterations_since_restore",
+    }
+)
+
+
+def metric_mode(metric: str) -> str:
+    """``min`` for losses, errors and times; ``max`` for scores."""
+    return "min" if metric.endswith(("loss", "rmse", "mae", "_s")) else "max"
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _better(a: float, b: float | None, mode: str) -> bool:
+    return b is None or (a > b if mode == "max" else a < b)
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One trial as storage has it: hyperparameters, per-epoch metrics, outcome."""
+
+    trial_id: str
+    number: int
+    params: dict[str, Any]
+    optuna: dict[str, Any] | None
+    history: tuple[dict[str, Any], ...]
+    state: str
+    reason: str
+    checkpoint: str | None
+
+    @property
+    def epochs(self) -> int:
+        """Epochs trained."""
+        return int(self.history[-1].get("epoch", 0)) if self.history else 0
+
+    @property
+    def searched(self) -> dict[str, Any]:
+        """The values Optuna chose (what the space searches), else every hyperparameter."""
+        return dict(self.optuna["params"]) if self.optuna else dict(self.params)
+
+    @property
+    def node(self) -> str | None:
+        """The address of the node the trial last ran on."""
+        return self.history[-1].get("node_ip") if self.history else None
+
+    @property
+    def wall_time_s(self) -> float | None:
+        """Seconds the trial trained (Tune's ``time_total_s``)."""
+        return self.history[-1].get("time_total_s") if self.history else None
+
+    def best(self, metric: str, mode: str | None = None) -> tuple[float | None, int]:
+        """The best finite value of ``metric`` over the epochs, and its epoch."""
+        mode = mode or metric_mode(metric)
+        value, epoch = None, 0
+        for row in self.history:
+            v: Any = row.get(metric)
+            if _finite(v) and _better(float(v), value, mode):
+                value, epoch = float(v), int(row.get("epoch", 0))
+        return value, epoch
+
+    def at_epoch(self, epoch: int) -> dict[str, Any]:
+        """The metrics reported at ``epoch`` (empty if none)."""
+        return next((dict(r) for r in self.history if r.get("epoch") == epoch), {})
+
+
+# "Failure # 2 (occurred at 2026-11-27_06-55-01)", Tune's header per failure.
+_FAILURE = re.compile(r"Failure # \d+ \(occurred at ([0-9_-]+)\)")
+
+
+def _read_lines(text: str | None) -> list[dict[str, Any]]:
+    rows = []
+    for line in (text or "").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            # Tune appends to result.json: a reader may meet a line being written.
+            continue
+    return rows
+
+
+def _latest_checkpoint(trial_dir: str) -> str | None:
+    names = [n for n in storage.list_dirs(trial_dir) if n.startswith(CHECKPOINT_PREFIX)]
+    return storage.join(trial_dir, max(names)) if names else None
+
+
+def read_trial(location: str, name: str, max_epochs: int, live: bool) -> TrialRecord | None:
+    """The directory ``name`` (``trial_<id>``) of the experiment at ``location``;
+    ``None`` if it holds nothing yet."""
+    trial_dir = storage.join(location, name)
+    lines = _read_lines(storage.read_text(storage.join(trial_dir, RESULT_FILE)))
+    config = storage.read_json(storage.join(trial_dir, PARAMS_FILE))
+    if config is None:
+        config = lines[0].get("config") if lines else None
+    if config is None:
+        return None
+    error = storage.read_text(storage.join(trial_dir, ERROR_FILE))
+    last = lines[-1] if lines else {}
+    restarts = 0
+    if error is not None:
+        # Tune appends to error.txt at every failure, also one it recovered from
+        # by restarting the trial from its checkpoint: a report after the last
+        # failure wins. (Tune's dates, not file times: on object storage a file's
+        # time is when it was uploaded.)
+        failures = _FAILURE.findall(error)
+        if failures and str(last.get("date", "")) > max(failures):
+            restarts, error = len(failures), None
+    # A trial resumed from a checkpoint reports again the epochs after it:
+    # the latest report of each epoch is the one that counts.
+    by_epoch = {
+        line["epoch"]: {k: v for k, v in line.items() if k not in _TUNE_KEYS}
+        for line in lines
+        if "epoch" in line
+    }
+    history = tuple(by_epoch[e] for e in sorted(by_epoch))
+    epochs = int(history[-1]["epoch"]) if history else 0
+    state, reason = trial_state(
+        epochs=epochs,
+        max_epochs=max_epochs,
+        done=bool(last.get("done")),
+        diverged=bool(last.get("diverged")),
+        error=None if error is None else last_error_line(error),
+        live=live,
+    )
+    if restarts:
+        note = f"restarted {restarts}x from its checkpoint after a failure"
+        reason = f"{reason}; {note}" if reason else note
+    return TrialRecord(
+        trial_id=name.removeprefix(TRIAL_PREFIX),
+        number=int(config.get("trial_number", -1)),
+        params=hyperparameters(config),
+        optuna=config.get(OPTUNA_KEY),
+        history=history,
+        state=state,
+        reason=reason,
+        checkpoint=_latest_checkpoint(trial_dir),
+    )
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:  # kill(0 or -1, 0) would ask about a whole group of processes
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def now_iso() -> str:
+    """The current UTC time, as the ISO 8601 text heartbeats and claims hold."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _age_s(timestamp: str | None) -> float:
+    if not timestamp:
+        return math.inf
+    then = datetime.fromisoformat(timestamp)
+    return (datetime.now(timezone.utc) - then).total_seconds()
+
+
+def experiment_state(
+    record: dict[str, Any], status: dict[str, Any] | None, summary: dict[str, Any] | None
+) -> tuple[str, str]:
+    """``running``, ``finished``, ``interrupted`` or ``errored``, and why.
+
+    A search whose driver died without a word (SIGKILL, a reboot) is told
+    apart from a running one by its heartbeat: a dead pid on this host, or
+    no heartbeat for :data:`STALE_AFTER_S`.
+    """
+    if summary is not None:
+        ended = summary.get("ended", "finished")
+        if ended in STOPPED_EARLY:
+            return "interrupted", STOPPED_EARLY[ended][0]
+        return "finished", "time budget reached" if ended == "time_budget" else ""
+    if status is not None and status.get("state") == "errored":
+        return "errored", str(status.get("error", ""))
+    gone = driver_gone(
+        status or {**record.get("driver", {}), "updated_at": record.get("started_at")}
+    )
+    return ("interrupted", gone) if gone else ("running", "")
+
+
+def driver_gone(beat: dict[str, Any]) -> str | None:
+    """Why the driver that wrote ``beat`` (host, pid, ``updated_at``) is gone, or
+    ``None`` while it may still be alive."""
+    if beat.get("host") == socket.gethostname() and not _pid_alive(int(beat.get("pid", -1))):
+        return f"its driver (pid {beat.get('pid')}) is gone"
+    age = _age_s(beat.get("updated_at"))
+    if age > STALE_AFTER_S:
+        return f"no heartbeat from its driver for {age:.0f}s"
+    return None
+
+
+def resolve(exp: str, root: str | None = None) -> str:
+    """An experiment's location from a name under the storage root, a path or a URI."""
+    if "://" in exp:
+        location = exp.rstrip("/")
+    elif os.sep in exp or exp.startswith(".") or os.path.isdir(exp):
+        location = os.path.abspath(os.path.expanduser(exp))
+    else:
+        location = storage.join(root or default_storage(), exp)
+        if "://" not in location:
+            location = os.path.abspath(os.path.expanduser(location))
+    try:
+        found = storage.exists(storage.join(location, SEARCH_FILE))
+    except (OSError, ValueError) as exc:  # unreachable storage, bad URI
+        raise UserError(f"cannot read experiment {exp!r}: {exc}") from None
+    if not found:
+        if storage.exists(location):
+            raise UserError(f"{location} is not an hpsearch experiment (no {SEARCH_FILE})")
+        raise UserError(
+            f"no experiment {exp!r} in {root or default_storage()}",
+            "`hpsearch list` shows the experiments there; or give a path or URI",
+        )
+    return location
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A search as it is on storage. Build it with :func:`load_experiment`."""
+
+    location: str
+    record: dict[str, Any]
+    status: dict[str, Any] | None
+    summary: dict[str, Any] | None
+    state: str
+    state_reason: str
+    trials: tuple[TrialRecord, ...] = field(repr=False)
+
+    @property
+    def name(self) -> str:
+        """The experiment's name."""
+        return str(
+            self.record.get("experiment", self.location.partition("?")[0].rsplit("/", 1)[-1])
+        )
+
+    @property
+    def metric(self) -> str:
+        """The metric the search optimized."""
+        return str(self.record["metric"])
+
+    @property
+    def mode(self) -> str:
+        """``max`` or ``min``."""
+        return str(self.record["mode"])
+
+    @property
+    def requested(self) -> int:
+        """The number of trials the search was asked for."""
+        return int(self.record["config"]["num_samples"])
+
+    @property
+    def max_epochs(self) -> int:
+        """The epochs a trial trains at most."""
+        return int(self.record["config"]["max_epochs"])
+
+    @property
+    def last_report(self) -> float | None:
+        """Unix time of the newest result any trial reported."""
+        times = [r["timestamp"] for t in self.trials for r in t.history if "timestamp" in r]
+        return max(times) if times else None
+
+    @property
+    def done(self) -> int:
+        """Trials that ended (completed, stopped early, diverged or errored)."""
+        return sum(t.state in FINAL_STATES for t in self.trials)
+
+    def trial(self, trial_id: str) -> TrialRecord:
+        """The trial with this id (or study number)."""
+        for t in self.trials:
+            if trial_id in (t.trial_id, str(t.number)):
+                return t
+        raise UserError(f"no trial {trial_id!r} in experiment {self.name!r}")
+
+    def leaderboard(
+        self, top: int | None = None, sort: str | None = None, state: str | None = None
+    ) -> list[TrialRecord]:
+        """Trials ranked by their best ``sort`` metric (the search's by default).
+
+        Trials without a finite value of that metric come last, in study order.
+        """
+        metric = sort or self.metric
+        mode = self.mode if metric == self.metric else metric_mode(metric)
+        chosen = [t for t in self.trials if state is None or t.state == state]
+        scored = [t for t in chosen if t.best(metric, mode)[0] is not None]
+        scored.sort(key=lambda t: t.best(metric, mode)[0] or 0.0, reverse=mode == "max")
+        rest = sorted((t for t in chosen if t not in scored), key=lambda t: t.number)
+        ranked = scored + rest
+        return ranked[:top] if top else ranked
+
+    def best_trial(self) -> TrialRecord | None:
+        """The trial with the best validation score (the summary's pick once finished)."""
+        if self.summary and self.summary.get("best"):
+            return self.trial(self.summary["best"]["trial_id"])
+        usable = [
+            t
+            for t in self.leaderboard()
+            if t.state != "errored" and t.best(self.metric, self.mode)[0] is not None
+        ]
+        with_checkpoint = [t for t in usable if t.checkpoint]
+        ranked = with_checkpoint or usable
+        return ranked[0] if ranked else None
+
+    def best(self) -> dict[str, Any] | None:
+        """What ``hpsearch best`` shows, as JSON-able data."""
+        trial = self.best_trial()
+        if trial is None:
+            return None
+        value, epoch = trial.best(self.metric, self.mode)
+        final = (self.summary or {}).get("best") or {}
+        return {
+            "experiment": self.name,
+            "experiment_state": self.state,
+            "trial_id": trial.trial_id,
+            "number": trial.number,
+            "state": trial.state,
+            "metric": self.metric,
+            "value": value,
+            "epoch": epoch,
+            "epochs_trained": trial.epochs,
+            "params": trial.params,
+            "val": {k: v for k, v in trial.at_epoch(epoch).items() if k.startswith("val_")},
+            # The held-out test split is scored once, when the search ends.
+            "test": final.get("test"),
+            # Where the checkpoint is as this experiment was read (the summary
+            # holds the path the driver wrote, maybe on another machine).
+            "checkpoint": trial.checkpoint,
+            "wall_time_s": trial.wall_time_s,
+            "node": trial.node,
+        }
+
+    def trials_table(self) -> pa.Table:
+        """One row per trial and epoch, typed columns (see :func:`trials_table`)."""
+        return trials_table(self)
+
+    def report(self, path: str) -> str:
+        """Write the self-contained HTML report to ``path``; returns the path."""
+        return write_report(self, path)
+
+
+def load_experiment(exp: str, root: str | None = None) -> Experiment:
+    """Read an experiment: a name under the storage root, a path or a URI.
+
+    A folder whose files are not what hpsearch writes (hand-edited, cut short,
+    from another tool) is one :class:`UserError` saying what is wrong.
+
+    Example:
+        >>> exp = hpsearch.load_experiment("spirals-mlp-20261127-101500")  # doctest: +SKIP
+        >>> exp.best()["value"], exp.trials_table().num_rows  # doctest: +SKIP
+        (0.998, 412)
+    """
+    location = resolve(exp, root)
+    try:
+        return _read_experiment(location)
+    except _MALFORMED as exc:
+        what = f"missing {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0]
+        raise UserError(f"experiment {exp!r} is unreadable: {what}") from None
+
+
+# What files that are not what hpsearch writes raise when read (JSONDecodeError is a ValueError).
+_MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError)
+
+
+def _read_experiment(location: str) -> Experiment:
+    record = _mapping(_read_json(location, SEARCH_FILE), SEARCH_FILE)
+    status = _read_json(location, STATUS_FILE)
+    summary = _read_json(location, SUMMARY_FILE)
+    config = _mapping(record["config"], f"{SEARCH_FILE}'s config")
+    # What every listing shows; a KeyError names the key that is missing.
+    max_epochs, _, _, _ = (
+        int(config["max_epochs"]),
+        int(config["num_samples"]),
+        record["metric"],
+        record["mode"],
+    )
+    state, reason = experiment_state(
+        record,
+        None if status is None else _mapping(status, STATUS_FILE),
+        None if summary is None else _mapping(summary, SUMMARY_FILE),
+    )
+    dirs = [d for d in storage.list_dirs(location) if d.startswith(TRIAL_PREFIX)]
+    trials = [read_trial(location, d, max_epochs, state == "running") for d in dirs]
+    ordered = sorted((t for t in trials if t is not None), key=lambda t: t.number)
+    return Experiment(location, record, status, summary, state, reason, tuple(ordered))
+
+
+def _read_json(location: str, name: str) -> Any:
+    try:
+        return storage.read_json(storage.join(location, name))
+    except ValueError as exc:
+        raise ValueError(f"{name} is not valid JSON ({exc})") from None
+
+
+def _mapping(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise TypeError(f"{what} is not a JSON object")
+    return value
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A folder under the storage root that looks like an experiment but cannot be read."""
+
+    name: str
+    location: str
+    reason: str
+
+
+def scan_experiments(root: str | None = None) -> list[Experiment | Unreadable]:
+    """Every experiment under the storage root, oldest first; unreadable ones last,
+    each with the reason, so one damaged folder hides no other."""
+    root = root or default_storage()
+    if "://" not in root:
+        root = os.path.abspath(os.path.expanduser(root))  # the default is ~/hpsearch-results
+        if not os.path.isdir(root):
+            return []
+    found: list[Experiment] = []
+    unreadable: list[Unreadable] = []
+    for name in storage.list_dirs(root):
+        location = storage.join(root, name)
+        try:
+            if not storage.exists(storage.join(location, SEARCH_FILE)):
+                continue
+            experiment = load_experiment(location)
+            experiment.best_trial()  # a summary naming a trial that is not there
+            found.append(experiment)
+        except (UserError, OSError, *_MALFORMED) as exc:  # one damaged folder hides no other
+            reason = exc.what if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+            unreadable.append(Unreadable(name, location, reason.split(" is unreadable: ")[-1]))
+    found.sort(key=lambda e: str(e.record.get("started_at", "")))
+    return [*found, *unreadable]
+
+
+def list_experiments(root: str | None = None) -> list[Experiment]:
+    """Every readable experiment under the storage root, oldest first."""
+    return [e for e in scan_experiments(root) if isinstance(e, Experiment)]

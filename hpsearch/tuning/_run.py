@@ -1,0 +1,304 @@
+"""``run_search``: the one path from a validated config to results on storage.
+
+``hpsearch run`` calls it in-process on an embedded Ray; a cluster job calls
+the very same function on the cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from hpsearch.config import SearchConfig
+from hpsearch.data import TabularData, load_builtin, load_table
+from hpsearch.errors import UserError
+from hpsearch.redaction import redact
+from hpsearch.signals import Termination, sigterm_as_interrupt
+from hpsearch.storage import join, refuse_keyed_results
+from hpsearch.tuning._claim import claim_new
+from hpsearch.tuning._local_ray import local_ray, prepare_environment
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """What a finished search returns: where it is, its summary, Tune's results."""
+
+    experiment_path: str
+    summary: dict[str, Any]
+    results: Any  # ray.tune.ResultGrid; typed loosely so importing hpsearch needs no ray
+
+    @property
+    def best(self) -> dict[str, Any] | None:
+        """The best trial's entry in the summary."""
+        return self.summary["best"]
+
+
+def load_data(config: SearchConfig) -> TabularData:
+    """The built-in dataset or the user's table, split and encoded (before Ray starts)."""
+    if config.data is None:
+        return load_builtin(config.dataset, seed=config.seed)
+    return load_table(config.data_spec())
+
+
+def describe_table(data: TabularData, config: SearchConfig) -> str:
+    """One line on how the table was understood: task, classes, features, split."""
+    sizes = data.sizes()
+    if data.task == "classification":
+        shown = ", ".join(data.class_names[:8]) + (", ..." if data.num_classes > 8 else "")
+        task = f"classification of {config.target!r} ({data.num_classes} classes: {shown})"
+    else:
+        task = f"regression of {config.target!r}"
+    how = "given" if config.task != "auto" else "detected"
+    raw = len(data.preprocessing.get("columns", ()))
+    return (
+        f"hpsearch: {task} [{how}]; {raw} columns -> {data.num_features} features; "
+        f"{sizes['train']}/{sizes['val']}/{sizes['test']} train/val/test rows"
+    )
+
+
+def experiment_name(config: SearchConfig) -> str:
+    """The user's name, or ``<dataset>-<space>-<timestamp>``."""
+    if config.name:
+        return config.name
+    space = config.space.rsplit(":", 1)[-1]
+    source = config.dataset
+    if config.data is not None:
+        # "s3://bucket/houses.parquet" -> "houses"
+        source = (
+            re.sub(r"[^A-Za-z0-9._-]", "", config.data.rstrip("/").rsplit("/", 1)[-1].split(".")[0])
+            or "data"
+        )
+    # The random tail keeps two searches started in the same second apart.
+    return f"{source}-{space}-{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(4)}"
+
+
+def redacting(echo: Callable[[str], None] | None) -> Callable[[str], None] | None:
+    """``echo`` with credentials blanked in every line (a notebook's ``print`` too)."""
+    if echo is None:
+        return None
+    out = echo
+    return lambda line: out(redact(line))
+
+
+@contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    """Set environment variables for the block only, so one search's settings
+    do not leak into the next one in the same process (a notebook)."""
+    old = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _concurrency(config: SearchConfig, resources: dict[str, float]) -> int:
+    """Trials at once: the user's limit, or as many as the resources hold."""
+    if config.max_concurrent:
+        return config.max_concurrent
+    slots = int(resources.get("CPU", 1) // config.cpus_per_trial)
+    if config.gpus_per_trial > 0:
+        slots = min(slots, int(resources.get("GPU", 0) // config.gpus_per_trial))
+    return max(1, min(slots, config.num_samples))
+
+
+def run_search(config: SearchConfig, echo: Callable[[str], None] | None = print) -> SearchResult:
+    """Run one hyperparameter search and return its summary.
+
+    Starts an embedded Ray on 127.0.0.1 unless Ray is already initialized
+    (then uses it). ``echo`` receives progress lines; ``None`` is silent.
+
+    Example:
+        >>> from hpsearch import SearchConfig, run_search
+        >>> result = run_search(SearchConfig(num_samples=4, max_epochs=5))  # doctest: +SKIP
+        >>> result.best["test"]["test_accuracy"]  # doctest: +SKIP
+        0.99
+    """
+    echo = redacting(echo)
+    started = time.perf_counter()
+    name = experiment_name(config)
+    root = config.storage_root()
+    refuse_keyed_results(root)
+    experiment_path = join(root, name)
+    # Claimed before any expensive work: a second search of that name stops here.
+    claim = claim_new(experiment_path, name, root)
+    try:
+        with sigterm_as_interrupt() as termination:
+            return _search(config, name, root, experiment_path, echo, started, termination)
+    finally:
+        claim.release(remove_if_empty=True)
+
+
+def _search(
+    config: SearchConfig,
+    name: str,
+    root: str,
+    experiment_path: str,
+    echo: Callable[[str], None] | None,
+    started: float,
+    termination: Termination,
+) -> SearchResult:
+    say = echo or (lambda line: None)
+    data = load_data(config)
+    config.check_metric(data.task)
+    if config.data is not None:
+        say(describe_table(data, config))
+    say(
+        f"hpsearch: {config.num_samples} trials of space {config.space!r} on {data.name} "
+        f"({data.task}, {data.sizes()['train']} train rows), {config.sampler} sampler, "
+        f"{config.scheduler} scheduler, up to {config.max_epochs} epochs"
+    )
+
+    prepare_environment()  # before ray is imported
+    import ray
+
+    from hpsearch.experiments import SEARCH_FILE
+    from hpsearch.storage import write_json_atomic
+    from hpsearch.tuning._progress import ProgressCallback
+    from hpsearch.tuning._status import Heartbeat
+    from hpsearch.tuning._summary import search_record
+    from hpsearch.tuning._tuner import build_tuner, space_context
+
+    warm: list[Any] = []
+    if config.warm_start:
+        from hpsearch.tuning._warm import warm_trials
+
+        warm, source = warm_trials(
+            config,
+            data.task,
+            config.resolved_metric(data.task),
+            config.resolved_mode(data.task),
+            space_context(config, data),
+        )
+        say(f"hpsearch: warm start from {source}: {len(warm)} trials seed the sampler")
+
+    with local_ray() as ray_start_s:
+        resources = ray.cluster_resources()
+        if config.gpus_per_trial > resources.get("GPU", 0):
+            raise UserError(
+                f"gpus_per_trial is {config.gpus_per_trial:g} but Ray sees "
+                f"{resources.get('GPU', 0):g} GPUs",
+                "use --gpus-per-trial 0 on a machine without a GPU",
+            )
+        # One copy of the data in the object store for every trial; the driver
+        # then reads that copy too (zero-copy) and lets its own go, so it never
+        # holds the dataset twice.
+        data_ref = ray.put(data)
+        data = ray.get(data_ref)
+        concurrency = _concurrency(config, resources)
+        say(
+            f"hpsearch: Ray up in {ray_start_s:.1f}s; {concurrency} trials at a time; "
+            f"results in {experiment_path}"
+        )
+        progress = ProgressCallback(
+            metric=config.resolved_metric(data.task),
+            mode=config.resolved_mode(data.task),
+            max_epochs=config.max_epochs,
+            num_samples=config.num_samples,
+            echo=echo,
+        )
+        tuner = build_tuner(
+            config,
+            data,
+            name=name,
+            storage_root=root,
+            max_concurrent=concurrency,
+            callbacks=[progress, Heartbeat(experiment_path)],
+            data_ref=data_ref,
+            warm=warm,
+        )
+        record = search_record(config, data, name)
+        if warm:
+            record["warm_start"] = {"from": config.warm_start, "trials": len(warm)}
+        write_json_atomic(record, experiment_path, SEARCH_FILE)
+        results, summary = fit_and_summarize(
+            tuner,
+            config,
+            data,
+            name=name,
+            experiment_path=experiment_path,
+            progress=progress,
+            concurrency=concurrency,
+            ray_start_s=ray_start_s,
+            started=started,
+            termination=termination,
+        )
+    return SearchResult(experiment_path=experiment_path, summary=summary, results=results)
+
+
+def fit_and_summarize(
+    tuner: Any,
+    config: SearchConfig,
+    data: TabularData,
+    *,
+    name: str,
+    experiment_path: str,
+    progress: Any,
+    concurrency: int,
+    ray_start_s: float,
+    started: float,
+    termination: Termination,
+    after_fit: Callable[[Any], None] | None = None,
+) -> tuple[Any, dict[str, Any]]:
+    """Run the tuner and write the summary, with ``status.json`` saying how it went.
+
+    Shared by a new search and a resumed one; ``after_fit`` sees Tune's
+    results before they are summarized.
+    """
+    from hpsearch.experiments import SUMMARY_FILE
+    from hpsearch.storage import write_json_atomic
+    from hpsearch.tuning._status import write_status
+    from hpsearch.tuning._summary import summarize
+
+    write_status(experiment_path, "running")
+    fitted = False
+    try:
+        search_start = time.perf_counter()
+        # Tune lets a searcher have only one pending trial unless told otherwise
+        # (recent Ray also reads max_concurrent_trials; older 2.x only this).
+        with _environment(TUNE_MAX_PENDING_TRIALS_PG=str(concurrency)):
+            results = tuner.fit()
+        search_s = time.perf_counter() - search_start
+        fitted = True
+        if after_fit is not None:
+            after_fit(results)
+        summary = summarize(
+            results,
+            config,
+            data,
+            name=name,
+            experiment_path=experiment_path,
+            times=progress.times,
+            wall_time_s=search_s,
+            ray_start_s=ray_start_s,
+        )
+        # Terminated, unless every trial had ended before the signal came.
+        if termination.received and (
+            summary["ended"] != "finished" or summary["trials"]["interrupted"]
+        ):
+            summary["ended"] = "terminated"
+        summary["total_time_s"] = round(time.perf_counter() - started, 3)
+        write_json_atomic(summary, experiment_path, SUMMARY_FILE)
+    except KeyboardInterrupt:
+        # Out of fit (a second Ctrl-C): "interrupted", read from the dead driver. While
+        # summarizing: no summary will come, so say so rather than leave "running".
+        if fitted:
+            write_status(experiment_path, "errored", error="stopped while summarizing")
+        raise
+    except Exception as exc:
+        # Inspection then says "errored" and why, instead of "interrupted".
+        write_status(experiment_path, "errored", error=f"{type(exc).__name__}: {exc}"[:500])
+        raise
+    write_status(experiment_path, "ended")
+    return results, summary

@@ -1,0 +1,207 @@
+"""A pure function from a validated :class:`SearchConfig` to a Ray Tune ``Tuner``."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from ray import tune
+from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+from ray.tune.search.optuna import OptunaSearch
+
+from hpsearch.config import SearchConfig
+from hpsearch.data import TabularData
+from hpsearch.experiments import OPTUNA_KEY
+from hpsearch.spaces import SpaceContext, get_space
+from hpsearch.trainable import TrainSettings, train_mlp
+from hpsearch.tuning._samplers import build_sampler
+from hpsearch.tuning._schedulers import build_scheduler, stop_epochs
+
+#: Restarts from the last checkpoint a trial gets after its worker died.
+MAX_TRIAL_RESTARTS = 2
+
+
+def trial_seed(search_seed: int, trial_number: int) -> int:
+    """A trial's seed from the search seed and the trial's number in the study."""
+    digest = hashlib.sha256(f"{search_seed}/{trial_number}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+@dataclass(frozen=True)
+class DefineByRun:
+    """A space, ready for OptunaSearch: the space's config plus the trial's seed.
+
+    Holds the space by name, not as a function, because Tune pickles the
+    searcher into the experiment state (for resuming) and a name always
+    pickles. Optuna numbers trials in the order it is asked, so the same
+    search seed and sampler give every trial the same seed on a rerun.
+    """
+
+    space: str
+    context: SpaceContext
+    search_seed: int
+
+    def __call__(self, trial: optuna.Trial) -> dict[str, Any]:
+        config = dict(get_space(self.space)(trial, self.context))
+        # The study's trial number names the trial everywhere (Tune's ids are random).
+        config["trial_number"] = trial.number
+        config["seed"] = trial_seed(self.search_seed, trial.number)
+        # Optuna's own view of the trial (raw suggestions and their ranges), so
+        # a study can be rebuilt from storage alone: reports, warm starts.
+        raw = getattr(trial, "ot_trial", trial)  # Tune wraps the trial in a captor
+        config[OPTUNA_KEY] = {
+            "params": dict(raw.params),
+            "distributions": {
+                name: optuna.distributions.distribution_to_json(d)
+                for name, d in raw.distributions.items()
+            },
+        }
+        return config
+
+
+class Searcher(OptunaSearch):
+    """Ray's OptunaSearch, telling Optuna about diverged trials.
+
+    Ray passes a diverged trial's NaN score to ``study.tell``, which refuses
+    it; Ray logs the refusal and the trial stays RUNNING in the study for
+    good (measured: Ray 2.60, Optuna 5.0), so the sampler never learns from
+    it. Told PRUNED instead, TPE ranks it below every finished trial (a NaN
+    last value counts as the worst) and steers away from its region.
+    """
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        # A trial restarted from its checkpoint (resume, lost node) reports
+        # the epochs after it again; Optuna keeps the first value and warns
+        # each time. Its intermediate values only serve Optuna's pruners,
+        # which hpsearch does not use (Tune's schedulers stop trials).
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "The reported value is ignored", UserWarning)
+            super().on_trial_result(trial_id, result)
+
+    def on_trial_complete(
+        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
+    ) -> None:
+        value = (result or {}).get(self.metric)
+        diverged = bool((result or {}).get("diverged")) or (
+            isinstance(value, float) and not math.isfinite(value)
+        )
+        if diverged and trial_id not in self._completed_trials:
+            study: optuna.Study = self._ot_study  # type: ignore[assignment]
+            study.tell(self._ot_trials[trial_id], state=optuna.trial.TrialState.PRUNED)
+            self._completed_trials.add(trial_id)
+            return
+        super().on_trial_complete(trial_id, result, error)
+
+
+def space_context(config: SearchConfig, data: TabularData) -> SpaceContext:
+    """What the space may know of the data it searches for."""
+    return SpaceContext(
+        task=data.task,
+        num_features=data.num_features,
+        num_classes=data.num_classes,
+        input_shape=data.input_shape,
+        options=config.space_options,
+    )
+
+
+def train_settings(config: SearchConfig, task: str) -> TrainSettings:
+    """The settings every trial of this search shares."""
+    return TrainSettings(
+        max_epochs=config.max_epochs,
+        metric=config.resolved_metric(task),
+        mode=config.resolved_mode(task),
+        checkpoint_every=config.checkpoint_every,
+        checkpoint_epochs=stop_epochs(config),
+        cpus_per_trial=config.cpus_per_trial,
+        gpus_per_trial=config.gpus_per_trial,
+    )
+
+
+def tune_storage(root: str) -> tuple[str, Any]:
+    """Tune's ``storage_path`` and ``storage_filesystem`` for a path or a URI.
+
+    A URI's options (``s3://bucket/results?endpoint_override=host:9000``)
+    reach Tune inside a pyarrow filesystem, which Tune ships to every node,
+    rather than in the path, which it would split and join as text.
+    """
+    if "://" not in root:
+        return root, None
+    import pyarrow.fs as pafs
+
+    filesystem, path = pafs.FileSystem.from_uri(root)
+    return path, filesystem
+
+
+def build_tuner(
+    config: SearchConfig,
+    data: TabularData,
+    *,
+    name: str,
+    storage_root: str,
+    max_concurrent: int,
+    callbacks: Sequence[tune.Callback] = (),
+    data_ref: Any = None,
+    warm: Sequence[optuna.trial.FrozenTrial] = (),
+) -> tune.Tuner:
+    """Everything Tune needs for one search, and nothing it would default badly.
+
+    The dataset reaches trials through Ray's object store, put there once:
+    ``data_ref`` if the caller already put it, else ``with_parameters`` puts
+    ``data``. Trials read it from there instead of rebuilding it.
+    """
+    metric, mode = config.resolved_metric(data.task), config.resolved_mode(data.task)
+    trainable = tune.with_resources(
+        tune.with_parameters(
+            train_mlp,
+            data=data if data_ref is None else data_ref,
+            settings=train_settings(config, data.task),
+        ),
+        {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial},
+    )
+    searcher = Searcher(
+        space=DefineByRun(config.space, space_context(config, data), config.seed),
+        metric=metric,
+        mode=mode,
+        sampler=build_sampler(config.sampler, config.seed, config.num_samples),
+    )
+    if warm:
+        # A previous search's trials, as if this study had run them (see _warm.py).
+        study: optuna.Study = searcher._ot_study  # type: ignore[assignment]
+        study.add_trials(warm)
+    storage_path, storage_filesystem = tune_storage(storage_root)
+    return tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            metric=metric,
+            mode=mode,
+            search_alg=searcher,
+            scheduler=build_scheduler(config),
+            num_samples=config.num_samples,
+            time_budget_s=config.time_budget_s,
+            # Also sets how many trials Optuna may have pending (Tune's default
+            # for a searcher is 1, which leaves all but one CPU idle).
+            max_concurrent_trials=max_concurrent,
+            # One worker process per concurrent slot, reused from trial to
+            # trial: a fresh process re-imports torch, ~5 core-s per trial.
+            reuse_actors=True,
+            trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}",
+        ),
+        run_config=tune.RunConfig(
+            name=name,
+            storage_path=storage_path,
+            storage_filesystem=storage_filesystem,
+            verbose=0,
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=config.keep_checkpoints),
+            # A trial whose worker died (a lost node, a killed process) is
+            # started again from its last checkpoint, on whatever node is left.
+            failure_config=tune.FailureConfig(max_failures=MAX_TRIAL_RESTARTS),
+            # CSV and JSON results are what inspection reads; TensorBoard's
+            # logger is left out (TUNE_DISABLE_AUTO_CALLBACK_LOGGERS).
+            callbacks=[*callbacks, CSVLoggerCallback(), JsonLoggerCallback()],
+        ),
+    )

@@ -1,0 +1,91 @@
+"""Warm start: a new search's Optuna sampler seeded with a previous experiment's trials.
+
+Ray's own ``evaluated_rewards`` does not work with define-by-run spaces, so
+the previous trials go straight into the searcher's Optuna study, rebuilt
+from what each trial recorded on storage (its Optuna params, their
+distributions, its best score).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from hpsearch.config import SearchConfig
+from hpsearch.errors import UserError
+from hpsearch.experiments import load_experiment
+
+if TYPE_CHECKING:
+    import optuna
+
+    from hpsearch.spaces import SpaceContext
+
+#: Times the new space is sampled to learn its parameters (conditional ones included).
+_PROBES = 64
+
+
+def _space_distributions(config: SearchConfig, context: SpaceContext) -> dict[str, Any]:
+    """Every parameter the new space can suggest, with its distribution."""
+    import optuna
+
+    from hpsearch.spaces import get_space
+
+    space = get_space(config.space)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    found: dict[str, Any] = {}
+    for _ in range(_PROBES):
+        trial = study.ask()
+        space(trial, context)
+        found.update(trial.distributions)
+        study.tell(trial, 0.0)
+    return found
+
+
+def warm_trials(
+    config: SearchConfig, task: str, metric: str, mode: str, context: SpaceContext
+) -> tuple[list[optuna.trial.FrozenTrial], str]:
+    """The previous experiment's trials for the new study, and where they came from.
+
+    Refused with a clear error when the two searches do not compare: another
+    task, metric or direction, or parameters whose kind of range changed.
+    """
+    import optuna
+
+    from hpsearch.experiments import build_study
+
+    assert config.warm_start is not None
+    previous = load_experiment(config.warm_start, config.storage_root())
+    source = previous.name
+    if previous.record.get("task") != task:
+        raise UserError(
+            f"--warm-start {source}: it searched {previous.record.get('task')}, this is {task}"
+        )
+    if (previous.metric, previous.mode) != (metric, mode):
+        raise UserError(
+            f"--warm-start {source}: it optimized {previous.metric} ({previous.mode}), "
+            f"this search {metric} ({mode})",
+            "use the same --metric and --mode",
+        )
+    study = build_study(previous)
+    usable = [t for t in study.trials if t.state != optuna.trial.TrialState.FAIL]
+    if not usable:
+        raise UserError(f"--warm-start {source}: it has no finished trials to learn from")
+    new = _space_distributions(config, context)
+    shared = 0
+    for trial in usable:
+        for name, old in trial.distributions.items():
+            if name not in new:
+                continue
+            shared += 1
+            try:
+                optuna.distributions.check_distribution_compatibility(old, new[name])
+            except ValueError as exc:
+                raise UserError(
+                    f"--warm-start {source}: parameter {name!r} is not compatible ({exc})",
+                    "warm start from a search over the same space",
+                ) from None
+    if shared == 0:
+        raise UserError(
+            f"--warm-start {source}: its space shares no parameter with {config.space!r}",
+            "warm start from a search over the same space",
+        )
+    return usable, source

@@ -1,0 +1,170 @@
+"""The best model exported with its preprocessing, reloaded by torch alone, and predicting."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+import hpsearch
+from hpsearch import SearchConfig
+from hpsearch.data import load_table
+from hpsearch.experiments._experiment import load_experiment
+from hpsearch.trainable import model_from_checkpoint
+from tests.experiments import HPSEARCH, FinishedExperiment, customers
+
+pytestmark = pytest.mark.ray
+
+# Runs in a fresh interpreter that imports torch and nothing of hpsearch.
+_LOAD_AND_PREDICT = """
+import json, sys, torch
+rows = json.load(open(sys.argv[2]))
+model = torch.jit.load(sys.argv[1])
+numeric = {k: torch.tensor(v, dtype=torch.float64) for k, v in rows["numeric"].items()}
+with torch.inference_mode():
+    probs = model(numeric, rows["categorical"])
+    labels = model.labels(numeric, rows["categorical"])
+assert not any(m.startswith("hpsearch") for m in sys.modules), "hpsearch was imported"
+print(json.dumps({"labels": labels, "probs": probs.tolist(), "classes": model.class_names}))
+"""
+
+
+def _raw_test_rows() -> pa.Table:
+    table = customers()
+    return table.filter(pc.equal(table.column("split"), "test"))
+
+
+def test_exported_model_in_a_torch_only_process_matches_the_search(
+    finished_experiment: FinishedExperiment, tmp_path: Path
+) -> None:
+    exp = load_experiment(str(finished_experiment.root / "customers"))
+    model_path = tmp_path / "model.pt"
+    meta = hpsearch.export_model(exp, str(model_path))
+    assert meta["class_names"] == ["high", "low", "mid"]
+    assert meta["categorical_columns"] == ["color", "town"]
+    plans = {p["name"]: p for p in meta["preprocessing"]["columns"]}
+    assert plans["town"]["kind"] == "hash" and plans["color"]["indicator"]
+
+    # The in-process model: the best checkpoint on the search's own encoded test split.
+    config = SearchConfig.from_mapping(exp.record["config"])
+    data = load_table(config.data_spec())
+    model, _ = model_from_checkpoint(meta["checkpoint"], data.num_features, data.num_outputs)
+    with torch.no_grad():
+        expected = torch.softmax(model(torch.from_numpy(data.x_test)), dim=1).numpy()
+
+    # The exported model on the raw rows, in a process with torch only.
+    raw = _raw_test_rows()
+    rows = {
+        "numeric": {
+            c: [np.nan if v is None else v for v in raw.column(c).to_pylist()]
+            for c in meta["numeric_columns"]
+        },
+        "categorical": {c: raw.column(c).to_pylist() for c in meta["categorical_columns"]},
+    }
+    (tmp_path / "rows.json").write_text(json.dumps(rows))
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-I",
+            "-c",
+            _LOAD_AND_PREDICT,
+            str(model_path),
+            str(tmp_path / "rows.json"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    got = json.loads(out.stdout)
+    np.testing.assert_allclose(np.array(got["probs"]), expected, atol=1e-5)
+    assert got["labels"] == [data.class_names[i] for i in expected.argmax(axis=1)]
+    assert set(got["labels"]) <= {"high", "low", "mid"}
+    # Its accuracy on the raw test rows is the search's held-out test score.
+    accuracy = np.mean(np.array(got["labels"]) == np.array(raw.column("label").to_pylist()))
+    assert accuracy == pytest.approx(finished_experiment.summary["best"]["test"]["test_accuracy"])
+
+
+def test_predict_cli_scores_raw_rows_with_and_without_the_target(
+    finished_experiment: FinishedExperiment, tmp_path: Path
+) -> None:
+    env_root = ["--storage", str(finished_experiment.root)]
+    test_rows = _raw_test_rows().append_column("id", pa.array(range(_raw_test_rows().num_rows)))
+    pq.write_table(test_rows, tmp_path / "with_label.parquet")
+    pq.write_table(test_rows.drop_columns(["label", "split"]), tmp_path / "new.parquet")
+
+    scored = subprocess.run(
+        [*HPSEARCH, "predict", "customers", *env_root,
+         "--data", str(tmp_path / "with_label.parquet"), "-o", str(tmp_path / "scored.parquet")],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    accuracy = float(scored.stdout.rsplit("accuracy ", 1)[1].rstrip(")\n"))
+    expected = finished_experiment.summary["best"]["test"]["test_accuracy"]
+    assert accuracy == pytest.approx(expected, abs=1e-4)
+
+    subprocess.run(
+        [*HPSEARCH, "export-model", "customers", *env_root, "-o", str(tmp_path / "m.pt")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    out = subprocess.run(
+        [*HPSEARCH, "predict", str(tmp_path / "m.pt"), "--data", str(tmp_path / "new.parquet"),
+         "-o", str(tmp_path / "p.csv"), "--keep", "id"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert f"Wrote {test_rows.num_rows} predictions" in out.stdout and "accuracy" not in out.stdout
+    import pyarrow.csv as pacsv
+
+    predictions = pacsv.read_csv(tmp_path / "p.csv")
+    assert predictions.column_names == [
+        "id", "prediction", "probability_high", "probability_low", "probability_mid"
+    ]  # fmt: skip
+    assert predictions.column("id").to_pylist() == list(range(test_rows.num_rows))
+    probs = np.stack([predictions.column(c).to_numpy() for c in predictions.column_names[2:]], 1)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    both = pq.read_table(tmp_path / "scored.parquet")
+    assert both.column("prediction").to_pylist() == predictions.column("prediction").to_pylist()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--data", "{data_missing}"], "lacks column(s) 'town'"),
+        (["--data", "{data}", "-o", "{tmp}/p.xlsx"], "unknown table format .xlsx"),
+        (["--data", "{tmp}/nope.parquet"], "data not found"),
+        (["--model-file", "--data", "{data}"], "is not a model exported by hpsearch"),
+    ],
+)
+def test_predict_mistakes_are_one_line_and_write_nothing(
+    finished_experiment: FinishedExperiment, tmp_path: Path, args: list[str], message: str
+) -> None:
+    data = tmp_path / "new.parquet"
+    pq.write_table(_raw_test_rows(), data)
+    pq.write_table(_raw_test_rows().drop_columns(["town"]), tmp_path / "missing.parquet")
+    source = "customers"
+    if args[0] == "--model-file":
+        source = str(tmp_path / "fake.pt")
+        Path(source).write_text("not a model")
+        args = args[1:]
+    filled = [
+        a.format(data=data, data_missing=tmp_path / "missing.parquet", tmp=tmp_path) for a in args
+    ]
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    if "-o" not in filled:
+        filled += ["-o", str(out_dir / "p.parquet")]
+    result = subprocess.run(
+        [*HPSEARCH, "predict", source, "--storage", str(finished_experiment.root), *filled],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not list(out_dir.iterdir()) and not list(tmp_path.glob("p.*"))
