@@ -17,17 +17,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from hpsearch.errors import UserError, user_error
+from hpsearch.metrics import TASK_METRICS
 
 # The registries in hpsearch.tuning hold exactly these names (a test checks);
 # written here so the config and --help need no tuning import.
 SamplerName = Literal["tpe", "random", "cmaes", "gp", "qmc"]
 SchedulerName = Literal["asha", "hyperband", "median", "none"]
-
-#: Metrics by task; the first of each is the default search metric.
-TASK_METRICS: dict[str, dict[str, Literal["min", "max"]]] = {
-    "classification": {"val_accuracy": "max", "val_loss": "min", "train_loss": "min"},
-    "regression": {"val_rmse": "min", "val_r2": "max", "val_loss": "min", "train_loss": "min"},
-}
 
 STORAGE_ENV = "HPSEARCH_STORAGE"
 DEFAULT_STORAGE = "~/hpsearch-results"

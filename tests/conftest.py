@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 # Session fixtures: experiments made by real searches, for the inspection tests.
-from tests.experiments import finished_experiment, interrupted_experiment  # noqa: F401
+from tests.searches import finished_experiment, interrupted_experiment  # noqa: F401
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from hpsearch.errors import UserError
+from hpsearch.metrics import format_value
 
 TRIAL_STATES = ("completed", "stopped", "diverged", "errored", "running", "interrupted")
 
@@ -49,15 +50,7 @@ def output_option(default: str | None, help: str) -> Callable[..., Any]:
     )
 
 
-def fmt(value: Any) -> str:
-    """A cell: floats to 4 significant digits, nothing for None."""
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(fmt(v) for v in value) + "]"
-    return str(value)
+fmt = format_value  # one formatter for every command and the report
 
 
 def columns(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

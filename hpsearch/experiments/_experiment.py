@@ -37,6 +37,7 @@ from hpsearch.experiments._layout import (
 )
 from hpsearch.experiments._report import write_report
 from hpsearch.experiments._tables import trials_table
+from hpsearch.metrics import best_epoch, metric_mode
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -63,19 +64,6 @@ _TUNE_KEYS = frozenset(
         "iterations_since_restore",
     }
 )
-
-
-def metric_mode(metric: str) -> str:
-    """``min`` for losses, errors and times; ``max`` for scores."""
-    return "min" if metric.endswith(("loss", "rmse", "mae", "_s")) else "max"
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _better(a: float, b: float | None, mode: str) -> bool:
-    return b is None or (a > b if mode == "max" else a < b)
 
 
 @dataclass(frozen=True)
@@ -113,13 +101,7 @@ class TrialRecord:
 
     def best(self, metric: str, mode: str | None = None) -> tuple[float | None, int]:
         """The best finite value of ``metric`` over the epochs, and its epoch."""
-        mode = mode or metric_mode(metric)
-        value, epoch = None, 0
-        for row in self.history:
-            v: Any = row.get(metric)
-            if _finite(v) and _better(float(v), value, mode):
-                value, epoch = float(v), int(row.get("epoch", 0))
-        return value, epoch
+        return best_epoch(self.history, metric, mode or metric_mode(metric))
 
     def at_epoch(self, epoch: int) -> dict[str, Any]:
         """The metrics reported at ``epoch`` (empty if none)."""

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpsearch import storage
 from hpsearch.experiments._study import build_study
+from hpsearch.metrics import format_value
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -74,14 +75,6 @@ _TEMPLATE = """<!DOCTYPE html>
 </body>
 </html>
 """
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
 
 
 def learning_curves(exp: Experiment) -> go.Figure:
@@ -196,7 +189,7 @@ def render_report(exp: Experiment) -> str:
         charts=_charts(exp),
         leaderboard=leaderboard,
         param_names=param_names,
-        fmt=_fmt,
+        fmt=format_value,
         # Inlined, so the file opens offline and needs no server.
         plotly_js=get_plotlyjs(),
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

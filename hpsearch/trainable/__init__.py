@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from hpsearch.lazy import exports
 from hpsearch.trainable._checkpoint import CHECKPOINT_FILE, load_state, save_state
 from hpsearch.trainable._hparams import HParams
-from hpsearch.trainable._loop import TrainingRun, as_tensor, is_better, pick_device
+from hpsearch.trainable._loop import TrainingRun, as_tensor, pick_device
 from hpsearch.trainable._metrics import evaluate
 from hpsearch.trainable._model import ACTIVATIONS, build_mlp, build_optimizer, count_parameters
 from hpsearch.trainable._objective import build_augmentation, build_loss
@@ -31,7 +31,6 @@ __all__ = [
     "build_optimizer",
     "count_parameters",
     "evaluate",
-    "is_better",
     "load_state",
     "model_from_checkpoint",
     "pick_device",

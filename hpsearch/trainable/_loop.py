@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from hpsearch.data import TabularData
+from hpsearch.metrics import is_better
 from hpsearch.trainable._hparams import HParams
 from hpsearch.trainable._metrics import evaluate
 from hpsearch.trainable._model import build_mlp, build_optimizer, count_parameters
@@ -40,13 +41,6 @@ def as_tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         return torch.from_numpy(array).to(device)
-
-
-def is_better(value: float, best: float | None, mode: str) -> bool:
-    """Whether ``value`` improves on ``best`` for an objective to ``mode``-imize."""
-    if best is None:
-        return True
-    return value < best if mode == "min" else value > best
 
 
 class TrainingRun:

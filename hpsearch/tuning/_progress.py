@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,7 +10,7 @@ from typing import Any
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 
-from hpsearch.trainable import is_better
+from hpsearch.metrics import is_better, is_finite
 
 
 def trial_number(trial: Trial) -> int:
@@ -64,11 +63,7 @@ class ProgressCallback(Callback):
     ) -> None:
         self._last[trial.trial_id] = result
         value = result.get(self.metric)
-        if (
-            isinstance(value, int | float)
-            and math.isfinite(value)
-            and is_better(value, self._best[0] if self._best else None, self.mode)
-        ):
+        if is_finite(value) and is_better(value, self._best[0] if self._best else None, self.mode):
             self._best = (float(value), trial_number(trial), int(result.get("epoch", 0)))
 
     def _finish(self, trial: Trial, how: str) -> None:

@@ -17,6 +17,7 @@ from ray.tune.schedulers import (
 )
 
 from hpsearch.config import SearchConfig
+from hpsearch.metrics import is_finite
 
 SchedulerFactory = Callable[[SearchConfig], TrialScheduler]
 
@@ -94,7 +95,7 @@ class AsyncHyperBand(AsyncHyperBandScheduler):
         by_epoch = {row.get(self._time_attr): row.get(metric) for row in history}
         for milestone, recorded in bracket._rungs:
             value = by_epoch.get(milestone)
-            if isinstance(value, int | float) and math.isfinite(value):
+            if is_finite(value):
                 # As ASHA records it: times -1 when minimizing.
                 recorded.setdefault(trial.trial_id, sign * float(value))
         self.replayed += 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timezone
 from typing import Any
 
@@ -16,14 +15,11 @@ from hpsearch.experiments import (
     last_error_line,
     trial_state,
 )
+from hpsearch.metrics import best_epoch
 from hpsearch.storage import join, redact
-from hpsearch.trainable import is_better, model_from_checkpoint, score_splits
+from hpsearch.trainable import model_from_checkpoint, score_splits
 from hpsearch.tuning._progress import TrialTimes
 from hpsearch.tuning._status import driver_identity
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and math.isfinite(value)
 
 
 def _trial_row(
@@ -33,12 +29,9 @@ def _trial_row(
     last = result.metrics or {}
     trial_id = last.get("trial_id") or result.path.rsplit("trial_", 1)[-1]
     epochs = int(last.get("epoch", 0))
-    best_value, best_epoch = None, 0
     history = result.metrics_dataframe
-    if history is not None and metric in history:
-        for epoch, value in zip(history["epoch"], history[metric], strict=False):
-            if _finite(value) and is_better(float(value), best_value, mode):
-                best_value, best_epoch = float(value), int(epoch)
+    rows = [] if history is None or metric not in history else history.to_dict("records")
+    best_value, best_at = best_epoch(rows, metric, mode)
     state, reason = trial_state(
         epochs=epochs,
         max_epochs=max_epochs,
@@ -54,7 +47,7 @@ def _trial_row(
         "reason": reason,
         "epochs": epochs,
         "best_value": best_value,
-        "best_epoch": best_epoch,
+        "best_epoch": best_at,
         "last": {k: v for k, v in last.items() if k.startswith(("val_", "train_"))},
         "num_params": last.get("num_params"),
         "config": result.config or {},

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from ray.tune.search.optuna import OptunaSearch
 from hpsearch.config import SearchConfig
 from hpsearch.data import TabularData
 from hpsearch.experiments import OPTUNA_KEY
+from hpsearch.metrics import is_finite
 from hpsearch.spaces import SpaceContext, get_space
 from hpsearch.trainable import TrainSettings, train_mlp
 from hpsearch.tuning._samplers import build_sampler
@@ -88,7 +88,7 @@ class Searcher(OptunaSearch):
     ) -> None:
         value = (result or {}).get(self.metric)
         diverged = bool((result or {}).get("diverged")) or (
-            isinstance(value, float) and not math.isfinite(value)
+            isinstance(value, float) and not is_finite(value)
         )
         if diverged and trial_id not in self._completed_trials:
             study: optuna.Study = self._ot_study  # type: ignore[assignment]

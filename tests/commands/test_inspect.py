@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.experiments import HPSEARCH, FinishedExperiment, InterruptedExperiment
+from tests.searches import HPSEARCH, FinishedExperiment, InterruptedExperiment
 
 pytestmark = pytest.mark.ray
 

@@ -18,7 +18,7 @@ import pytest
 
 from hpsearch.experiments._experiment import load_experiment
 from hpsearch.storage import _files as storage
-from tests.experiments import HPSEARCH
+from tests.searches import HPSEARCH
 
 pytestmark = pytest.mark.ray
 

@@ -19,7 +19,7 @@ from hpsearch import SearchConfig
 from hpsearch.data import load_table
 from hpsearch.experiments._experiment import load_experiment
 from hpsearch.trainable import model_from_checkpoint
-from tests.experiments import HPSEARCH, FinishedExperiment, customers
+from tests.searches import HPSEARCH, FinishedExperiment, customers
 
 pytestmark = pytest.mark.ray
 

@@ -25,7 +25,7 @@ from hpsearch.errors import UserError
 from hpsearch.experiments._tables import write_table
 from hpsearch.models._predict import predict_table
 from hpsearch.models._predictor import Preprocess, _fnv1a, build_predictor, save_predictor
-from tests.experiments import HPSEARCH
+from tests.searches import HPSEARCH
 
 #: Class names a spreadsheet would run as formulas.
 HOSTILE = ['=HYPERLINK("http://evil.example","click")', "-2+3"]

@@ -18,7 +18,7 @@ import yaml
 from hpsearch.cluster._client import resolve_address, resolve_token
 from hpsearch.cluster._submit import redact
 from hpsearch.errors import UserError
-from tests.experiments import HPSEARCH
+from tests.searches import HPSEARCH
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((Path(ray.__file__).parent / "autoscaler" / "ray-schema.json").read_text())

@@ -16,7 +16,7 @@ from hpsearch.errors import UserError
 from hpsearch.experiments._experiment import experiment_state, list_experiments, load_experiment
 from hpsearch.experiments._layout import FINAL_STATES
 from hpsearch.experiments._tables import write_table
-from tests.experiments import FinishedExperiment, InterruptedExperiment
+from tests.searches import FinishedExperiment, InterruptedExperiment
 
 pytestmark = pytest.mark.ray
 

@@ -16,9 +16,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from tests.cluster import NetnsCluster, kill_marked, netns_cluster
 from tests.data.conftest import mixed_table
-from tests.experiments import HPSEARCH
+from tests.netns import NetnsCluster, kill_marked, netns_cluster
+from tests.searches import HPSEARCH
 
 pytestmark = pytest.mark.ray
 SMALL = ["--space", "quick", "--num-samples", "4", "--max-epochs", "3", "--max-concurrent", "2"]

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from hpsearch.experiments._experiment import load_experiment
-from tests.experiments import FinishedExperiment, InterruptedExperiment
+from tests.searches import FinishedExperiment, InterruptedExperiment
 
 pytestmark = pytest.mark.ray
 

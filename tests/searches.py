@@ -27,8 +27,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.cluster import marked_pids
 from tests.data.conftest import mixed_table
+from tests.netns import marked_pids
 
 HPSEARCH = [sys.executable, "-m", "hpsearch"]
 

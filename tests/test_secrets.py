@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.experiments import HPSEARCH
+from tests.searches import HPSEARCH
 
 #: Every (command, parameter) that takes a location, and the test below that gives it a key.
 LOCATION_PARAMS = {
@@ -28,7 +28,7 @@ LOCATION_PARAMS = {
     ("export", "storage"), ("report", "storage"), ("best", "storage"), ("trials", "storage"),
     ("export-model", "storage"), ("predict", "storage"), ("list", "storage"),
     # A results location with a key is refused (test_a_results_location_with_a_key_...);
-    # so is any location with a key given to submit (tests/search/test_submit.py).
+    # so is any location with a key given to submit (tests/cluster/test_submit.py).
     ("run", "storage"), ("resume", "exp"), ("resume", "storage"),
     ("submit", "data"), ("submit", "storage"), ("submit", "warm_start"),
     # The job verbs take a cluster address; its token never travels in it.
