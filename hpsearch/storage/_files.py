@@ -5,6 +5,7 @@ No Ray and no torch here: inspection reads storage with pyarrow alone.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -134,17 +135,21 @@ def write_json_atomic(data: dict[str, Any], directory: str, filename: str) -> st
     return write_bytes(join(directory, filename), text.encode())
 
 
-def write_bytes(location: str, content: bytes) -> str:
+def write_bytes(location: str, content: bytes, exclusive: bool = False) -> str:
     """Write ``content`` to the file at ``location``: whole or not at all.
 
     An object store's put is atomic already; a local file goes through
-    :func:`atomic_path`. A failure is one :class:`UserError` line.
+    :func:`atomic_path`. ``exclusive`` (local files only) refuses, with
+    ``FileExistsError``, a name that exists: of writers racing for one name,
+    exactly one wins. A failure is one :class:`UserError` line.
     """
     fs, path = filesystem(location)
     if isinstance(fs, pafs.LocalFileSystem):
-        with atomic_path(path) as tmp:
+        with atomic_path(path, exclusive=exclusive) as tmp:
             Path(tmp).write_bytes(content)
         return path
+    if exclusive:
+        raise ValueError(f"no exclusive create on {type(fs).__name__}")
     try:
         fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
         with fs.open_output_stream(path) as out:
@@ -160,13 +165,15 @@ os.umask(_UMASK)
 
 
 @contextmanager
-def atomic_path(path: str | Path) -> Iterator[str]:
+def atomic_path(path: str | Path, exclusive: bool = False) -> Iterator[str]:
     """A temporary file beside ``path`` to write; moved onto ``path`` if the block succeeds.
 
     The name is unique and created exclusively (``mkstemp``), so nobody can
     plant a symlink there in a shared folder; the data is fsynced before the
     rename, so a crash leaves the old file or the new one; on any failure the
     temporary file is removed and an ``OSError`` becomes one :class:`UserError`.
+    ``exclusive`` links instead of renaming: an existing ``path`` is kept and
+    ``FileExistsError`` raised.
     """
     target = Path(path)
     try:
@@ -180,12 +187,39 @@ def atomic_path(path: str | Path) -> Iterator[str]:
         yield tmp
         with open(tmp, "rb+") as written:
             os.fsync(written.fileno())
-        os.replace(tmp, target)
+        if exclusive:
+            _publish_new(tmp, target)
+        else:
+            os.replace(tmp, target)
+    except FileExistsError:
+        raise
     except OSError as exc:
         raise _write_error(str(target), exc) from None
     finally:
         if os.path.lexists(tmp):
             os.remove(tmp)
+
+
+# Filesystems without hard links (FAT, some SMB and FUSE mounts) refuse link().
+_NO_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK}
+
+
+def _publish_new(tmp: str, target: Path) -> None:
+    """Give the written file ``tmp`` the name ``target`` unless that exists."""
+    try:
+        os.link(tmp, target)  # refuses an existing name, atomically
+        return
+    except OSError as exc:
+        if exc.errno not in _NO_LINKS:
+            raise
+    # Without hard links: an exclusive create, then the content.
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 & ~_UMASK)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(Path(tmp).read_bytes())
+    except BaseException:
+        target.unlink()  # never leave an empty file that reads as written
+        raise
 
 
 def _write_error(location: str, exc: OSError) -> UserError:

@@ -17,13 +17,11 @@ generation, a live one never.
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import re
 import secrets
 import socket
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,8 +35,6 @@ CLAIM_PREFIX = "claim-"
 _CLAIM = re.compile(r"claim-(\d{6})(-[0-9a-f]+)?\.json")
 #: Seconds between rewrites of a live claim (the staleness limit is 90 s).
 REFRESH_S = 10.0
-# Filesystems without hard links (FAT, some SMB and FUSE mounts) refuse link().
-_NO_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK}
 
 
 @dataclass
@@ -160,35 +156,11 @@ def _write_claim(location: str, generation: int) -> str:
         file = f"{CLAIM_PREFIX}{generation:06d}-{secrets.token_hex(8)}.json"
         storage.write_bytes(storage.join(location, file), _owner())
         return file
+    # Written whole, then linked under its name: exactly one driver gets each
+    # generation and nobody reads half a claim.
     file = f"{CLAIM_PREFIX}{generation:06d}.json"
-    folder, target = Path(location), Path(location) / file
-    folder.mkdir(parents=True, exist_ok=True)
-    # Written whole under a temporary name, then linked: link() refuses an existing
-    # name, so exactly one driver gets each generation and nobody reads half a claim.
-    fd, tmp = tempfile.mkstemp(prefix=f".{file}.", suffix=".tmp", dir=folder)
-    try:
-        os.fchmod(fd, 0o644)  # readable by the others sharing the folder (mkstemp: 0600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(_owner())
-        os.link(tmp, target)
-    except OSError as exc:
-        if exc.errno not in _NO_LINKS:
-            raise
-        _write_exclusive(target)
-    finally:
-        os.unlink(tmp)
+    storage.write_bytes(storage.join(location, file), _owner(), exclusive=True)
     return file
-
-
-def _write_exclusive(target: Path) -> None:
-    """Without hard links: an exclusive create (an empty claim reads as live)."""
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(_owner())
-    except BaseException:
-        target.unlink()  # never leave an empty claim behind
-        raise
 
 
 def _rivals(location: str, file: str, generation: int) -> list[str]:
