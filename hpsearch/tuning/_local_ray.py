@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from hpsearch.signals import reclaim_sigterm
+from hpsearch.tuning import _compat as compat
 
 LOOPBACK = "127.0.0.1"
 # Ray reads this once, when ray._private.ray_constants is imported, and the
@@ -40,7 +41,7 @@ def prepare_environment() -> None:
     if not connected and constants is not None and os.environ[_SINGLE_NODE_ENV] == "0":
         # Ray was imported first (a notebook, a test) and has already read the
         # variable; the driver looks the flag up at call time, so set it too.
-        constants.ENABLE_RAY_CLUSTER = False  # type: ignore[attr-defined]
+        compat.keep_ray_on_loopback(constants)
 
 
 @contextmanager

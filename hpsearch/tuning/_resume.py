@@ -29,6 +29,7 @@ from hpsearch.experiments import (
     now_iso,
 )
 from hpsearch.signals import Termination, sigterm_as_interrupt
+from hpsearch.tuning import _compat as compat
 from hpsearch.tuning._claim import claim_existing
 
 
@@ -53,7 +54,6 @@ def _extending(
       them as ended, never will), so Optuna does not keep them running for
       good and the concurrency limit does not count them.
     """
-    from ray.train._internal.storage import get_fs_and_path
     from ray.tune.search import ConcurrencyLimiter, SearchGenerator
 
     from hpsearch.tuning._tuner import tune_storage
@@ -64,12 +64,8 @@ def _extending(
     class Extending(SearchGenerator):
         def restore_from_dir(self, dirpath: str) -> None:
             super().restore_from_dir(dirpath)
-            if total > self._total_samples:
-                self._total_samples, self._finished = total, False
-            assert self._experiment is not None  # restored with the state
-            where = self._experiment.storage
-            where.storage_filesystem, where.storage_fs_path = get_fs_and_path(*tune_storage(root))
-            where.experiment_dir_name = name
+            compat.extend_generator(self, total)
+            compat.move_generator_storage(self, *tune_storage(root), name)
             for trial_id, result in ended.items():
                 self.searcher.on_trial_complete(trial_id, result=result)
 
@@ -281,23 +277,21 @@ def _resume(
             num_samples=config.num_samples,
             echo=echo,
         )
-        # Tune's restore keeps the first run's settings; these two are this run's.
-        internal = tuner._local_tuner
-        assert internal is not None
-        internal._run_config.callbacks = [
+        # Tune's restore keeps the first run's settings; these are this run's.
+        run_config, tune_config = compat.restored_settings(tuner)
+        run_config.callbacks = [
             progress,
             Heartbeat(location),
             CSVLoggerCallback(),
             JsonLoggerCallback(),
         ]
-        searcher = internal._tune_config.search_alg
-        internal._tune_config.search_alg = _extending(
-            searcher, concurrency, config.num_samples, ended, location
+        tune_config.search_alg = _extending(
+            tune_config.search_alg, concurrency, config.num_samples, ended, location
         )
-        internal._tune_config.num_samples = config.num_samples
+        tune_config.num_samples = config.num_samples
         # Tune restores no scheduler state; the scheduler rebuilds it from the
         # earlier trials' results as Tune re-adds them.
-        scheduler = internal._tune_config.scheduler
+        scheduler = tune_config.scheduler
         remembers = scheduler is not None and remember_histories(
             scheduler, [(t.trial_id, t.history) for t in experiment.trials]
         )

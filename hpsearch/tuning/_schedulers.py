@@ -18,6 +18,7 @@ from ray.tune.schedulers import (
 
 from hpsearch.config import SearchConfig
 from hpsearch.metrics import is_finite
+from hpsearch.tuning import _compat as compat
 
 SchedulerFactory = Callable[[SearchConfig], TrialScheduler]
 
@@ -64,10 +65,17 @@ class AsyncHyperBand(AsyncHyperBandScheduler):
       rung results are put back when Tune re-adds it on resume.
     """
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, *, time_attr: str, **kwargs: Any) -> None:
+        super().__init__(time_attr=time_attr, **kwargs)
+        self.time_unit = time_attr
+        self.sign = 1.0  # as ASHA records values: times -1 when minimizing
         self._remembered: dict[str, History] = {}
         self.replayed = 0  # re-added trials it had a history for
+
+    def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
+        if mode is not None:
+            self.sign = -1.0 if mode == "min" else 1.0
+        return bool(super().set_search_properties(metric, mode, **spec))
 
     def remember(self, histories: Mapping[str, History]) -> None:
         """Results of trials that ran before this scheduler existed, by trial id."""
@@ -75,7 +83,7 @@ class AsyncHyperBand(AsyncHyperBandScheduler):
 
     def bracket_of(self, trial_id: str) -> int:
         """The index of the bracket a trial runs in."""
-        sizes = np.array([len(b._rungs) for b in self._brackets])
+        sizes = np.array([len(compat.bracket_rungs(b)) for b in compat.asha_brackets(self)])
         weights = np.exp(sizes - sizes.max())  # Ray's own preference for more rungs
         edges = np.cumsum(weights / weights.sum())
         return min(
@@ -84,20 +92,17 @@ class AsyncHyperBand(AsyncHyperBandScheduler):
 
     def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
         super().on_trial_add(tune_controller, trial)  # checks metric and mode
-        bracket = self._brackets[self.bracket_of(trial.trial_id)]
-        self._trial_info[trial.trial_id] = bracket
+        bracket = compat.asha_brackets(self)[self.bracket_of(trial.trial_id)]
+        compat.assign_bracket(self, trial.trial_id, bracket)
         history = self._remembered.pop(trial.trial_id, None)
         if not history:
             return
-        metric, sign = self._metric, self._metric_op
-        assert metric is not None and sign is not None  # super() checked them
-        history = _replayable(trial, history, self._time_attr)
-        by_epoch = {row.get(self._time_attr): row.get(metric) for row in history}
-        for milestone, recorded in bracket._rungs:
+        history = _replayable(trial, history, self.time_unit)
+        by_epoch = {row.get(self.time_unit): row.get(self.metric) for row in history}
+        for milestone, recorded in compat.bracket_rungs(bracket):
             value = by_epoch.get(milestone)
             if is_finite(value):
-                # As ASHA records it: times -1 when minimizing.
-                recorded.setdefault(trial.trial_id, sign * float(value))
+                recorded.setdefault(trial.trial_id, self.sign * float(value))
         self.replayed += 1
 
 
@@ -111,8 +116,9 @@ class MedianStopping(MedianStoppingRule):
     appends them again, weighting them twice; here they replace the old.
     """
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, *, time_attr: str, **kwargs: Any) -> None:
+        super().__init__(time_attr=time_attr, **kwargs)
+        self.time_unit = time_attr
         self._remembered: dict[str, History] = {}
         self.replayed = 0
 
@@ -122,18 +128,18 @@ class MedianStopping(MedianStoppingRule):
 
     def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
         super().on_trial_add(tune_controller, trial)
-        metric = self._metric
-        assert metric is not None  # super() checked it
+        metric, time = self.metric, self.time_unit
         history = self._remembered.pop(trial.trial_id, None)
         rows = [
-            {self._time_attr: row[self._time_attr], metric: row[metric]}
+            {time: row[time], metric: row[metric]}
             for row in history or ()
-            if self._time_attr in row and metric in row
+            if time in row and metric in row
         ]
         if rows:
-            self._results[trial] = rows
+            compat.median_results(self)[trial] = rows
             self.replayed += 1
 
+    # An override of a private hook (listed in _compat.PRIVATE, tested there).
     def _on_insufficient_samples(self, tune_controller: Any, trial: Trial, time: float) -> str:
         # Ray pauses a trial it cannot judge yet whenever another is pending.
         # A paused function trainable restarts from its last checkpoint, so the
@@ -144,9 +150,9 @@ class MedianStopping(MedianStoppingRule):
     def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict[str, Any]) -> str:
         # .get, not [ ]: _results is a defaultdict, and an empty entry would
         # break Ray's _trials_beyond_time, which reads every entry's last row.
-        rows = self._results.get(trial)
-        now = result.get(self._time_attr)
-        while rows and now is not None and rows[-1][self._time_attr] >= now:
+        rows = compat.median_results(self).get(trial)
+        now = result.get(self.time_unit)
+        while rows and now is not None and rows[-1][self.time_unit] >= now:
             rows.pop()
         return str(super().on_trial_result(tune_controller, trial, result))
 

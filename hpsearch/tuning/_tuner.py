@@ -19,6 +19,7 @@ from hpsearch.experiments import OPTUNA_KEY
 from hpsearch.metrics import is_finite
 from hpsearch.spaces import SpaceContext, get_space
 from hpsearch.trainable import TrainSettings, train_mlp
+from hpsearch.tuning import _compat as compat
 from hpsearch.tuning._samplers import build_sampler
 from hpsearch.tuning._schedulers import build_scheduler, stop_epochs
 
@@ -90,10 +91,8 @@ class Searcher(OptunaSearch):
         diverged = bool((result or {}).get("diverged")) or (
             isinstance(value, float) and not is_finite(value)
         )
-        if diverged and trial_id not in self._completed_trials:
-            study: optuna.Study = self._ot_study  # type: ignore[assignment]
-            study.tell(self._ot_trials[trial_id], state=optuna.trial.TrialState.PRUNED)
-            self._completed_trials.add(trial_id)
+        if diverged:
+            compat.tell_pruned(self, trial_id)
             return
         super().on_trial_complete(trial_id, result, error)
 
@@ -171,8 +170,7 @@ def build_tuner(
     )
     if warm:
         # A previous search's trials, as if this study had run them (see _warm.py).
-        study: optuna.Study = searcher._ot_study  # type: ignore[assignment]
-        study.add_trials(warm)
+        compat.optuna_study(searcher).add_trials(warm)
     storage_path, storage_filesystem = tune_storage(storage_root)
     return tune.Tuner(
         trainable,
