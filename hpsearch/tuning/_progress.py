@@ -10,7 +10,16 @@ from typing import Any
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 
+from hpsearch.experiments import trial_state
 from hpsearch.metrics import is_better, is_finite
+
+# How a progress line tells each final state (experiments.trial_state decides which).
+_SAID = {
+    "completed": "completed",
+    "stopped": "stopped early at epoch {epoch}",
+    "diverged": "diverged at epoch {epoch}",
+    "errored": "errored",
+}
 
 
 def trial_number(trial: Trial) -> int:
@@ -66,18 +75,20 @@ class ProgressCallback(Callback):
         if is_finite(value) and is_better(value, self._best[0] if self._best else None, self.mode):
             self._best = (float(value), trial_number(trial), int(result.get("epoch", 0)))
 
-    def _finish(self, trial: Trial, how: str) -> None:
+    def _finish(self, trial: Trial, errored: bool) -> None:
         times = self.times.setdefault(trial.trial_id, TrialTimes(start=self._now()))
         times.end = self._now()
         last = self._last.get(trial.trial_id, {})
         epoch = int(last.get("epoch", 0))
-        if how == "done":
-            if last.get("diverged"):
-                how = f"diverged at epoch {epoch}"
-            elif epoch < self.max_epochs:
-                how = f"stopped early at epoch {epoch}"
-            else:
-                how = "completed"
+        state, _ = trial_state(
+            epochs=epoch,
+            max_epochs=self.max_epochs,
+            done=True,
+            diverged=bool(last.get("diverged")),
+            error="" if errored else None,
+            live=False,
+        )
+        how = _SAID[state].format(epoch=epoch)
         value = last.get(self.metric)
         score = f"{self.metric}={value:.4f}" if isinstance(value, float) else ""
         done = sum(1 for t in self.times.values() if t.end is not None)
@@ -88,12 +99,12 @@ class ProgressCallback(Callback):
     def on_trial_complete(
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
     ) -> None:
-        self._finish(trial, "done")
+        self._finish(trial, errored=False)
 
     def on_trial_error(
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
     ) -> None:
-        self._finish(trial, "errored")
+        self._finish(trial, errored=True)
 
     def on_step_end(self, iteration: int, trials: list[Trial], **info: Any) -> None:
         now = self._now()
