@@ -1,4 +1,5 @@
-"""Live progress: one line per finished trial, a status line every few seconds."""
+"""Tune callbacks: live progress (a line per finished trial, a status line every few
+seconds) and the driver's heartbeat in ``status.json``."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from ray.tune.experiment import Trial
 
 from hpsearch.experiments import trial_state
 from hpsearch.metrics import is_better, is_finite
+from hpsearch.tuning._status import write_status
+from hpsearch.tuning._summary import TrialTimes
 
 # How a progress line tells each final state (experiments.trial_state decides which).
 _SAID = {
@@ -25,14 +28,6 @@ _SAID = {
 def trial_number(trial: Trial) -> int:
     """The trial's number in the Optuna study (0, 1, ...), which the space wrapper records."""
     return int(trial.config.get("trial_number", -1))
-
-
-@dataclass
-class TrialTimes:
-    """When a trial started and ended, in seconds since the search started."""
-
-    start: float
-    end: float | None = None
 
 
 @dataclass
@@ -118,3 +113,33 @@ class ProgressCallback(Callback):
             value, number, epoch = self._best
             best = f" | best {self.metric} {value:.4f} (trial {number}, epoch {epoch})"
         self._say(f"{running} running, {done}/{self.num_samples} done{best}")
+
+
+@dataclass
+class Heartbeat(Callback):
+    """Rewrites ``status.json`` every ``interval_s`` while Tune runs.
+
+    One small write per interval, not per result: on object storage every
+    write is a request.
+    """
+
+    directory: str
+    interval_s: float = 10.0
+    _last: float = field(default=0.0)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune pickles callbacks into tuner.pkl: a URI may carry credentials,
+        # so it is not pickled. An unpickled heartbeat stays silent.
+        return {**self.__dict__, "directory": ""}
+
+    def on_step_end(self, iteration: int, trials: list[Trial], **info: Any) -> None:
+        if not self.directory:
+            return
+        now = time.monotonic()
+        if now - self._last < self.interval_s:
+            return
+        self._last = now
+        states: dict[str, int] = {}
+        for trial in trials:
+            states[trial.status.lower()] = states.get(trial.status.lower(), 0) + 1
+        write_status(self.directory, "running", trials=states)

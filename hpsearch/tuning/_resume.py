@@ -31,6 +31,16 @@ from hpsearch.experiments import (
 from hpsearch.signals import Termination, sigterm_as_interrupt
 from hpsearch.tuning import _compat as compat
 from hpsearch.tuning._claim import claim_existing
+from hpsearch.tuning._run import (
+    RaySession,
+    SearchResult,
+    _silent,
+    fit_and_summarize,
+    load_data,
+    progress_for,
+    ray_session,
+    redacting,
+)
 
 
 def _extending(
@@ -202,8 +212,6 @@ def resume_search(
     echo: Callable[[str], None] | None = print,
 ) -> Any:
     """Continue the experiment ``exp`` until it has ``num_samples`` trials (default: as asked)."""
-    from hpsearch.tuning._run import redacting
-
     echo = redacting(echo)
     started = time.perf_counter()
     for location in (exp, root or ""):  # before reading it: a key there would be pickled
@@ -226,101 +234,96 @@ def _resume(
     started: float,
     termination: Termination,
 ) -> Any:
-    from hpsearch.tuning._run import SearchResult, _concurrency, fit_and_summarize, load_data
-
-    say = echo or (lambda line: None)
+    say = echo or _silent
     location = experiment.location
     data = load_data(config)
     say(
         f"hpsearch: resuming {experiment.name} ({experiment.state}, {experiment.done} of "
         f"{experiment.requested} trials ended) up to {config.num_samples} trials"
     )
-
-    from hpsearch.tuning._local_ray import local_ray, prepare_environment
-
-    prepare_environment()  # before ray is imported
-    import ray
-    from ray import tune
-    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
-
-    from hpsearch.trainable import train_mlp
-    from hpsearch.tuning._progress import ProgressCallback
-    from hpsearch.tuning._schedulers import remember_histories
-    from hpsearch.tuning._status import Heartbeat
-    from hpsearch.tuning._tuner import train_settings, tune_storage
-
-    with local_ray() as ray_start_s:
-        resources = ray.cluster_resources()
-        data_ref = ray.put(data)
-        data = ray.get(data_ref)
-        concurrency = _concurrency(config, resources)
-        trainable = tune.with_resources(
-            tune.with_parameters(
-                train_mlp, data=data_ref, settings=train_settings(config, data.task)
-            ),
-            {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial},
-        )
-        path, filesystem = tune_storage(location)
-        ended, _ = repair_snapshot(location)
-        tuner = tune.Tuner.restore(
-            path,
-            trainable=trainable,
-            resume_unfinished=True,
-            resume_errored=False,
-            restart_errored=False,
-            storage_filesystem=filesystem,
-        )
-        progress = ProgressCallback(
-            metric=experiment.metric,
-            mode=experiment.mode,
-            max_epochs=config.max_epochs,
-            num_samples=config.num_samples,
-            echo=echo,
-        )
-        # Tune's restore keeps the first run's settings; these are this run's.
-        run_config, tune_config = compat.restored_settings(tuner)
-        run_config.callbacks = [
-            progress,
-            Heartbeat(location),
-            CSVLoggerCallback(),
-            JsonLoggerCallback(),
-        ]
-        tune_config.search_alg = _extending(
-            tune_config.search_alg, concurrency, config.num_samples, ended, location
-        )
-        tune_config.num_samples = config.num_samples
-        # Tune restores no scheduler state; the scheduler rebuilds it from the
-        # earlier trials' results as Tune re-adds them.
-        scheduler = tune_config.scheduler
-        remembers = scheduler is not None and remember_histories(
-            scheduler, [(t.trial_id, t.history) for t in experiment.trials]
-        )
-        record = dict(experiment.record)
-        record["config"] = {**record["config"], "num_samples": config.num_samples}
-        record["resumed"] = [
-            *record.get("resumed", []),
-            {"at": now_iso(), "from_state": experiment.state, "num_samples": config.num_samples},
-        ]
-        storage.write_json_atomic(record, location, SEARCH_FILE)
+    with ray_session(config, data, say, location) as session:
+        progress = progress_for(config, session.data.task, echo)
+        tuner, scheduler = _restored_tuner(experiment, config, session, progress)
+        _record_resume(experiment, config)
         results, summary = fit_and_summarize(
             tuner,
             config,
-            data,
+            session,
             name=experiment.name,
             experiment_path=location,
             progress=progress,
-            concurrency=concurrency,
-            ray_start_s=ray_start_s,
             started=started,
             termination=termination,
             after_fit=lambda results: _set_aside_orphans(location, results),
         )
-    if remembers:
+    if scheduler is not None:
         say(
             f"hpsearch: the {config.scheduler} scheduler judged this run against the results "
             f"of {getattr(scheduler, 'replayed', 0)} earlier trials"
         )
     return SearchResult(experiment_path=location, summary=summary, results=results)
+
+
+def _restored_tuner(
+    experiment: Experiment, config: SearchConfig, session: RaySession, progress: Any
+) -> tuple[Any, Any]:
+    """Tune's Tuner as the experiment's snapshot left it, set up for this run; and the
+    scheduler, if it was handed the earlier trials' results (None if it keeps none)."""
+    # These import Ray, which must come after ray_session set its environment.
+    from ray import tune
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
+    from hpsearch.trainable import train_mlp
+    from hpsearch.tuning._progress import Heartbeat
+    from hpsearch.tuning._schedulers import remember_histories
+    from hpsearch.tuning._tuner import train_settings, tune_storage
+
+    location = experiment.location
+    trainable = tune.with_resources(
+        tune.with_parameters(
+            train_mlp, data=session.data_ref, settings=train_settings(config, session.data.task)
+        ),
+        {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial},
+    )
+    path, filesystem = tune_storage(location)
+    ended, _ = repair_snapshot(location)
+    tuner = tune.Tuner.restore(
+        path,
+        trainable=trainable,
+        resume_unfinished=True,
+        resume_errored=False,
+        restart_errored=False,
+        storage_filesystem=filesystem,
+    )
+    # Tune's restore keeps the first run's settings; these are this run's.
+    run_config, tune_config = compat.restored_settings(tuner)
+    run_config.callbacks = [
+        progress,
+        Heartbeat(location),
+        CSVLoggerCallback(),
+        JsonLoggerCallback(),
+    ]
+    tune_config.search_alg = _extending(
+        tune_config.search_alg, session.concurrency, config.num_samples, ended, location
+    )
+    tune_config.num_samples = config.num_samples
+    # Tune restores no scheduler state; the scheduler rebuilds it from the
+    # earlier trials' results as Tune re-adds them.
+    scheduler = tune_config.scheduler
+    histories = [(t.trial_id, t.history) for t in experiment.trials]
+    remembers = scheduler is not None and remember_histories(scheduler, histories)
+    return tuner, scheduler if remembers else None
+
+
+def _record_resume(experiment: Experiment, config: SearchConfig) -> None:
+    """hpsearch.json says how many trials are asked now, and when it was resumed."""
+    record = dict(experiment.record)
+    record["config"] = {**record["config"], "num_samples": config.num_samples}
+    record["resumed"] = [
+        *record.get("resumed", []),
+        {"at": now_iso(), "from_state": experiment.state, "num_samples": config.num_samples},
+    ]
+    storage.write_json_atomic(record, experiment.location, SEARCH_FILE)
 
 
 def _set_aside_orphans(location: str, results: Any) -> None:

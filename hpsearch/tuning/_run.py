@@ -19,11 +19,14 @@ from typing import Any
 from hpsearch.config import SearchConfig
 from hpsearch.data import TabularData, load_builtin, load_table
 from hpsearch.errors import UserError
+from hpsearch.experiments import SEARCH_FILE, SUMMARY_FILE
 from hpsearch.redaction import redact
 from hpsearch.signals import Termination, sigterm_as_interrupt
-from hpsearch.storage import join, refuse_keyed_results
+from hpsearch.storage import join, refuse_keyed_results, write_json_atomic
 from hpsearch.tuning._claim import claim_new
 from hpsearch.tuning._local_ray import local_ray, prepare_environment
+from hpsearch.tuning._status import write_status
+from hpsearch.tuning._summary import search_record, summarize
 
 
 @dataclass(frozen=True)
@@ -149,9 +152,47 @@ def _search(
     started: float,
     termination: Termination,
 ) -> SearchResult:
-    say = echo or (lambda line: None)
+    say = echo or _silent
     data = load_data(config)
     config.check_metric(data.task)
+    _announce(config, data, say)
+    warm = _warm_start(config, data, say)
+    with ray_session(config, data, say, experiment_path) as session:
+        # These import Ray, which must come after ray_session set its environment.
+        from hpsearch.tuning._progress import Heartbeat
+        from hpsearch.tuning._tuner import build_tuner
+
+        progress = progress_for(config, data.task, echo)
+        tuner = build_tuner(
+            config,
+            session.data,
+            name=name,
+            storage_root=root,
+            max_concurrent=session.concurrency,
+            callbacks=[progress, Heartbeat(experiment_path)],
+            data_ref=session.data_ref,
+            warm=warm,
+        )
+        _write_record(config, session.data, name, experiment_path, warm)
+        results, summary = fit_and_summarize(
+            tuner,
+            config,
+            session,
+            name=name,
+            experiment_path=experiment_path,
+            progress=progress,
+            started=started,
+            termination=termination,
+        )
+    return SearchResult(experiment_path=experiment_path, summary=summary, results=results)
+
+
+def _silent(line: str) -> None:
+    """An echo that says nothing."""
+
+
+def _announce(config: SearchConfig, data: TabularData, say: Callable[[str], None]) -> None:
+    """What is about to run, in a line (two for a user's table)."""
     if config.data is not None:
         say(describe_table(data, config))
     say(
@@ -160,28 +201,48 @@ def _search(
         f"{config.scheduler} scheduler, up to {config.max_epochs} epochs"
     )
 
+
+def _warm_start(config: SearchConfig, data: TabularData, say: Callable[[str], None]) -> list[Any]:
+    """The earlier experiment's trials that seed the sampler (none without --warm-start)."""
+    if not config.warm_start:
+        return []
+    from hpsearch.tuning._tuner import space_context  # imports Ray: only when asked
+    from hpsearch.tuning._warm import warm_trials
+
+    metric, mode = config.resolved_metric(data.task), config.resolved_mode(data.task)
+    context = space_context(config, data)
+    warm, source = warm_trials(config, data.task, metric, mode, context)
+    say(f"hpsearch: warm start from {source}: {len(warm)} trials seed the sampler")
+    return warm
+
+
+def _write_record(
+    config: SearchConfig, data: TabularData, name: str, experiment_path: str, warm: list[Any]
+) -> None:
+    """hpsearch.json: what was asked, on storage before any trial runs."""
+    record = search_record(config, data, name)
+    if warm:
+        record["warm_start"] = {"from": config.warm_start, "trials": len(warm)}
+    write_json_atomic(record, experiment_path, SEARCH_FILE)
+
+
+@dataclass(frozen=True)
+class RaySession:
+    """A search's footing on Ray: its data in the object store, how many trials at once."""
+
+    data: TabularData
+    data_ref: Any
+    concurrency: int
+    ray_start_s: float
+
+
+@contextmanager
+def ray_session(
+    config: SearchConfig, data: TabularData, say: Callable[[str], None], where: str
+) -> Iterator[RaySession]:
+    """Ray (embedded on 127.0.0.1, or the one already up) holding one copy of ``data``."""
     prepare_environment()  # before ray is imported
     import ray
-
-    from hpsearch.experiments import SEARCH_FILE
-    from hpsearch.storage import write_json_atomic
-    from hpsearch.tuning._progress import ProgressCallback
-    from hpsearch.tuning._status import Heartbeat
-    from hpsearch.tuning._summary import search_record
-    from hpsearch.tuning._tuner import build_tuner, space_context
-
-    warm: list[Any] = []
-    if config.warm_start:
-        from hpsearch.tuning._warm import warm_trials
-
-        warm, source = warm_trials(
-            config,
-            data.task,
-            config.resolved_metric(data.task),
-            config.resolved_mode(data.task),
-            space_context(config, data),
-        )
-        say(f"hpsearch: warm start from {source}: {len(warm)} trials seed the sampler")
 
     with local_ray() as ray_start_s:
         resources = ray.cluster_resources()
@@ -192,61 +253,37 @@ def _search(
                 "use --gpus-per-trial 0 on a machine without a GPU",
             )
         # One copy of the data in the object store for every trial; the driver
-        # then reads that copy too (zero-copy) and lets its own go, so it never
-        # holds the dataset twice.
+        # then reads that copy too (zero-copy) and lets its own go.
         data_ref = ray.put(data)
-        data = ray.get(data_ref)
         concurrency = _concurrency(config, resources)
         say(
             f"hpsearch: Ray up in {ray_start_s:.1f}s; {concurrency} trials at a time; "
-            f"results in {experiment_path}"
+            f"results in {where}"
         )
-        progress = ProgressCallback(
-            metric=config.resolved_metric(data.task),
-            mode=config.resolved_mode(data.task),
-            max_epochs=config.max_epochs,
-            num_samples=config.num_samples,
-            echo=echo,
-        )
-        tuner = build_tuner(
-            config,
-            data,
-            name=name,
-            storage_root=root,
-            max_concurrent=concurrency,
-            callbacks=[progress, Heartbeat(experiment_path)],
-            data_ref=data_ref,
-            warm=warm,
-        )
-        record = search_record(config, data, name)
-        if warm:
-            record["warm_start"] = {"from": config.warm_start, "trials": len(warm)}
-        write_json_atomic(record, experiment_path, SEARCH_FILE)
-        results, summary = fit_and_summarize(
-            tuner,
-            config,
-            data,
-            name=name,
-            experiment_path=experiment_path,
-            progress=progress,
-            concurrency=concurrency,
-            ray_start_s=ray_start_s,
-            started=started,
-            termination=termination,
-        )
-    return SearchResult(experiment_path=experiment_path, summary=summary, results=results)
+        yield RaySession(ray.get(data_ref), data_ref, concurrency, ray_start_s)
+
+
+def progress_for(config: SearchConfig, task: str, echo: Callable[[str], None] | None) -> Any:
+    """The callback that prints a line per finished trial and a status line every 5 s."""
+    from hpsearch.tuning._progress import ProgressCallback  # imports Ray
+
+    return ProgressCallback(
+        metric=config.resolved_metric(task),
+        mode=config.resolved_mode(task),
+        max_epochs=config.max_epochs,
+        num_samples=config.num_samples,
+        echo=echo,
+    )
 
 
 def fit_and_summarize(
     tuner: Any,
     config: SearchConfig,
-    data: TabularData,
+    session: RaySession,
     *,
     name: str,
     experiment_path: str,
     progress: Any,
-    concurrency: int,
-    ray_start_s: float,
     started: float,
     termination: Termination,
     after_fit: Callable[[Any], None] | None = None,
@@ -256,18 +293,13 @@ def fit_and_summarize(
     Shared by a new search and a resumed one; ``after_fit`` sees Tune's
     results before they are summarized.
     """
-    from hpsearch.experiments import SUMMARY_FILE
-    from hpsearch.storage import write_json_atomic
-    from hpsearch.tuning._status import write_status
-    from hpsearch.tuning._summary import summarize
-
     write_status(experiment_path, "running")
     fitted = False
     try:
         search_start = time.perf_counter()
         # Tune lets a searcher have only one pending trial unless told otherwise
         # (recent Ray also reads max_concurrent_trials; older 2.x only this).
-        with _environment(TUNE_MAX_PENDING_TRIALS_PG=str(concurrency)):
+        with _environment(TUNE_MAX_PENDING_TRIALS_PG=str(session.concurrency)):
             results = tuner.fit()
         search_s = time.perf_counter() - search_start
         fitted = True
@@ -276,12 +308,12 @@ def fit_and_summarize(
         summary = summarize(
             results,
             config,
-            data,
+            session.data,
             name=name,
             experiment_path=experiment_path,
             times=progress.times,
             wall_time_s=search_s,
-            ray_start_s=ray_start_s,
+            ray_start_s=session.ray_start_s,
         )
         # Terminated, unless every trial had ended before the signal came.
         if termination.received and (

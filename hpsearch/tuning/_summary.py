@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
-
-from ray.tune import ResultGrid
+from typing import TYPE_CHECKING, Any
 
 from hpsearch.config import SearchConfig
 from hpsearch.data import TabularData
@@ -18,8 +17,18 @@ from hpsearch.experiments import (
 from hpsearch.metrics import best_epoch
 from hpsearch.storage import join, redact
 from hpsearch.trainable import model_from_checkpoint, score_splits
-from hpsearch.tuning._progress import TrialTimes
 from hpsearch.tuning._status import driver_identity
+
+if TYPE_CHECKING:
+    from ray.tune import ResultGrid
+
+
+@dataclass
+class TrialTimes:
+    """When a trial started and ended, in seconds since the search started."""
+
+    start: float
+    end: float | None = None
 
 
 def _trial_row(
