@@ -279,19 +279,8 @@ def load_table(spec: TableSpec) -> TabularData:
         raise UserError(f"the target {spec.target!r} holds only nulls")
     all_codes = {name: np.concatenate(c.codes) for name, c in codes.items()}
     if spec.missing == "error":
-        for name in features:
-            count = gaps[name] if name in gaps else int((all_codes[name] < 0).sum())
-            if count:
-                raise UserError(
-                    f"feature column {name!r} has {count} missing values",
-                    "impute them, or drop --missing error to impute with an indicator",
-                )
-    # Rows without a label teach nothing and cannot be scored: they are dropped.
-    labelled = np.asarray(target.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-    kept = np.flatnonzero(labelled)
-    if len(kept) < rows:
-        target = pc.filter(target, pa.array(labelled))
-        split_col = pc.filter(split_col, pa.array(labelled)) if split_col is not None else None
+        _refuse_missing(features, gaps, all_codes)
+    target, split_col, kept = _labelled(target, split_col)
     task, y, class_names = _target(target, spec)
     if task == "regression" and np.isnan(y).any():
         raise UserError(
@@ -299,38 +288,15 @@ def load_table(spec: TableSpec) -> TabularData:
             f"make them null to drop those rows (beyond ±{FLOAT_LIMIT:g} is out of range)",
         )
     parts = _split(spec, y, task, split_col)
+    split_of, position = _placement(parts, kept, rows)
 
-    # Where each original row goes: (split, position), or split -1 if dropped.
-    split_of = np.full(rows, -1, dtype=np.int8)
-    position = np.zeros(rows, dtype=np.int64)
-    for k, part in enumerate(parts):
-        split_of[kept[part]] = k
-        position[kept[part]] = np.arange(len(part))
-
+    # Pass 2: the matrices, numeric columns read once more, batch by batch.
     kept_codes = {name: all_codes[name][kept] for name in categorical}
     cat_plans = [categorical_plan(kept_codes[n], codes[n].values, parts[0], n) for n in categorical]
-    # Layout: numeric columns, their missing indicators, then one block per categorical.
     indicated = [n for n in numeric if gaps[n]]
-    feature_names = (
-        *numeric,
-        *(f"{n}:missing" for n in indicated),
-        *(
-            name
-            for p in cat_plans
-            for name in [*column_names(p), *([f"{p['name']}:missing"] if p["indicator"] else [])]
-        ),
-    )
-    width = len(feature_names)
-    if spec.input_shape is not None:
-        pixels = int(np.prod(spec.input_shape))
-        if pixels != width or categorical or indicated:
-            raise UserError(
-                f"input shape {'x'.join(map(str, spec.input_shape))} needs {pixels} numeric "
-                f"pixel columns without missing values; the data gives {width} features",
-                "list the pixel columns with --features",
-            )
-    arrays = [np.zeros((len(p), width), dtype=np.float32) for p in parts]
-
+    feature_names = _feature_names(numeric, indicated, cat_plans)
+    _check_input_shape(spec, len(feature_names), bool(categorical or indicated))
+    arrays = [np.zeros((len(p), len(feature_names)), dtype=np.float32) for p in parts]
     _fill_numeric(dataset, spec, numeric, arrays, split_of, position)
     num_plans = [
         _numeric_plan(arrays[0][:, j], name, gaps[name] > 0, dataset.schema)
@@ -338,8 +304,7 @@ def load_table(spec: TableSpec) -> TabularData:
     ]
     if spec.input_shape is not None:
         share_pixel_scale(num_plans)
-    indicator_col = {name: len(numeric) + i for i, name in enumerate(indicated)}
-    scale_numeric(arrays, num_plans, indicator_col)
+    scale_numeric(arrays, num_plans, {n: len(numeric) + i for i, n in enumerate(indicated)})
     values = {name: c.values for name, c in codes.items()}
     fill_categorical(arrays, parts, cat_plans, kept_codes, values, len(numeric) + len(indicated))
 
@@ -353,8 +318,75 @@ def load_table(spec: TableSpec) -> TabularData:
         y_val=np.ascontiguousarray(y[parts[1]]),
         x_test=x_test,
         y_test=np.ascontiguousarray(y[parts[2]]),
-        feature_names=tuple(feature_names),
+        feature_names=feature_names,
         class_names=class_names,
         input_shape=spec.input_shape,
         preprocessing={"target": spec.target, "columns": num_plans + cat_plans},
     )
+
+
+def _refuse_missing(
+    features: list[str], gaps: dict[str, int], all_codes: dict[str, np.ndarray]
+) -> None:
+    """``--missing error``: the first feature with a missing value stops the search."""
+    for name in features:
+        count = gaps[name] if name in gaps else int((all_codes[name] < 0).sum())
+        if count:
+            raise UserError(
+                f"feature column {name!r} has {count} missing values",
+                "impute them, or drop --missing error to impute with an indicator",
+            )
+
+
+def _labelled(
+    target: pa.ChunkedArray, split_col: pa.ChunkedArray | None
+) -> tuple[pa.ChunkedArray, pa.ChunkedArray | None, np.ndarray]:
+    """The rows with a label (the others teach nothing and cannot be scored): the target
+    and split column without the others, and the kept rows' original positions."""
+    labelled = np.asarray(target.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    kept = np.flatnonzero(labelled)
+    if len(kept) < len(labelled):
+        target = pc.filter(target, pa.array(labelled))
+        split_col = pc.filter(split_col, pa.array(labelled)) if split_col is not None else None
+    return target, split_col, kept
+
+
+def _placement(
+    parts: tuple[np.ndarray, ...], kept: np.ndarray, rows: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where each original row goes: its split (-1 if dropped) and its position there."""
+    split_of = np.full(rows, -1, dtype=np.int8)
+    position = np.zeros(rows, dtype=np.int64)
+    for k, part in enumerate(parts):
+        split_of[kept[part]] = k
+        position[kept[part]] = np.arange(len(part))
+    return split_of, position
+
+
+def _feature_names(
+    numeric: list[str], indicated: list[str], cat_plans: list[dict[str, Any]]
+) -> tuple[str, ...]:
+    """The matrix's columns: numeric ones, their missing indicators, then one block
+    per categorical (its codes, and its own indicator if it has gaps)."""
+    return (
+        *numeric,
+        *(f"{n}:missing" for n in indicated),
+        *(
+            name
+            for p in cat_plans
+            for name in [*column_names(p), *([f"{p['name']}:missing"] if p["indicator"] else [])]
+        ),
+    )
+
+
+def _check_input_shape(spec: TableSpec, width: int, extra_columns: bool) -> None:
+    """Image features: exactly the pixels, numeric, without gaps."""
+    if spec.input_shape is None:
+        return
+    pixels = int(np.prod(spec.input_shape))
+    if pixels != width or extra_columns:
+        raise UserError(
+            f"input shape {'x'.join(map(str, spec.input_shape))} needs {pixels} numeric "
+            f"pixel columns without missing values; the data gives {width} features",
+            "list the pixel columns with --features",
+        )
