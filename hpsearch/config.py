@@ -99,7 +99,7 @@ class SearchConfig(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> SearchConfig:
         # Imported here: these pull in numpy/optuna, which `hpsearch --help` must not.
-        from hpsearch.spaces import get_space, validate_space_options
+        from hpsearch.spaces import get_space, probe_space, validate_space_options
 
         self._check_data()
         task = self.known_task()
@@ -107,6 +107,8 @@ class SearchConfig(BaseModel):
         object.__setattr__(
             self, "space_options", validate_space_options(self.space, self.space_options)
         )
+        # The space's configs are checked here, so a broken one stops before Ray starts.
+        probe_space(self.space, self._probe_contexts(task), task_known=task is not None)
         if task is not None:
             self.check_metric(task)
         elif self.metric is not None and not any(self.metric in m for m in TASK_METRICS.values()):
@@ -140,6 +142,14 @@ class SearchConfig(BaseModel):
                 "leave some rows to train on: keep the sum below 1",
             )
         self.parsed_input_shape()
+
+    def _probe_contexts(self, task: str | None) -> list[Any]:
+        """What the space will be given, as far as known before the data is read."""
+        from hpsearch.spaces import SpaceContext
+
+        tasks: tuple[Any, ...] = (task,) if task else ("classification", "regression")
+        shape = self.parsed_input_shape()
+        return [SpaceContext(task=t, input_shape=shape, options=self.space_options) for t in tasks]
 
     def parsed_input_shape(self) -> tuple[int, ...] | None:
         """``input_shape`` as (channels, height, width), or None."""

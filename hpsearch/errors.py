@@ -7,15 +7,17 @@ exception is a bug and keeps its traceback.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, TypeVar
 
 from hpsearch.redaction import redact
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
-__all__ = ["UserError", "user_error"]
+__all__ = ["UserError", "lookup", "user_error"]
+
+T = TypeVar("T")
 
 
 class UserError(Exception):
@@ -63,3 +65,15 @@ def user_error(
     if err["type"] == "value_error":
         return UserError(f"{where}{field_part}{msg}")
     return UserError(f"{where}{field_part}{msg} (got {err['input']!r})")
+
+
+def lookup(registry: Mapping[str, T], kind: str, name: str, alternative: str = "") -> T:
+    """``registry[name]``, or the one error every registry gives for a name it lacks:
+    ``unknown sampler 'x' (choose one of: tpe, random, ...)``."""
+    try:
+        return registry[name]
+    except KeyError:
+        also = f", or {alternative}" if alternative else ""
+        raise UserError(
+            f"unknown {kind} {name!r}", f"choose one of: {', '.join(registry)}{also}"
+        ) from None

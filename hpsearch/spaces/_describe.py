@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import optuna
 
 from hpsearch.spaces._context import SpaceContext
-from hpsearch.spaces._registry import SpaceFn
+from hpsearch.spaces._contract import Space
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ def _describe_distribution(dist: optuna.distributions.BaseDistribution) -> str:
     return repr(dist)
 
 
-def describe_space(fn: SpaceFn, ctx: SpaceContext, samples: int = 300) -> list[ParamInfo]:
+def describe_space(fn: Space, ctx: SpaceContext, samples: int = 300) -> list[ParamInfo]:
     """List every parameter ``fn`` samples, marking those that exist only sometimes.
 
     A define-by-run space has no static description, so it is explored with

@@ -7,22 +7,26 @@ strength only for that augmentation, ``width_3`` only with 3+ layers.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import optuna
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from hpsearch.spaces._context import SpaceContext
-
-Optimizer = Literal["sgd", "adam", "adamw", "rmsprop"]
-Activation = Literal["relu", "gelu", "silu", "tanh"]
-Augmentation = Literal["none", "noise", "mixup", "feature_dropout"]
-ImageAugmentation = Literal["shift", "flip", "rotate", "cutout"]
-ClassificationLoss = Literal["cross_entropy", "label_smoothing"]
-RegressionLoss = Literal["mse", "huber"]
-
-CLASSIFICATION_LOSSES: tuple[ClassificationLoss, ...] = ("cross_entropy", "label_smoothing")
-REGRESSION_LOSSES: tuple[RegressionLoss, ...] = ("mse", "huber")
+from hpsearch.spaces._contract import (
+    ACTIVATIONS,
+    AUGMENTATIONS,
+    CLASSIFICATION_LOSSES,
+    IMAGE_AUGMENTATIONS,
+    OPTIMIZERS,
+    REGRESSION_LOSSES,
+    Activation,
+    Augmentation,
+    ClassificationLoss,
+    ImageAugmentation,
+    Optimizer,
+    RegressionLoss,
+)
 
 Range = tuple[float, float]
 IntRange = tuple[int, int]
@@ -49,23 +53,23 @@ class MLPSpaceOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    optimizers: tuple[Optimizer, ...] = ("sgd", "adam", "adamw", "rmsprop")
+    optimizers: tuple[Optimizer, ...] = OPTIMIZERS
     lr: Range = (1e-4, 3e-1)
     weight_decay: Range = (1e-6, 1e-2)
     allow_zero_weight_decay: bool = True
     momentum: Range = (0.5, 0.99)
     hidden_layers: IntRange = (1, 4)
     width: IntRange = (8, 256)
-    activations: tuple[Activation, ...] = ("relu", "gelu", "silu", "tanh")
+    activations: tuple[Activation, ...] = ACTIVATIONS
     dropout: Range = (0.0, 0.5)
     batch_norm: tuple[bool, ...] = (False, True)
     batch_sizes: tuple[int, ...] = (32, 64, 128, 256)
-    augmentations: tuple[Augmentation, ...] = ("none", "noise", "mixup", "feature_dropout")
+    augmentations: tuple[Augmentation, ...] = AUGMENTATIONS
     noise_std: Range = (0.01, 0.3)
     mixup_alpha: Range = (0.1, 1.0)
     feature_dropout: Range = (0.05, 0.3)
     # Offered only when the data is image-shaped (--input-shape).
-    image_augmentations: tuple[ImageAugmentation, ...] = ("shift", "flip", "rotate", "cutout")
+    image_augmentations: tuple[ImageAugmentation, ...] = IMAGE_AUGMENTATIONS
     shift: Range = (0.05, 0.2)  # largest shift, as a share of the image side
     flip: Range = (0.25, 0.5)  # probability of a horizontal flip
     rotate: Range = (5.0, 20.0)  # largest rotation, degrees

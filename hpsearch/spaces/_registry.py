@@ -1,28 +1,27 @@
-"""Spaces by name, and loading a user's own space from ``module:function``."""
+"""Spaces by name, loading a user's own space from ``module:function``, probing either."""
 
 from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import optuna
 from pydantic import BaseModel, ValidationError
 
-from hpsearch.errors import UserError, user_error
+from hpsearch.errors import UserError, lookup, user_error
 from hpsearch.spaces._context import SpaceContext
+from hpsearch.spaces._contract import Space, call_space
 from hpsearch.spaces._mlp import MLPSpaceOptions, mlp, quick
-
-SpaceFn = Callable[[optuna.Trial, SpaceContext], dict[str, Any]]
 
 
 @dataclass(frozen=True)
 class SpaceEntry:
-    """A registered space: its function, what narrows it, one line about it."""
+    """A registered space: the function, one line about it, what narrows it."""
 
-    fn: SpaceFn
+    fn: Space
     summary: str
     options: type[BaseModel] | None = None
 
@@ -39,13 +38,13 @@ DEFAULT_SPACE = "mlp"
 class _OneArgSpace:
     """A plain ``space(trial)`` (Optuna's own style), called with a context it ignores."""
 
-    fn: Callable[[optuna.Trial], dict[str, Any] | None]
+    fn: Callable[[optuna.Trial], Any]
 
-    def __call__(self, trial: optuna.Trial, ctx: SpaceContext) -> dict[str, Any]:
-        return dict(self.fn(trial) or {})
+    def __call__(self, trial: optuna.Trial, ctx: SpaceContext, /) -> Any:
+        return self.fn(trial)  # checked by the caller, like any space's config
 
 
-def _load_user_space(ref: str) -> SpaceFn:
+def _load_user_space(ref: str) -> Space:
     module_name, _, attr = ref.partition(":")
     # Dotted identifiers only: a relative or malformed name would reach importlib as a bug.
     if not all(part.isidentifier() for part in module_name.split(".")) or not attr.isidentifier():
@@ -75,17 +74,33 @@ def _load_user_space(ref: str) -> SpaceFn:
     )
 
 
-def get_space(name: str) -> SpaceFn:
+def get_space(name: str) -> Space:
     """The space function registered as ``name``, or loaded from ``module:function``."""
     if ":" in name:
         return _load_user_space(name)
-    try:
-        return SPACES[name].fn
-    except KeyError:
-        raise UserError(
-            f"unknown space {name!r}",
-            f"choose one of: {', '.join(SPACES)}, or give package.module:function",
-        ) from None
+    return lookup(SPACES, "space", name, "give package.module:function").fn
+
+
+#: Probe trials per context: enough random draws to reach most conditional branches.
+PROBE_TRIALS = 16
+
+
+def probe_space(name: str, contexts: Iterable[SpaceContext], task_known: bool = True) -> None:
+    """Run the space ``name`` on probe trials of a throw-away in-memory study.
+
+    Each config must keep the contract (:class:`Space`): a broken one is
+    refused as one :class:`UserError` line before any trial runs. Cheap: no
+    Ray, no training; a seeded random sampler reaches the conditional branches.
+    ``task_known=False``: the contexts guess the task (see ``check_config``).
+    """
+    fn = get_space(name)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for context in contexts:
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+        for _ in range(PROBE_TRIALS):
+            trial = study.ask()
+            call_space(fn, name, trial, context, task_known)
+            study.tell(trial, 0.0)
 
 
 def validate_space_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:

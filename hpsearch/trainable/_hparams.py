@@ -12,8 +12,10 @@ class HParams:
     """One trial's hyperparameters, with a default for every knob.
 
     A space may return only the keys it tunes; the rest keep these defaults,
-    so a user's three-line space still trains. Unknown keys (the raw
-    ``width_1``-style suggestions Tune also records) are ignored.
+    so a user's three-line space still trains. The fields other than
+    ``seed`` are ``hpsearch.spaces.SPACE_KEYS``, the keys a space may return
+    (a test keeps them equal; this package may not import Optuna's side), and
+    a space returning any other key is refused before the search starts.
     """
 
     optimizer: str = "adam"
@@ -34,7 +36,11 @@ class HParams:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> HParams:
-        """Pick the known keys out of a Tune config dict."""
+        """Pick the hyperparameters out of a Tune config dict.
+
+        The config's other keys are hpsearch's own (``trial_number``, the
+        trial's recorded Optuna parameters), not hyperparameters.
+        """
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in config.items() if k in known}
         if "hidden_sizes" in values:

@@ -1,13 +1,25 @@
-"""Optuna samplers by name."""
+"""Optuna samplers by name: one frozen entry each, the shape of every registry."""
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import optuna
 
+from hpsearch.errors import lookup
+
+#: (search seed, number of trials) -> a fresh sampler.
 SamplerFactory = Callable[[int, int], optuna.samplers.BaseSampler]
+
+
+@dataclass(frozen=True)
+class SamplerEntry:
+    """A registered sampler: how to build it, one line about it."""
+
+    factory: SamplerFactory
+    summary: str
 
 
 def _tpe(seed: int, num_samples: int) -> optuna.samplers.BaseSampler:
@@ -26,22 +38,34 @@ def _tpe(seed: int, num_samples: int) -> optuna.samplers.BaseSampler:
     )
 
 
-SAMPLERS: dict[str, SamplerFactory] = {
-    "tpe": _tpe,
-    "random": lambda seed, n: optuna.samplers.RandomSampler(seed=seed),
-    "cmaes": lambda seed, n: optuna.samplers.CmaEsSampler(
-        seed=seed, warn_independent_sampling=False
+SAMPLERS: dict[str, SamplerEntry] = {
+    "tpe": SamplerEntry(
+        _tpe, "tree-structured Parzen estimator, grouped for conditional parameters (default)"
     ),
-    "gp": lambda seed, n: optuna.samplers.GPSampler(seed=seed, warn_independent_sampling=False),
-    "qmc": lambda seed, n: optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False),
+    "random": SamplerEntry(
+        lambda seed, n: optuna.samplers.RandomSampler(seed=seed), "independent random draws"
+    ),
+    "cmaes": SamplerEntry(
+        lambda seed, n: optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False),
+        "CMA evolution strategy on numeric parameters, the rest at random",
+    ),
+    "gp": SamplerEntry(
+        lambda seed, n: optuna.samplers.GPSampler(seed=seed, warn_independent_sampling=False),
+        "Gaussian-process Bayesian optimization",
+    ),
+    "qmc": SamplerEntry(
+        lambda seed, n: optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False),
+        "quasi-Monte Carlo (Sobol): evenly spread points",
+    ),
 }
 
 
 def build_sampler(name: str, seed: int, num_samples: int) -> optuna.samplers.BaseSampler:
     """The sampler registered as ``name``, seeded."""
+    entry = lookup(SAMPLERS, "sampler", name)
     # Optuna logs every study creation and warns that ``group`` is experimental;
     # neither helps someone watching a search.
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return SAMPLERS[name](seed, num_samples)
+        return entry.factory(seed, num_samples)

@@ -1,10 +1,11 @@
-"""Tune trial schedulers (early stopping) by name."""
+"""Tune trial schedulers (early stopping) by name: one frozen entry each, as every registry."""
 
 from __future__ import annotations
 
 import hashlib
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,10 +18,20 @@ from ray.tune.schedulers import (
 )
 
 from hpsearch.config import SearchConfig
+from hpsearch.errors import lookup
 from hpsearch.metrics import is_finite
 from hpsearch.tuning import _compat as compat
 
 SchedulerFactory = Callable[[SearchConfig], TrialScheduler]
+
+
+@dataclass(frozen=True)
+class SchedulerEntry:
+    """A registered scheduler: how to build it from a config, one line about it."""
+
+    factory: SchedulerFactory
+    summary: str
+
 
 #: ASHA keeps the best 1/REDUCTION_FACTOR of trials at each rung. 2 rather
 #: than Ray's default 3: with the 16-32 trials of a typical search, halving
@@ -157,35 +168,44 @@ class MedianStopping(MedianStoppingRule):
         return str(super().on_trial_result(tune_controller, trial, result))
 
 
-SCHEDULERS: dict[str, SchedulerFactory] = {
-    "asha": lambda c: AsyncHyperBand(
-        time_attr="epoch",
-        max_t=c.max_epochs,
-        grace_period=c.resolved_grace_period(),
-        reduction_factor=REDUCTION_FACTOR,
+SCHEDULERS: dict[str, SchedulerEntry] = {
+    "asha": SchedulerEntry(
+        lambda c: AsyncHyperBand(
+            time_attr="epoch",
+            max_t=c.max_epochs,
+            grace_period=c.resolved_grace_period(),
+            reduction_factor=REDUCTION_FACTOR,
+        ),
+        "asynchronous successive halving: keeps the best half at each rung (default)",
     ),
     # Asynchronous HyperBand: ASHA over 3 brackets, each with a longer grace
     # period, hedging against early-stopping too soon. Ray's synchronous
     # HyperBandScheduler pauses trials until a bracket fills, which with a
     # sequential searcher and a concurrency limit left every trial running
     # to the end (measured here); the asynchronous form stops trials for real.
-    "hyperband": lambda c: AsyncHyperBand(
-        time_attr="epoch",
-        max_t=c.max_epochs,
-        grace_period=c.resolved_grace_period(),
-        reduction_factor=REDUCTION_FACTOR,
-        brackets=3,
+    "hyperband": SchedulerEntry(
+        lambda c: AsyncHyperBand(
+            time_attr="epoch",
+            max_t=c.max_epochs,
+            grace_period=c.resolved_grace_period(),
+            reduction_factor=REDUCTION_FACTOR,
+            brackets=3,
+        ),
+        "asynchronous HyperBand: successive halving over 3 brackets of grace periods",
     ),
-    "median": lambda c: MedianStopping(
-        time_attr="epoch", grace_period=c.resolved_grace_period(), min_samples_required=3
+    "median": SchedulerEntry(
+        lambda c: MedianStopping(
+            time_attr="epoch", grace_period=c.resolved_grace_period(), min_samples_required=3
+        ),
+        "median stopping: ends a trial below the others' running median",
     ),
-    "none": lambda c: FIFOScheduler(),
+    "none": SchedulerEntry(lambda c: FIFOScheduler(), "no early stopping: every trial runs out"),
 }
 
 
 def build_scheduler(config: SearchConfig) -> TrialScheduler:
     """The scheduler named by ``config.scheduler``, counting time in epochs."""
-    return SCHEDULERS[config.scheduler](config)
+    return lookup(SCHEDULERS, "scheduler", config.scheduler).factory(config)
 
 
 def stop_epochs(config: SearchConfig) -> frozenset[int]:

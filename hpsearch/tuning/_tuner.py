@@ -17,7 +17,7 @@ from hpsearch.config import SearchConfig
 from hpsearch.data import TabularData
 from hpsearch.experiments import OPTUNA_KEY
 from hpsearch.metrics import is_finite
-from hpsearch.spaces import SpaceContext, get_space
+from hpsearch.spaces import SpaceContext, call_space, get_space, probe_space
 from hpsearch.trainable import TrainSettings, train_mlp
 from hpsearch.tuning import _compat as compat
 from hpsearch.tuning._samplers import build_sampler
@@ -41,14 +41,21 @@ class DefineByRun:
     searcher into the experiment state (for resuming) and a name always
     pickles. Optuna numbers trials in the order it is asked, so the same
     search seed and sampler give every trial the same seed on a rerun.
+    Every config is checked against the space contract (``spaces.Space``):
+    a key the trainable would ignore stops the search instead.
     """
 
     space: str
     context: SpaceContext
     search_seed: int
 
+    def probe(self) -> DefineByRun:
+        """Check the space on probe trials with the real data's context, before any trial."""
+        probe_space(self.space, [self.context])
+        return self
+
     def __call__(self, trial: optuna.Trial) -> dict[str, Any]:
-        config = dict(get_space(self.space)(trial, self.context))
+        config = call_space(get_space(self.space), self.space, trial, self.context)
         # The study's trial number names the trial everywhere (Tune's ids are random).
         config["trial_number"] = trial.number
         config["seed"] = trial_seed(self.search_seed, trial.number)
@@ -163,7 +170,7 @@ def build_tuner(
         {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial},
     )
     searcher = Searcher(
-        space=DefineByRun(config.space, space_context(config, data), config.seed),
+        space=DefineByRun(config.space, space_context(config, data), config.seed).probe(),
         metric=metric,
         mode=mode,
         sampler=build_sampler(config.sampler, config.seed, config.num_samples),

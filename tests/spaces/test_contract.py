@@ -1,40 +1,98 @@
-"""One contract over every registered space: real Optuna study, configs that train."""
+"""The space contract over every registered space, sampler and scheduler.
+
+In the spirit of Optuna's sampler test suite: the registries feed one
+parametrized contract, so a new space, sampler or scheduler is covered by
+registering it. In-memory studies only: no Ray starts.
+"""
 
 from __future__ import annotations
+
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import fields
+from typing import Any
 
 import optuna
 import pytest
 import torch
+from ray.tune.schedulers import TrialScheduler
 
-from hpsearch.data import load_builtin
-from hpsearch.spaces import SPACES, SpaceContext, get_space
-from hpsearch.trainable import HParams, TrainingRun, TrainSettings
+from hpsearch.config import SearchConfig
+from hpsearch.data import TabularData, load_builtin
+from hpsearch.experiments import OPTUNA_KEY
+from hpsearch.spaces import LOSSES, SPACE_KEYS, SPACES, SpaceContext, check_config, get_space
+from hpsearch.trainable import (
+    ACTIVATIONS,
+    HParams,
+    TrainingRun,
+    TrainSettings,
+    build_augmentation,
+    build_loss,
+    build_mlp,
+    build_optimizer,
+)
+from hpsearch.tuning._samplers import SAMPLERS, build_sampler
+from hpsearch.tuning._schedulers import SCHEDULERS, build_scheduler, stop_epochs
+from hpsearch.tuning._tuner import DefineByRun, space_context
 
-DATA = {"classification": load_builtin("rings"), "regression": load_builtin("friedman")}
+#: One built-in dataset per task; everything else is parametrized from the registries.
+DATASETS = {"classification": "rings", "regression": "friedman"}
+DATA: dict[str, TabularData] = {task: load_builtin(name) for task, name in DATASETS.items()}
+TRIALS = 6
+
+#: A conditional hyperparameter is absent (or zero) wherever it does not apply.
+APPLIES: dict[str, Callable[[Mapping[str, Any]], bool]] = {
+    "momentum": lambda c: c.get("optimizer") == "sgd",
+    "nesterov": lambda c: c.get("optimizer") == "sgd",
+    "augmentation_strength": lambda c: c.get("augmentation", "none") != "none",
+    "loss_param": lambda c: c.get("loss") in ("label_smoothing", "huber"),
+}
 
 
-@pytest.fixture(params=list(SPACES))
-def space_name(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
-@pytest.fixture(params=["classification", "regression"])
+@pytest.fixture(params=list(DATASETS))
 def task(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
-def test_every_sampled_config_builds_a_model_that_trains_one_step(
-    space_name: str, task: str
+def search_config(task: str, **fields: object) -> SearchConfig:
+    return SearchConfig(dataset=DATASETS[task], num_samples=TRIALS, max_epochs=8, **fields)
+
+
+@pytest.mark.parametrize("scheduler", list(SCHEDULERS))
+@pytest.mark.parametrize("sampler", list(SAMPLERS))
+@pytest.mark.parametrize("space", list(SPACES))
+def test_every_space_sampler_and_scheduler_keep_the_contract(
+    space: str, sampler: str, scheduler: str, task: str
 ) -> None:
+    config = search_config(task, space=space, sampler=sampler, scheduler=scheduler)
+    built = build_scheduler(config)
+    assert isinstance(built, TrialScheduler)
+    assert all(0 < epoch < config.max_epochs for epoch in stop_epochs(config))
+    study = optuna.create_study(sampler=build_sampler(sampler, config.seed, TRIALS))
+    define = DefineByRun(space, space_context(config, DATA[task]), config.seed)
+    for number in range(TRIALS):
+        trial = study.ask()
+        returned = define(trial)
+        # hpsearch's own keys besides the hyperparameters, and nothing else.
+        assert set(returned) - set(SPACE_KEYS) == {"trial_number", "seed", OPTUNA_KEY}
+        hparams = {k: v for k, v in returned.items() if k in SPACE_KEYS}
+        assert check_config(space, hparams, define.context) == hparams
+        assert returned[OPTUNA_KEY]["params"] == trial.params
+        for key, applies in APPLIES.items():
+            assert applies(returned) or not returned.get(key), (key, returned)
+        study.tell(trial, float(number % 3))
+    assert len(study.trials) == TRIALS
+
+
+@pytest.mark.parametrize("space", list(SPACES))
+def test_every_sampled_config_builds_a_model_that_trains_one_step(space: str, task: str) -> None:
     data = DATA[task]
-    ctx = SpaceContext(task=task, num_features=data.num_features, num_classes=data.num_classes)  # type: ignore[arg-type]
-    space = get_space(space_name)
+    define = DefineByRun(space, SpaceContext(task=task, num_features=data.num_features), 0)  # type: ignore[arg-type]
     study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0, n_startup_trials=5))
     metric = "val_accuracy" if task == "classification" else "val_rmse"
     for _ in range(12):
         trial = study.ask()
-        config = space(trial, ctx)
-        hp = HParams.from_config(config)
+        hp = HParams.from_config(define(trial))
         run = TrainingRun(hp, data, TrainSettings(max_epochs=1, metric=metric, mode="max"))
         before = [p.detach().clone() for p in run.model.parameters()]
         # One optimizer step on one batch.
@@ -54,6 +112,7 @@ def test_every_sampled_config_builds_a_model_that_trains_one_step(
 def test_mlp_conditional_parameters_exist_only_where_they_apply() -> None:
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
     seen_sgd = seen_other = False
+    depths = set()
     for _ in range(80):
         trial = study.ask()
         config = get_space("mlp")(trial, SpaceContext())
@@ -64,16 +123,18 @@ def test_mlp_conditional_parameters_exist_only_where_they_apply() -> None:
         else:
             seen_other = True
             assert "momentum" not in params and "nesterov" not in params
-        assert len(config["hidden_sizes"]) == config.get(
-            "hidden_layers", len(config["hidden_sizes"])
-        )
-        assert all(f"width_{i + 1}" in params for i in range(len(config["hidden_sizes"])))
-        assert f"width_{len(config['hidden_sizes']) + 1}" not in params
+        # One width per layer: the depth Optuna drew, widths 1..depth and no more.
+        depth = params["hidden_layers"]
+        depths.add(depth)
+        assert len(config["hidden_sizes"]) == depth
+        assert config["hidden_sizes"] == [params[f"width_{i + 1}"] for i in range(depth)]
+        assert f"width_{depth + 1}" not in params
         aug = config["augmentation"]
         strength_params = [p for p in params if p.endswith("_strength")]
         assert strength_params == ([] if aug == "none" else [f"{aug}_strength"])
         study.tell(trial, 0.0)
     assert seen_sgd and seen_other
+    assert depths == {1, 2, 3, 4}
 
 
 def test_losses_follow_the_task() -> None:
@@ -84,3 +145,35 @@ def test_losses_follow_the_task() -> None:
     cls, reg = losses("classification"), losses("regression")
     assert cls == {"cross_entropy", "label_smoothing"}
     assert reg == {"mse", "huber"}
+
+
+# The key list lives in hpsearch.spaces (no torch there); the trainable must match it.
+
+_KINDS = {"float": float, "int": int, "bool": bool, "widths": tuple[int, ...]}
+
+
+def test_the_trainables_hparams_are_the_space_keys_plus_the_seed() -> None:
+    assert [f.name for f in fields(HParams)] == [*SPACE_KEYS, "seed"]
+    hints = typing.get_type_hints(HParams)
+    for key, spec in SPACE_KEYS.items():
+        expected = _KINDS.get(spec.kind, str)
+        assert hints[key] in (expected, expected | None), (key, hints[key], spec.kind)
+
+
+def test_the_trainables_defaults_keep_the_contract() -> None:
+    defaults = {f.name: getattr(HParams(), f.name) for f in fields(HParams) if f.name != "seed"}
+    assert check_config("defaults", defaults, SpaceContext()) == defaults
+
+
+def test_every_allowed_choice_builds_in_the_trainable() -> None:
+    assert tuple(ACTIVATIONS) == SPACE_KEYS["activation"].choices
+    model = build_mlp(3, 2, HParams())
+    for optimizer in SPACE_KEYS["optimizer"].choices:
+        assert build_optimizer(model, HParams(optimizer=optimizer)) is not None
+    assert sorted(sum(LOSSES.values(), ())) == sorted(SPACE_KEYS["loss"].choices)
+    for task, losses in LOSSES.items():
+        for loss in losses:
+            assert build_loss(HParams(loss=loss), task) is not None
+    for augmentation in SPACE_KEYS["augmentation"].choices:
+        hp = HParams(augmentation=augmentation, augmentation_strength=0.1)
+        assert build_augmentation(hp, (1, 4, 4)) is not None

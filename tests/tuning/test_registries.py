@@ -2,23 +2,62 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
-from typing import get_args
+from collections.abc import Callable, Mapping
+from typing import Any, get_args
 
 import optuna
 import pytest
 
 from hpsearch.config import SamplerName, SchedulerName, SearchConfig
 from hpsearch.data import load_builtin
-from hpsearch.spaces import SpaceContext
+from hpsearch.errors import UserError
+from hpsearch.spaces import SPACES, SpaceContext, get_space
 from hpsearch.tuning._samplers import SAMPLERS, build_sampler
-from hpsearch.tuning._schedulers import SCHEDULERS, stop_epochs
+from hpsearch.tuning._schedulers import SCHEDULERS, build_scheduler, stop_epochs
 from hpsearch.tuning._tuner import DefineByRun, space_context, train_settings, trial_seed
 
 
 def test_cli_choices_match_the_registries() -> None:
     assert tuple(SAMPLERS) == get_args(SamplerName)
     assert tuple(SCHEDULERS) == get_args(SchedulerName)
+
+
+REGISTRIES: dict[str, Mapping[str, Any]] = {
+    "space": SPACES,
+    "sampler": SAMPLERS,
+    "scheduler": SCHEDULERS,
+}
+
+
+@pytest.mark.parametrize("kind", list(REGISTRIES))
+def test_registries_share_one_shape(kind: str) -> None:
+    for name, entry in REGISTRIES[kind].items():
+        assert dataclasses.is_dataclass(entry) and entry.__dataclass_params__.frozen  # type: ignore[attr-defined]
+        first = dataclasses.fields(entry)[0]
+        assert callable(getattr(entry, first.name)), name
+        assert entry.summary and "\n" not in entry.summary and len(entry.summary) <= 90, name
+
+
+@pytest.mark.parametrize(
+    ("kind", "lookup_name"),
+    [
+        ("space", lambda name: get_space(name)),
+        ("sampler", lambda name: build_sampler(name, seed=0, num_samples=4)),
+        (
+            "scheduler",
+            lambda name: build_scheduler(SearchConfig().model_copy(update={"scheduler": name})),
+        ),
+    ],
+)
+def test_an_unknown_name_is_the_same_error_in_every_registry(
+    kind: str, lookup_name: Callable[[str], object]
+) -> None:
+    with pytest.raises(UserError) as caught:
+        lookup_name("nosuch")
+    choices = ", ".join(REGISTRIES[kind])
+    assert str(caught.value).startswith(f"unknown {kind} 'nosuch' (choose one of: {choices}")
 
 
 @pytest.fixture(params=list(SAMPLERS))
