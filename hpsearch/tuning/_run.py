@@ -25,6 +25,7 @@ from hpsearch.signals import Termination, sigterm_as_interrupt
 from hpsearch.storage import join, refuse_keyed_results, write_json_atomic
 from hpsearch.tuning._claim import claim_new
 from hpsearch.tuning._local_ray import local_ray, prepare_environment
+from hpsearch.tuning._space import DefineByRun, space_context
 from hpsearch.tuning._status import write_status
 from hpsearch.tuning._summary import search_record, summarize
 
@@ -155,6 +156,8 @@ def _search(
     say = echo or _silent
     data = load_data(config)
     config.check_metric(data.task)
+    # The space with the data's context (classes, features), before Ray starts.
+    DefineByRun(config.space, space_context(config, data), config.seed).probe()
     _announce(config, data, say)
     warm = _warm_start(config, data, say)
     with ray_session(config, data, say, experiment_path) as session:
@@ -206,7 +209,6 @@ def _warm_start(config: SearchConfig, data: TabularData, say: Callable[[str], No
     """The earlier experiment's trials that seed the sampler (none without --warm-start)."""
     if not config.warm_start:
         return []
-    from hpsearch.tuning._tuner import space_context  # imports Ray: only when asked
     from hpsearch.tuning._warm import warm_trials
 
     metric, mode = config.resolved_metric(data.task), config.resolved_mode(data.task)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import optuna
@@ -15,61 +13,15 @@ from ray.tune.search.optuna import OptunaSearch
 
 from hpsearch.config import SearchConfig
 from hpsearch.data import TabularData
-from hpsearch.experiments import OPTUNA_KEY
 from hpsearch.metrics import is_finite
-from hpsearch.spaces import SpaceContext, call_space, get_space, probe_space
 from hpsearch.trainable import TrainSettings, train_mlp
 from hpsearch.tuning import _compat as compat
 from hpsearch.tuning._samplers import build_sampler
 from hpsearch.tuning._schedulers import build_scheduler, stop_epochs
+from hpsearch.tuning._space import DefineByRun, space_context
 
 #: Restarts from the last checkpoint a trial gets after its worker died.
 MAX_TRIAL_RESTARTS = 2
-
-
-def trial_seed(search_seed: int, trial_number: int) -> int:
-    """A trial's seed from the search seed and the trial's number in the study."""
-    digest = hashlib.sha256(f"{search_seed}/{trial_number}".encode()).digest()
-    return int.from_bytes(digest[:4], "little")
-
-
-@dataclass(frozen=True)
-class DefineByRun:
-    """A space, ready for OptunaSearch: the space's config plus the trial's seed.
-
-    Holds the space by name, not as a function, because Tune pickles the
-    searcher into the experiment state (for resuming) and a name always
-    pickles. Optuna numbers trials in the order it is asked, so the same
-    search seed and sampler give every trial the same seed on a rerun.
-    Every config is checked against the space contract (``spaces.Space``):
-    a key the trainable would ignore stops the search instead.
-    """
-
-    space: str
-    context: SpaceContext
-    search_seed: int
-
-    def probe(self) -> DefineByRun:
-        """Check the space on probe trials with the real data's context, before any trial."""
-        probe_space(self.space, [self.context])
-        return self
-
-    def __call__(self, trial: optuna.Trial) -> dict[str, Any]:
-        config = call_space(get_space(self.space), self.space, trial, self.context)
-        # The study's trial number names the trial everywhere (Tune's ids are random).
-        config["trial_number"] = trial.number
-        config["seed"] = trial_seed(self.search_seed, trial.number)
-        # Optuna's own view of the trial (raw suggestions and their ranges), so
-        # a study can be rebuilt from storage alone: reports, warm starts.
-        raw = getattr(trial, "ot_trial", trial)  # Tune wraps the trial in a captor
-        config[OPTUNA_KEY] = {
-            "params": dict(raw.params),
-            "distributions": {
-                name: optuna.distributions.distribution_to_json(d)
-                for name, d in raw.distributions.items()
-            },
-        }
-        return config
 
 
 class Searcher(OptunaSearch):
@@ -102,17 +54,6 @@ class Searcher(OptunaSearch):
             compat.tell_pruned(self, trial_id)
             return
         super().on_trial_complete(trial_id, result, error)
-
-
-def space_context(config: SearchConfig, data: TabularData) -> SpaceContext:
-    """What the space may know of the data it searches for."""
-    return SpaceContext(
-        task=data.task,
-        num_features=data.num_features,
-        num_classes=data.num_classes,
-        input_shape=data.input_shape,
-        options=config.space_options,
-    )
 
 
 def train_settings(config: SearchConfig, task: str) -> TrainSettings:
@@ -170,7 +111,7 @@ def build_tuner(
         {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial},
     )
     searcher = Searcher(
-        space=DefineByRun(config.space, space_context(config, data), config.seed).probe(),
+        space=DefineByRun(config.space, space_context(config, data), config.seed),
         metric=metric,
         mode=mode,
         sampler=build_sampler(config.sampler, config.seed, config.num_samples),

@@ -8,16 +8,14 @@ distributions, its best score).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import optuna
 
 from hpsearch.config import SearchConfig
 from hpsearch.errors import UserError
-from hpsearch.experiments import load_experiment
-
-if TYPE_CHECKING:
-    import optuna
-
-    from hpsearch.spaces import SpaceContext
+from hpsearch.experiments import build_study, load_experiment
+from hpsearch.spaces import SpaceContext, call_space, get_space
 
 #: Times the new space is sampled to learn its parameters (conditional ones included).
 _PROBES = 64
@@ -25,16 +23,12 @@ _PROBES = 64
 
 def _space_distributions(config: SearchConfig, context: SpaceContext) -> dict[str, Any]:
     """Every parameter the new space can suggest, with its distribution."""
-    import optuna
-
-    from hpsearch.spaces import get_space
-
     space = get_space(config.space)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     found: dict[str, Any] = {}
     for _ in range(_PROBES):
         trial = study.ask()
-        space(trial, context)
+        call_space(space, config.space, trial, context)  # checked as every trial is
         found.update(trial.distributions)
         study.tell(trial, 0.0)
     return found
@@ -48,10 +42,6 @@ def warm_trials(
     Refused with a clear error when the two searches do not compare: another
     task, metric or direction, or parameters whose kind of range changed.
     """
-    import optuna
-
-    from hpsearch.experiments import build_study
-
     assert config.warm_start is not None
     previous = load_experiment(config.warm_start, config.storage_root())
     source = previous.name

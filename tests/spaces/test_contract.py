@@ -33,7 +33,7 @@ from hpsearch.trainable import (
 )
 from hpsearch.tuning._samplers import SAMPLERS, build_sampler
 from hpsearch.tuning._schedulers import SCHEDULERS, build_scheduler, stop_epochs
-from hpsearch.tuning._tuner import DefineByRun, space_context
+from hpsearch.tuning._space import DefineByRun, space_context
 
 #: One built-in dataset per task; everything else is parametrized from the registries.
 DATASETS = {"classification": "rings", "regression": "friedman"}

@@ -17,7 +17,7 @@ from hpsearch.commands import cli
 from hpsearch.config import SearchConfig
 from hpsearch.errors import UserError
 from hpsearch.spaces import SpaceContext, call_space, get_space
-from hpsearch.tuning._tuner import DefineByRun
+from hpsearch.tuning._space import DefineByRun
 
 #: A module of broken (and two sound) spaces, written where the tests import it from.
 SPACES_MODULE = """

@@ -16,7 +16,8 @@ from hpsearch.errors import UserError
 from hpsearch.spaces import SPACES, SpaceContext, get_space
 from hpsearch.tuning._samplers import SAMPLERS, build_sampler
 from hpsearch.tuning._schedulers import SCHEDULERS, build_scheduler, stop_epochs
-from hpsearch.tuning._tuner import DefineByRun, space_context, train_settings, trial_seed
+from hpsearch.tuning._space import DefineByRun, space_context, trial_seed
+from hpsearch.tuning._tuner import train_settings
 
 
 def test_cli_choices_match_the_registries() -> None:
