@@ -1,6 +1,6 @@
 """Property-based: any invalid configuration or flag combination is one line and exit 2.
 
-Hypothesis builds command lines for ``run`` and ``submit`` (and YAML config
+Hypothesis builds command lines for ``run`` and ``job submit`` (and YAML config
 files) that hold at least one mistake among valid flags; every one must end
 with ``hpsearch: error: ...`` on one line, exit code 2, no traceback, and
 nothing written under the results root. Runs in-process through click's test
@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import get_args
 
 import yaml
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hpsearch.commands._main import cli
+from hpsearch.commands import cli
+from hpsearch.config import SamplerName, SchedulerName, SearchConfig
+from hpsearch.data import DATASETS
+from hpsearch.spaces import SPACES
 
 WORDS = st.text(alphabet="abcxyz_-.:/ 0123456789", min_size=1, max_size=12)
 NON_POSITIVE = st.integers(max_value=0).map(str)
@@ -61,7 +65,7 @@ def _mistakes(tmp: Path) -> st.SearchStrategy[list[str]]:
         st.tuples(st.just("--max-epochs"), NON_POSITIVE | NOT_A_NUMBER).map(list),
         st.tuples(st.just("--sampler"), WORDS.filter(lambda w: w not in SAMPLERS)).map(list),
         st.tuples(st.just("--scheduler"), WORDS.filter(lambda w: w not in SCHEDULERS)).map(list),
-        st.tuples(st.just("--space"), WORDS.filter(lambda w: w not in ("mlp", "quick"))).map(list),
+        st.tuples(st.just("--space"), WORDS.filter(lambda w: w not in SPACES)).map(list),
         st.tuples(st.just("--dataset"), WORDS.filter(lambda w: w not in DATASETS)).map(list),
         st.tuples(st.just("--val-fraction"), st.floats(1.0, 50) | st.floats(-5, 0)).map(
             lambda t: [t[0], repr(t[1])]
@@ -86,13 +90,16 @@ def _mistakes(tmp: Path) -> st.SearchStrategy[list[str]]:
     )
 
 
-SAMPLERS = ("tpe", "random", "cmaes", "gp", "qmc")
-SCHEDULERS = ("asha", "hyperband", "median", "none")
-DATASETS = ("spirals", "checkerboard", "rings", "tutorial", "friedman")
+# Derived from the config and the registries, so a new field or name is never taken for a mistake.
+SAMPLERS = get_args(SamplerName)
+SCHEDULERS = get_args(SchedulerName)
+KNOWN_KEYS = set(SearchConfig.model_fields)
+# A real key mistyped: one letter short, or one too many.
+TYPOS = st.sampled_from(sorted(KNOWN_KEYS)).flatmap(lambda k: st.sampled_from([k[:-1], k + "s"]))
 # YAML config files: unknown keys, wrong types, out-of-range values.
 BAD_CONFIGS = st.one_of(
     st.dictionaries(
-        WORDS.filter(lambda k: k.isidentifier() and k not in KNOWN_KEYS),
+        (WORDS | TYPOS).filter(lambda k: k.isidentifier() and k not in KNOWN_KEYS),
         st.integers() | WORDS,
         min_size=1,
         max_size=3,
@@ -107,16 +114,6 @@ BAD_CONFIGS = st.one_of(
     st.builds(lambda s: {"sampler": s}, WORDS.filter(lambda w: w not in SAMPLERS)),
     st.just(["not", "a", "mapping"]),
 )
-KNOWN_KEYS = {
-    "dataset", "data", "target", "features", "task", "missing", "val_fraction", "test_fraction",
-    "split_column", "input_shape", "space", "space_options", "sampler", "scheduler",
-    "num_samples", "max_epochs", "grace_period", "time_budget_s", "cpus_per_trial",
-    "gpus_per_trial", "max_concurrent", "metric", "mode", "seed", "name", "storage",
-    "checkpoint_every", "keep_checkpoints",
-}  # fmt: skip
-
-
-SLOW_FIXTURE = HealthCheck.function_scoped_fixture  # tmp_path is shared; each case uses its own dir
 
 
 def _check(args: list[str], tmp: Path) -> None:
@@ -128,6 +125,7 @@ def _check(args: list[str], tmp: Path) -> None:
     assert result.exit_code == 2, (args, result.output, result.exception)
     err = result.stderr
     assert err.startswith("hpsearch: error: ") and err.count("\n") == 1, (args, err)
+    assert "No such command" not in err, err  # the command itself must exist
     assert "Traceback" not in result.output + err
     assert not any(root.iterdir()), f"{args} wrote into {root}"
 
@@ -137,12 +135,12 @@ def _check(args: list[str], tmp: Path) -> None:
 )
 @given(data=st.data())
 def test_invalid_flag_combinations(data: st.DataObject, tmp_path: Path) -> None:
-    command = data.draw(st.sampled_from(["run", "submit"]))
+    command = data.draw(st.sampled_from([["run"], ["job", "submit"]]))
     mistakes = data.draw(st.lists(_mistakes(tmp_path), min_size=1, max_size=3))
     valid = data.draw(st.lists(VALID, max_size=4))
     # Valid flags first: click keeps a repeated flag's last value, which must be a mistake.
-    args = [command, *(a for part in [*valid, *mistakes] for a in part)]
-    if command == "submit":
+    args = [*command, *(a for part in [*valid, *mistakes] for a in part)]
+    if command == ["job", "submit"]:
         args += ["--address", "http://127.0.0.1:9"]  # never reached: the config fails first
     _check(args, tmp_path)
 

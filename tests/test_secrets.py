@@ -13,14 +13,14 @@ import secrets
 import subprocess
 from pathlib import Path
 
-import click
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tests.commands import every_command
 from tests.searches import HPSEARCH
 
-#: Every (command, parameter) that takes a location, and the test below that gives it a key.
+#: Every (command path, parameter) that takes a location, and the test below that gives it a key.
 LOCATION_PARAMS = {
     ("run", "data"), ("run", "warm_start"),
     ("export", "exp"), ("report", "exp"), ("best", "exp"), ("trials", "exp"),
@@ -28,30 +28,29 @@ LOCATION_PARAMS = {
     ("export", "storage"), ("report", "storage"), ("best", "storage"), ("trials", "storage"),
     ("export-model", "storage"), ("predict", "storage"), ("list", "storage"),
     # A results location with a key is refused (test_a_results_location_with_a_key_...);
-    # so is any location with a key given to submit (tests/cluster/test_submit.py).
+    # so is any location with a key given to job submit (tests/cluster/test_submit.py).
     ("run", "storage"), ("resume", "exp"), ("resume", "storage"),
-    ("submit", "data"), ("submit", "storage"), ("submit", "warm_start"),
-    # The job verbs take a cluster address; its token never travels in it.
-    ("job", "address"),
+    ("job submit", "data"), ("job submit", "storage"), ("job submit", "warm_start"),
+    # The job verbs take a cluster address; its token never travels in it
+    # (tests/cluster/test_cluster_client.py).
+    *((f"job {verb}", "address") for verb in ("submit", "list", "status", "logs", "stop")),
 }  # fmt: skip
 _LOCATION_NAMES = {"data", "storage", "warm_start", "exp", "source", "address", "location"}
 
 
 def test_every_option_that_takes_a_location_is_covered_here() -> None:
-    """A new option taking a path or URI must join the secrets test below."""
-    from hpsearch.commands._main import cli
-
+    """A new option taking a path or URI, in any group, must join the secrets test below."""
     found = set()
-    for name, command in cli.commands.items():
+    for path, command in every_command():
         for param in command.params:
             text = f"{getattr(param, 'help', '') or ''} {param.metavar or ''}".lower()
             if param.name in _LOCATION_NAMES or "uri" in text:
-                key = "job" if param.name == "address" else name
-                found.add((key, param.name))
+                found.add((" ".join(path), param.name))
     assert found <= LOCATION_PARAMS, f"not covered: {sorted(found - LOCATION_PARAMS)}"
 
 
 @pytest.mark.ray
+@pytest.mark.slow
 def test_no_credential_reaches_results_exports_reports_models_or_output(tmp_path: Path) -> None:
     fake = {
         "AWS_ACCESS_KEY_ID": "AKIA" + secrets.token_hex(8).upper(),
@@ -129,15 +128,10 @@ def test_no_credential_reaches_results_exports_reports_models_or_output(tmp_path
 
 def test_click_commands_exist_for_every_covered_location() -> None:
     """The table above names real commands and parameters (it cannot rot silently)."""
-    from hpsearch.commands._main import cli
-
-    ctx = click.Context(cli)
-    for command, param in LOCATION_PARAMS:
-        if command == "job":
-            continue
-        found = cli.get_command(ctx, command)
-        assert found is not None, command
-        assert param in {p.name for p in found.params}, (command, param)
+    commands = {" ".join(path): command for path, command in every_command()}
+    for path, param in LOCATION_PARAMS:
+        assert path in commands, path
+        assert param in {p.name for p in commands[path].params}, (path, param)
 
 
 @pytest.mark.parametrize(

@@ -302,5 +302,5 @@ def job_error(exc: Exception, job_id: str | None = None) -> UserError:
     """A UserError line for what Ray's job client raised."""
     text = " ".join(str(exc).split())
     if job_id and ("does not exist" in text or "not found" in text.lower()):
-        return UserError(f"no job {job_id!r} on this cluster", "`hpsearch jobs` lists them")
+        return UserError(f"no job {job_id!r} on this cluster", "`hpsearch job list` lists them")
     return UserError(f"the cluster's job API said: {text[:300]}")

@@ -31,7 +31,7 @@ from hpsearch.tuning import experiment_name
 #: A local data file at most this big travels with the job; larger ones must be on shared storage.
 SHIP_LIMIT_BYTES = 64 * 1024 * 1024
 ENTRYPOINT = "python -m hpsearch.cluster._job"
-#: Job metadata keys (shown by ``hpsearch jobs``); never secrets.
+#: Job metadata keys (shown by ``hpsearch job list``); never secrets.
 EXPERIMENT_KEY = "hpsearch_experiment"
 LOCATION_KEY = "hpsearch_location"
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")

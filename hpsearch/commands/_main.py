@@ -1,6 +1,7 @@
 """The ``hpsearch`` command line: parse arguments, call the package, nothing more.
 
-Commands live in :mod:`hpsearch.commands`, one module per concern. A user
+The experiment verbs are top level; the Ray-job verbs are the ``job`` group.
+Commands live in :mod:`hpsearch.commands`, one module per group. A user
 mistake (a bad flag, a bad config, an unknown name) is one line
 ``hpsearch: error: ...`` and exit code 2, never a traceback.
 """
@@ -12,18 +13,19 @@ from typing import Any
 
 import click
 
+from hpsearch.commands._shared import OrderedGroup
 from hpsearch.commands.catalog import datasets, spaces
-from hpsearch.commands.cluster import jobs, logs, status, stop, submit
-from hpsearch.commands.inspect import best, export, list_, report, trials
+from hpsearch.commands.job import job
 from hpsearch.commands.model import export_model, predict
-from hpsearch.commands.run import resume, run
+from hpsearch.commands.results import best, export, list_, report, trials
+from hpsearch.commands.search import resume, run
 from hpsearch.errors import UserError
 from hpsearch.redaction import redact
 from hpsearch.signals import sigterm_as_interrupt
 
 
-class HpsearchGroup(click.Group):
-    """A click group that reports every usage error as one line, exit 2, and
+class HpsearchGroup(OrderedGroup):
+    """The root group: it reports every usage error as one line, exit 2, and
     ends on SIGTERM as on Ctrl-C (exit 143 instead of 130)."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
@@ -33,6 +35,9 @@ class HpsearchGroup(click.Group):
                 result = super().main(*args, **kwargs)
             except click.exceptions.Exit as exc:
                 sys.exit(exc.exit_code)
+            except click.exceptions.NoArgsIsHelpError as exc:  # `hpsearch job`: its help, whole
+                click.echo(exc.ctx.get_help(), err=True)
+                sys.exit(2)
             except click.ClickException as exc:
                 _fail(exc.format_message())
             except UserError as exc:
@@ -75,13 +80,13 @@ def cli() -> None:
 
     Start with `hpsearch run`: it tunes an MLP on a built-in dataset on this
     machine and prints the best configuration and its held-out test score.
+    The same search runs on a Ray cluster with `hpsearch job submit`.
     """
 
 
 for command in (
-    *(run, resume, submit, jobs, status, logs, stop),
-    *(list_, best, trials, export, report, export_model, predict),
-    *(spaces, datasets),
+    *(run, resume, list_, best, trials, export, report, export_model, predict),
+    *(spaces, datasets, job),
 ):
     cli.add_command(command)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from hpsearch import data
+
 
 @click.command()
 @click.argument("name", required=False)
@@ -20,6 +22,7 @@ def spaces(name: str | None, task: str) -> None:
     NAME shows one space (a registered name or package.module:function).
     Parameters marked 'conditional' exist only for some choices of others.
     """
+    # Here, not at the top: hpsearch.spaces imports Optuna, which --help and list need not load.
     from hpsearch.spaces import SPACES, SpaceContext, describe_space, get_space
 
     names = [name] if name else list(SPACES)
@@ -41,8 +44,6 @@ def spaces(name: str | None, task: str) -> None:
 @click.command()
 def datasets() -> None:
     """List the built-in datasets."""
-    from hpsearch.data import DATASETS, DEFAULT_DATASET
-
-    for name, spec in DATASETS.items():
-        mark = " (default)" if name == DEFAULT_DATASET else ""
+    for name, spec in data.DATASETS.items():
+        mark = " (default)" if name == data.DEFAULT_DATASET else ""
         click.echo(f"{name:<14} {spec.task:<15} {spec.summary.replace(' (default)', '')}{mark}")

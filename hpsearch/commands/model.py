@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 
 from hpsearch import experiments, models
-from hpsearch.commands.inspect import exp_argument, fmt, output_option, storage_option
+from hpsearch.commands._shared import exp_argument, output_option, storage_option
 from hpsearch.errors import UserError
+from hpsearch.metrics import format_value
 
 
 @click.command(name="export-model")
@@ -22,8 +23,9 @@ def export_model(exp: str, storage: str | None, output: str) -> None:
     if not output.endswith(".pt"):
         raise UserError(f"cannot write model {output!r}: it must end in .pt")
     info = models.export_model(experiments.load_experiment(exp, storage), output)
+    score = f"{info['metric']} {format_value(info['value'])}"
     click.echo(
-        f"Wrote {output}: trial #{info['trial_number']} ({info['metric']} {fmt(info['value'])}), "
+        f"Wrote {output}: trial #{info['trial_number']} ({score}), "
         f"{len(info['numeric_columns'])} numeric and {len(info['categorical_columns'])} "
         f"categorical input columns, task {info['task']}"
     )
@@ -46,8 +48,6 @@ def predict(
     `probability_<class>` column per class. The target column may be absent;
     when present, the score on it is printed.
     """
-    from hpsearch.models import predict_table
-
-    result = predict_table(source, data, output, keep, root=storage)
-    score = ", ".join(f"{k} {v:.4f}" for k, v in result.score.items())
+    result = models.predict_table(source, data, output, keep, root=storage)
+    score = ", ".join(f"{k} {format_value(v)}" for k, v in result.score.items())
     click.echo(f"Wrote {result.rows} predictions to {output}" + (f" ({score})" if score else ""))

@@ -20,7 +20,7 @@ from tests.data.conftest import mixed_table
 from tests.netns import NetnsCluster, kill_marked, netns_cluster
 from tests.searches import HPSEARCH
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
 SMALL = ["--space", "quick", "--num-samples", "4", "--max-epochs", "3", "--max-concurrent", "2"]
 
 
@@ -48,7 +48,7 @@ def test_a_submitted_search_runs_on_both_nodes_and_is_inspected_from_here(
 ) -> None:
     storage = cluster.s3_uri("results")
     run = hpsearch(
-        cluster, "submit", "--address", cluster.address, *SMALL,
+        cluster, "job", "submit", "--address", cluster.address, *SMALL,
         "--storage", storage, "--name", "on-cluster", "--wait",
     )  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
@@ -74,7 +74,7 @@ def test_a_submitted_search_runs_on_both_nodes_and_is_inspected_from_here(
 
 def test_gpu_trials_land_on_the_gpu_node(cluster: NetnsCluster, tmp_path: Path) -> None:
     run = hpsearch(
-        cluster, "submit", "--address", cluster.address, "--space", "quick",
+        cluster, "job", "submit", "--address", cluster.address, "--space", "quick",
         "--num-samples", "3", "--max-epochs", "2", "--gpus-per-trial", "0.5",
         "--cpus-per-trial", "0.5", "--storage", cluster.s3_uri("gpu"), "--name", "gpu", "--wait",
     )  # fmt: skip
@@ -93,7 +93,7 @@ def test_job_drivers_survive_ray_init_twice_in_a_row(cluster: NetnsCluster, tmp_
     pq.write_table(mixed_table(n=600).drop_columns(["price"]), data)
     for run_number in range(2):
         run = hpsearch(
-            cluster, "submit", "--address", cluster.address, "--data", str(data),
+            cluster, "job", "submit", "--address", cluster.address, "--data", str(data),
             "--target", "label", "--space", "quick", "--num-samples", "2", "--max-epochs", "2",
             "--storage", cluster.s3_uri("repeat"), "--name", f"repeat-{run_number}", "--wait",
         )  # fmt: skip
@@ -104,34 +104,35 @@ def test_job_drivers_survive_ray_init_twice_in_a_row(cluster: NetnsCluster, tmp_
 def test_jobs_are_listed_followed_and_stopped(cluster: NetnsCluster) -> None:
     storage = cluster.s3_uri("stopped")
     submit = hpsearch(
-        cluster, "submit", "--address", cluster.address, "--space", "quick",
+        cluster, "job", "submit", "--address", cluster.address, "--space", "quick",
         "--num-samples", "200", "--max-epochs", "40", "--scheduler", "none",
         "--storage", storage, "--name", "long",
     )  # fmt: skip
     assert submit.returncode == 0, submit.stderr
-    assert "hpsearch logs hpsearch-long --follow" in submit.stdout
+    assert "hpsearch job logs hpsearch-long --follow" in submit.stdout
     job = "hpsearch-long"
     deadline = time.monotonic() + 120
     # Wait until a trial has ended: its results are then on the S3 storage.
-    while (
-        "done)" not in (logs := hpsearch(cluster, "logs", job, "--address", cluster.address)).stdout
-    ):
+    while True:
+        logs = hpsearch(cluster, "job", "logs", job, "--address", cluster.address)
+        if "done)" in logs.stdout:
+            break
         assert time.monotonic() < deadline, logs.stdout + logs.stderr
         time.sleep(1)
-    jobs = hpsearch(cluster, "jobs", "--address", cluster.address)
+    jobs = hpsearch(cluster, "job", "list", "--address", cluster.address)
     row = next(line for line in jobs.stdout.splitlines() if line.startswith(job + " "))
     assert row.split()[1:3] == ["RUNNING", "long"]
-    status = hpsearch(cluster, "status", job, "--address", cluster.address)
+    status = hpsearch(cluster, "job", "status", job, "--address", cluster.address)
     assert "RUNNING" in status.stdout and "experiment: long" in status.stdout
     assert re.search(r"progress: +running, \d+/200 trials ended, best val_accuracy", status.stdout)
     assert "secret" not in status.stdout.lower()
-    stopped = hpsearch(cluster, "stop", job, "--address", cluster.address)
+    stopped = hpsearch(cluster, "job", "stop", job, "--address", cluster.address)
     assert stopped.returncode == 0 and "Stopping" in stopped.stdout
-    followed = hpsearch(cluster, "logs", job, "--follow", "--address", cluster.address)
+    followed = hpsearch(cluster, "job", "logs", job, "--follow", "--address", cluster.address)
     assert followed.returncode == 130  # a stopped job, as after Ctrl-C
     # Ray sent SIGTERM: the job's search stopped its trials and summarized them.
     assert "Terminated after" in followed.stdout and "Traceback" not in followed.stdout
-    assert "STOPPED" in hpsearch(cluster, "status", job, "--address", cluster.address).stdout
+    assert "STOPPED" in hpsearch(cluster, "job", "status", job, "--address", cluster.address).stdout
     # What ran is on storage and answers from here.
     best = hpsearch(cluster, "best", cluster.s3_uri("stopped/long"))
     assert best.returncode == 0 and "Best trial #" in best.stdout, best.stderr
@@ -152,7 +153,7 @@ def test_cluster_mistakes_are_one_line(
     cluster: NetnsCluster, tmp_path: Path, case: str, message: str
 ) -> None:
     address, token = cluster.address, "default"
-    args = ["submit", *SMALL, "--storage", cluster.s3_uri("mistakes")]
+    args = ["job", "submit", *SMALL, "--storage", cluster.s3_uri("mistakes")]
     if case == "wrong token":
         token = "not-the-token"
     elif case == "no token":
@@ -162,15 +163,15 @@ def test_cluster_mistakes_are_one_line(
     elif case == "nobody there":
         address = f"http://{cluster.gateway_ip.rsplit('.', 1)[0]}.3:8265"  # on our bridge, no host
     elif case == "local storage":
-        args = ["submit", *SMALL, "--storage", str(tmp_path / "results")]
+        args = ["job", "submit", *SMALL, "--storage", str(tmp_path / "results")]
     elif case == "unknown job":
-        args = ["status", "hpsearch-nope"]
-    before = hpsearch(cluster, "jobs", "--all", "--address", cluster.address).stdout
+        args = ["job", "status", "hpsearch-nope"]
+    before = hpsearch(cluster, "job", "list", "--all", "--address", cluster.address).stdout
     result = hpsearch(cluster, *args, "--address", address, token=token)
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
     # Nothing was submitted.
-    assert hpsearch(cluster, "jobs", "--all", "--address", cluster.address).stdout == before
+    assert hpsearch(cluster, "job", "list", "--all", "--address", cluster.address).stdout == before
 
 
 def _rows(cluster: NetnsCluster, experiment: str, out: Path) -> list[dict]:
@@ -183,7 +184,7 @@ def test_a_lost_node_s_trials_continue_from_their_checkpoints(
 ) -> None:
     """Runs last: it kills the worker node (the cluster then has one node left)."""
     submit = hpsearch(
-        cluster, "submit", "--address", cluster.address, "--space", "quick",
+        cluster, "job", "submit", "--address", cluster.address, "--space", "quick",
         "--num-samples", "2", "--max-epochs", "120", "--scheduler", "none",
         "--checkpoint-every", "2", "--max-concurrent", "2",
         "--storage", cluster.s3_uri("failover"), "--name", "failover",
@@ -202,8 +203,9 @@ def test_a_lost_node_s_trials_continue_from_their_checkpoints(
     assert kill_marked(cluster.worker_marker) > 0  # the node's raylet, object store, workers
 
     followed = hpsearch(
-        cluster, "logs", "hpsearch-failover", "--follow", "--address", cluster.address, timeout=400
-    )
+        cluster, "job", "logs", "hpsearch-failover", "--follow", "--address", cluster.address,
+        timeout=400,
+    )  # fmt: skip
     assert followed.returncode == 0, followed.stdout[-3000:]
     rows = _rows(cluster, experiment, tmp_path / "t.csv")
     trials = {r["trial_id"] for r in rows}

@@ -19,8 +19,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import click
+import click.testing
 import pytest
 import ray
+from click.testing import CliRunner
 
 from hpsearch.cluster._client import (
     ALLOW_INSECURE_ENV,
@@ -33,6 +36,8 @@ from hpsearch.cluster._client import (
     resolve_address,
 )
 from hpsearch.cluster._submit import follow_logs, job_row, job_rows, stop_job, submit_search
+from hpsearch.commands import cli
+from hpsearch.commands.job import job
 from hpsearch.config import SearchConfig
 from hpsearch.errors import UserError
 
@@ -184,7 +189,7 @@ def test_without_a_token_a_redirect_elsewhere_is_followed(
     assert other.paths() == ["/api/version"]
 
 
-# --- redirects: what submit, jobs, status, logs and stop use (Ray's job client) ----------
+# --- redirects: what job submit, list, status, logs and stop use (Ray's job client) ------
 
 
 @pytest.mark.parametrize("code", REDIRECTS)
@@ -270,7 +275,92 @@ def test_consent_by_flag_or_environment(monkeypatch: pytest.MonkeyPatch) -> None
     assert is_loopback("127.255.0.1") and not is_loopback("128.0.0.1")
 
 
-# Runs a command as the CLI does and reports every name lookup and connection it tried.
+# --- the CLI: no lookup, no connection before the refusal -------------------------------
+
+#: Every verb of `hpsearch job` (a new one is covered at once), JOB where it takes one.
+JOB_COMMANDS = [
+    [name, *(JOB for p in command.params if isinstance(p, click.Argument))]
+    for name, command in job.commands.items()
+]
+
+
+@pytest.fixture
+def client_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """Only the token in the environment: no address, no consent, no results root."""
+    for name in os.environ:
+        if name.startswith(("RAY_", "HPSEARCH_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("RAY_AUTH_TOKEN", TOKEN)
+    return monkeypatch
+
+
+@pytest.fixture
+def network(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every name lookup and connection this process tries while the test runs."""
+    tried: list[str] = []
+
+    def spy(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            tried.append(f"{name}{args[1:] if name == 'connect' else args}")
+            return real(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(socket.socket, "connect", spy("connect", socket.socket.connect))
+    monkeypatch.setattr(socket, "getaddrinfo", spy("getaddrinfo", socket.getaddrinfo))
+    monkeypatch.setattr(socket, "gethostbyname", spy("gethostbyname", socket.gethostbyname))
+    return tried
+
+
+def _cli(*args: str) -> click.testing.Result:
+    return CliRunner().invoke(cli, list(args), prog_name="hpsearch")
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+REFUSED = "refusing to send the cluster's token over plain http to 10.255.255.1"
+
+
+@pytest.mark.parametrize("command", JOB_COMMANDS, ids=lambda c: c[0])
+def test_every_job_command_refuses_before_any_network(
+    command: list[str], client_env: pytest.MonkeyPatch, network: list[str]
+) -> None:
+    result = _cli("job", *command, "--address", FAR)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1 and REFUSED in result.stderr
+    assert "--allow-insecure-token" in result.stderr and ALLOW_INSECURE_ENV in result.stderr
+    assert network == []  # no name lookup, no connection
+
+
+@pytest.mark.parametrize(
+    ("command", "consent"),
+    [(["list"], "env"), *((c, "flag") for c in JOB_COMMANDS)],
+    ids=lambda v: v if isinstance(v, str) else v[0],
+)
+def test_with_consent_the_cli_goes_on_to_connect(
+    command: list[str], consent: str, client_env: pytest.MonkeyPatch, network: list[str]
+) -> None:
+    # 127.1 is 127.0.0.1 to the resolver, but not a spelling hpsearch takes for loopback.
+    port = _closed_port()
+    args = ["job", *command, "--address", f"http://127.1:{port}"]
+    if consent == "env":  # once: without consent, this spelling of loopback is refused
+        refused = _cli(*args)
+        assert "refusing to send" in refused.stderr and network == []
+        client_env.setenv(ALLOW_INSECURE_ENV, "1")
+    else:
+        args.append("--allow-insecure-token")
+    result = _cli(*args)
+    assert result.exit_code == 2, result.output
+    assert f"no Ray dashboard at http://127.1:{port} (connection refused)" in result.stderr
+    assert any(call.startswith("connect") and str(port) in call for call in network), network
+
+
+# The same in a process of its own, where audit hooks also see lookups made from C.
 _AUDITED = """
 import json, sys
 events = []
@@ -290,64 +380,19 @@ sys.exit(code)
 """
 
 
-def _audited(*args: str, env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], list]:
-    result = subprocess.run(
-        [sys.executable, "-c", _AUDITED, *args], capture_output=True, text=True, env=env
-    )
-    return result, json.loads(result.stdout.splitlines()[-1])
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _client_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "HPSEARCH_"))}
-    return {**env, "HOME": str(tmp_path), "RAY_AUTH_TOKEN": TOKEN, **extra}
-
-
-@pytest.mark.parametrize(
-    "command",
-    [["submit"], ["jobs"], ["status", JOB], ["logs", JOB], ["stop", JOB]],
-    ids=lambda c: c[0],
-)
-def test_every_cluster_command_refuses_before_any_network(
-    command: list[str], tmp_path: Path
+@pytest.mark.slow
+def test_a_real_process_refuses_before_any_network_and_connects_with_consent(
+    client_env: pytest.MonkeyPatch,
 ) -> None:
-    result, network = _audited(*command, "--address", FAR, env=_client_env(tmp_path))
-    assert result.returncode == 2, result.stderr
-    assert result.stderr.count("\n") == 1
-    assert "refusing to send the cluster's token over plain http to 10.255.255.1" in result.stderr
-    assert "--allow-insecure-token" in result.stderr and ALLOW_INSECURE_ENV in result.stderr
-    assert network == []  # no name lookup, no connection
+    def audited(*args: str) -> tuple[subprocess.CompletedProcess[str], list]:
+        run = [sys.executable, "-c", _AUDITED, *args]
+        result = subprocess.run(run, capture_output=True, text=True)
+        return result, json.loads(result.stdout.splitlines()[-1])
 
-
-@pytest.mark.parametrize(
-    ("command", "consent"),
-    [
-        (["jobs"], "env"),
-        *(
-            (c, "flag")
-            for c in (["submit"], ["jobs"], ["status", JOB], ["logs", JOB], ["stop", JOB])
-        ),
-    ],
-    ids=lambda v: v if isinstance(v, str) else v[0],
-)
-def test_with_consent_the_cli_goes_on_to_connect(
-    command: list[str], consent: str, tmp_path: Path
-) -> None:
-    # 127.1 is 127.0.0.1 to the resolver, but not a spelling hpsearch takes for loopback.
+    refused, network = audited("job", "submit", "--address", FAR)
+    assert refused.returncode == 2 and REFUSED in refused.stderr and network == []
     port = _closed_port()
-    args = [*command, "--address", f"http://127.1:{port}"]
-    if consent == "env":  # once: without consent, this spelling of loopback is refused
-        refused, network = _audited(*args, env=_client_env(tmp_path))
-        assert "refusing to send" in refused.stderr and network == []
-    if consent == "flag":
-        result, network = _audited(*args, "--allow-insecure-token", env=_client_env(tmp_path))
-    else:
-        result, network = _audited(*args, env=_client_env(tmp_path, **{ALLOW_INSECURE_ENV: "1"}))
-    assert result.returncode == 2
-    assert f"no Ray dashboard at http://127.1:{port} (connection refused)" in result.stderr
+    tried, network = audited("job", "submit", "--address", f"http://127.1:{port}",
+                             "--allow-insecure-token")  # fmt: skip
+    assert tried.returncode == 2 and "no Ray dashboard at" in tried.stderr, tried.stderr
     assert any(event == "socket.connect" and str(port) in detail for event, detail in network)

@@ -7,18 +7,18 @@ import json
 import os
 import re
 import socket
-import subprocess
 from pathlib import Path
 
 import jsonschema
 import pytest
 import ray
 import yaml
+from click.testing import CliRunner, Result
 
 from hpsearch.cluster._client import resolve_address, resolve_token
 from hpsearch.cluster._submit import redact
+from hpsearch.commands import cli
 from hpsearch.errors import UserError
-from tests.searches import HPSEARCH
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((Path(ray.__file__).parent / "autoscaler" / "ray-schema.json").read_text())
@@ -30,8 +30,9 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def submit(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*HPSEARCH, "submit", *args], capture_output=True, text=True, env=env)
+def submit(*args: str, env: dict[str, str | None] | None = None) -> Result:
+    """``hpsearch job submit ARGS`` in-process; ``env`` sets (None: unsets) variables for it."""
+    return CliRunner().invoke(cli, ["job", "submit", *args], prog_name="hpsearch", env=env)
 
 
 def test_data_too_big_to_ship_is_refused_before_contacting_the_cluster(tmp_path: Path) -> None:
@@ -39,7 +40,7 @@ def test_data_too_big_to_ship_is_refused_before_contacting_the_cluster(tmp_path:
     with big.open("wb") as out:
         out.truncate(70 * 2**20)  # sparse: 70 MB on paper
     result = submit("--address", f"127.0.0.1:{_closed_port()}", "--data", str(big), "--target", "y")
-    assert result.returncode == 2
+    assert result.exit_code == 2
     assert "is 70 MB; a job carries at most 64 MB" in result.stderr
     assert result.stderr.count("\n") == 1
 
@@ -47,14 +48,13 @@ def test_data_too_big_to_ship_is_refused_before_contacting_the_cluster(tmp_path:
 def test_a_closed_port_is_a_missing_dashboard() -> None:
     port = _closed_port()
     result = submit("--address", f"127.0.0.1:{port}")
-    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
     assert f"no Ray dashboard at http://127.0.0.1:{port} (connection refused)" in result.stderr
 
 
-def test_no_address_anywhere(monkeypatch: pytest.MonkeyPatch) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
-    result = submit(env=env)
-    assert result.returncode == 2 and "no cluster address" in result.stderr
+def test_no_address_anywhere() -> None:
+    result = submit(env={k: None for k in os.environ if k.startswith("RAY_")})
+    assert result.exit_code == 2 and "no cluster address" in result.stderr
 
 
 def test_address_and_token_sources(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -98,8 +98,8 @@ def test_credentials_in_uris_are_refused_before_contacting_the_cluster(
 ) -> None:
     # A closed port: contacting the cluster first would say "no Ray dashboard" instead.
     address = f"127.0.0.1:{_closed_port()}"
-    result = submit("--address", address, *flags, env={**os.environ, **env})
-    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    result = submit("--address", address, *flags, env=dict(env))
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.stderr
     assert f"{shown} carries credentials" in result.stderr
     assert "instance role" in result.stderr and "SeCrEt" not in result.stderr
 

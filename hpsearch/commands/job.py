@@ -1,4 +1,4 @@
-"""``hpsearch submit | jobs | status | logs | stop``: the same search on a Ray cluster.
+"""``hpsearch job submit | list | status | logs | stop``: the same search as a Ray Job on a cluster.
 
 The cluster's address comes from ``--address``, ``RAY_API_SERVER_ADDRESS``
 or ``RAY_ADDRESS``; its token from ``RAY_AUTH_TOKEN``,
@@ -16,9 +16,10 @@ from typing import Any
 
 import click
 
-from hpsearch.commands.inspect import columns
-from hpsearch.commands.run import _options, config_from_flags
+from hpsearch import cluster, experiments, storage
+from hpsearch.commands._shared import OrderedGroup, columns, config_from_flags, search_options
 from hpsearch.errors import UserError
+from hpsearch.metrics import format_value
 
 #: Exit codes for a followed job: like a local run's.
 _EXIT = {"SUCCEEDED": 0, "FAILED": 1, "STOPPED": 130}
@@ -46,8 +47,18 @@ def _when(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@click.command()
-@_options
+@click.group(cls=OrderedGroup)
+def job() -> None:
+    """Run a search on a Ray cluster as a Ray Job, and follow, list or stop jobs.
+
+    `hpsearch job submit` takes the same flags and config file as `hpsearch
+    run`; results go to storage every node reaches, and the experiment verbs
+    (`hpsearch best`, `trials`, `export`, ...) read them from here.
+    """
+
+
+@job.command()
+@search_options
 @address_option
 @click.option(
     "--wait", is_flag=True, help="Stream the job's log until it ends; exit with its status."
@@ -67,54 +78,45 @@ def submit(
 
     \b
     Examples:
-      hpsearch submit --address http://HEAD:8265 --storage s3://bucket/results
-      hpsearch submit --config search.yaml --wait
+      hpsearch job submit --address http://HEAD:8265 --storage s3://bucket/results
+      hpsearch job submit --config search.yaml --wait
     """
     config = config_from_flags(config_file, flags)  # every mistake stops here, offline
-    from hpsearch.cluster import (
-        check_no_credentials,
-        check_shippable,
-        connect,
-        follow_logs,
-        submit_search,
-    )
-    from hpsearch.storage import redact
-
-    check_no_credentials(config)
-    check_shippable(config)
-    cluster = connect(address, allow_insecure_token)
-    submitted = submit_search(cluster, config)
-    click.echo(f"Submitted job {submitted.job_id} to {cluster.address}")
-    click.echo(f"Results: {redact(submitted.location)}")
+    cluster.check_no_credentials(config)
+    cluster.check_shippable(config)
+    head = cluster.connect(address, allow_insecure_token)
+    submitted = cluster.submit_search(head, config)
+    location = storage.redact(submitted.location)
+    click.echo(f"Submitted job {submitted.job_id} to {head.address}")
+    click.echo(f"Results: {location}")
     if not wait:
         click.echo(
-            f"Follow it with `hpsearch logs {submitted.job_id} --follow`; "
-            f"inspect with `hpsearch best {redact(submitted.location)}`."
+            f"Follow it with `hpsearch job logs {submitted.job_id} --follow`; "
+            f"inspect with `hpsearch best {location}`."
         )
         return
-    status = follow_logs(cluster, submitted.job_id, click.echo)
+    status = cluster.follow_logs(head, submitted.job_id, click.echo)
     click.echo(f"Job {submitted.job_id}: {status}")
     sys.exit(_EXIT.get(status, 1))
 
 
-@click.command()
+@job.command(name="list")
 @address_option
 @click.option("--all", "show_all", is_flag=True, help="Also jobs not submitted by hpsearch.")
-def jobs(address: str | None, allow_insecure_token: bool, show_all: bool) -> None:
+def list_jobs(address: str | None, allow_insecure_token: bool, show_all: bool) -> None:
     """List the cluster's jobs, newest first."""
-    from hpsearch.cluster import connect, job_rows
-
     rows = [
         r
-        for r in job_rows(connect(address, allow_insecure_token))
+        for r in cluster.job_rows(cluster.connect(address, allow_insecure_token))
         if show_all or r["experiment"] != "-"
     ]
     if not rows:
         click.echo("No hpsearch jobs on this cluster.")
         return
+    header = ["JOB", "STATUS", "EXPERIMENT", "STARTED", "ENDED"]
     click.echo(
         columns(
-            ["JOB", "STATUS", "EXPERIMENT", "STARTED", "ENDED"],
+            header,
             [
                 [
                     r["job_id"],
@@ -129,14 +131,12 @@ def jobs(address: str | None, allow_insecure_token: bool, show_all: bool) -> Non
     )
 
 
-@click.command()
+@job.command()
 @click.argument("job_id", metavar="JOB")
 @address_option
 def status(job_id: str, address: str | None, allow_insecure_token: bool) -> None:
     """One job: its status, its experiment, and where its results are."""
-    from hpsearch.cluster import connect, job_row
-
-    row = job_row(connect(address, allow_insecure_token), job_id)
+    row = cluster.job_row(cluster.connect(address, allow_insecure_token), job_id)
     click.echo(
         f"{row['job_id']}: {row['status']}" + (f" ({row['message']})" if row["message"] else "")
     )
@@ -149,41 +149,36 @@ def status(job_id: str, address: str | None, allow_insecure_token: bool) -> None
 
 def _progress(location: str) -> str:
     """The experiment's progress as its storage tells it, if reachable from here."""
-    from hpsearch.experiments import load_experiment
-
     try:
-        exp = load_experiment(location)
+        exp = experiments.load_experiment(location)
     except UserError:
         return "no results on storage yet"
     except OSError as exc:  # storage this machine cannot read
         return f"storage not readable from here ({' '.join(str(exc).split())[:120]})"
     best = exp.best_trial()
     value = best.best(exp.metric, exp.mode)[0] if best else None
-    shown = f", best {exp.metric} {value:.4g}" if value is not None else ""
+    shown = f", best {exp.metric} {format_value(value)}" if value is not None else ""
     return f"{exp.state}, {exp.done}/{exp.requested} trials ended{shown}"
 
 
-@click.command()
+@job.command()
 @click.argument("job_id", metavar="JOB")
 @address_option
 @click.option("--follow", "-f", is_flag=True, help="Keep printing until the job ends.")
 def logs(job_id: str, address: str | None, allow_insecure_token: bool, follow: bool) -> None:
     """The job's log (the search's progress and summary)."""
-    from hpsearch.cluster import connect, follow_logs
-
-    final = follow_logs(connect(address, allow_insecure_token), job_id, click.echo, follow=follow)
+    head = cluster.connect(address, allow_insecure_token)
+    final = cluster.follow_logs(head, job_id, click.echo, follow=follow)
     if follow:
         sys.exit(_EXIT.get(final, 1))
 
 
-@click.command()
+@job.command()
 @click.argument("job_id", metavar="JOB")
 @address_option
 def stop(job_id: str, address: str | None, allow_insecure_token: bool) -> None:
     """Stop a job; the trials that ran stay on storage."""
-    from hpsearch.cluster import connect, stop_job
-
-    if stop_job(connect(address, allow_insecure_token), job_id):
+    if cluster.stop_job(cluster.connect(address, allow_insecure_token), job_id):
         click.echo(f"Stopping {job_id}")
     else:
         click.echo(f"{job_id} had already ended")

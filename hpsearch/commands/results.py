@@ -1,0 +1,192 @@
+"""``hpsearch list | best | trials | export | report``: a search's results, from storage alone.
+
+EXP is an experiment name under the storage root, a path, or a storage URI
+(``s3://bucket/results/NAME``). Each command works on a finished, a running
+and an interrupted search, with no Ray running.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+import click
+
+from hpsearch import experiments
+from hpsearch.commands._shared import columns, exp_argument, output_option, storage_option
+from hpsearch.config import default_storage
+from hpsearch.errors import UserError
+from hpsearch.metrics import format_value
+
+
+def _duration(exp: experiments.Experiment) -> float | None:
+    if exp.summary and "total_time_s" in exp.summary:
+        return float(exp.summary["total_time_s"])
+    started = exp.record.get("started_at")
+    if not started:
+        return None
+    start = datetime.fromisoformat(started)
+    if exp.state == "running":
+        end = datetime.now(timezone.utc)
+    else:  # the driver's last word: its heartbeat or a trial's last report
+        end = datetime.fromisoformat((exp.status or {}).get("updated_at") or started)
+        if exp.last_report is not None:
+            end = max(end, datetime.fromtimestamp(exp.last_report, timezone.utc))
+    return max((end - start).total_seconds(), 0.0)
+
+
+def _hms(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return time.strftime("%H:%M:%S", time.gmtime(seconds))
+
+
+def _list_row(exp: experiments.Experiment | experiments.Unreadable) -> list[str]:
+    if isinstance(exp, experiments.Unreadable):
+        return [exp.name, "unreadable", "-", exp.reason, "-", "-"]
+    best = exp.best_trial()
+    value = best.best(exp.metric, exp.mode)[0] if best else None
+    return [
+        exp.name,
+        exp.state,
+        f"{exp.done}/{exp.requested}",
+        f"{exp.metric} {format_value(value)}",
+        str(exp.record.get("started_at", "-")).replace("+00:00", "Z"),
+        _hms(_duration(exp)),
+    ]
+
+
+@click.command(name="list")
+@storage_option
+def list_(storage: str | None) -> None:
+    """List the experiments under the storage root, oldest first."""
+    root = storage or default_storage()
+    found = experiments.scan_experiments(root)
+    if not found:
+        click.echo(f"No experiments in {root} yet: start one with `hpsearch run`.")
+        return
+    header = ["NAME", "STATE", "TRIALS", "BEST", "STARTED", "DURATION"]
+    click.echo(columns(header, [_list_row(exp) for exp in found]))
+
+
+def _best_text(experiment: experiments.Experiment, info: dict[str, Any]) -> str:
+    test = info["test"]
+    reason = f": {experiment.state_reason}" if experiment.state_reason else ""
+    lines = [
+        f"{experiment.name} ({experiment.state}{reason}), "
+        f"{experiment.done}/{experiment.requested} trials ended",
+        f"Best trial #{info['number']} ({info['trial_id']}, {info['state']}): "
+        f"{info['metric']} {format_value(info['value'])} at epoch {info['epoch']} "
+        f"of {info['epochs_trained']} trained",
+        "  validation: " + ", ".join(f"{k} {format_value(v)}" for k, v in info["val"].items()),
+        "  held-out test: "
+        + (
+            ", ".join(f"{k} {format_value(v)}" for k, v in test.items())
+            if test
+            else "not scored (the test split is scored once, when the search ends)"
+        ),
+        f"  trained for: {format_value(info['wall_time_s'])}s on {info['node'] or '-'}",
+        f"  checkpoint: {info['checkpoint'] or '-'}",
+        "  config:",
+        *(f"    {k:<22} {format_value(v)}" for k, v in info["params"].items()),
+    ]
+    return "\n".join(lines)
+
+
+@click.command()
+@exp_argument
+@storage_option
+@click.option("--json", "as_json", is_flag=True, help="Print the best trial as JSON.")
+def best(exp: str, storage: str | None, as_json: bool) -> None:
+    """The best trial of EXP: configuration, validation and test scores, checkpoint."""
+    experiment = experiments.load_experiment(exp, storage)
+    info = experiment.best()
+    if as_json:
+        click.echo(json.dumps(info, indent=2, default=str))
+    elif info is None:
+        click.echo(f"{experiment.name} ({experiment.state}): no trial has reported a score yet.")
+    else:
+        click.echo(_best_text(experiment, info))
+
+
+def _check_sort_metric(experiment: experiments.Experiment, sort: str | None) -> None:
+    """Refuse a --sort metric that no trial reported (once any trial reported one)."""
+    known = {
+        k
+        for t in experiment.trials
+        for row in t.history
+        for k, v in row.items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and k != "epoch"
+    }
+    if sort and known and sort not in known:
+        raise UserError(
+            f"no metric {sort!r} in experiment {experiment.name!r}",
+            f"choose one of: {', '.join(sorted(known))}",
+        )
+
+
+@click.command()
+@exp_argument
+@storage_option
+@click.option("--top", type=click.IntRange(min=1), help="Show only the K best trials.")
+@click.option("--sort", metavar="METRIC", help="Rank by this metric's best value (val_loss, ...).")
+@click.option(
+    "--state", type=click.Choice(experiments.TRIAL_STATES), help="Only trials in this state."
+)
+def trials(
+    exp: str, storage: str | None, top: int | None, sort: str | None, state: str | None
+) -> None:
+    """The leaderboard of EXP: each trial's parameters, score, epochs and outcome."""
+    experiment = experiments.load_experiment(exp, storage)
+    _check_sort_metric(experiment, sort)
+    ranked = experiment.leaderboard(top=top, sort=sort, state=state)
+    if not ranked:
+        click.echo(f"{experiment.name}: no trials" + (f" in state {state}" if state else ""))
+        return
+    metric = sort or experiment.metric
+    mode = experiment.mode if metric == experiment.metric else None
+    params = sorted({k for t in ranked for k in t.searched})
+    rows = []
+    for trial in ranked:
+        value, epoch = trial.best(metric, mode)
+        rows.append(
+            [
+                str(trial.number),
+                trial.trial_id,
+                trial.state,
+                str(trial.epochs),
+                format_value(value),
+                str(epoch) if value is not None else "-",
+                *(format_value(trial.searched.get(p)) for p in params),
+                trial.node or "-",
+                trial.reason,
+            ]
+        )
+    header = ["#", "TRIAL", "STATE", "EPOCHS", metric.upper(), "AT", *params, "NODE", "WHY"]
+    click.echo(columns(header, rows))
+
+
+@click.command()
+@exp_argument
+@storage_option
+@output_option(None, "File to write: .parquet, .csv, .feather or .arrow.")
+def export(exp: str, storage: str | None, output: str) -> None:
+    """Every trial and epoch of EXP as one tidy table (pandas, polars, DuckDB read it as is)."""
+    experiments.check_table_path(output)
+    table = experiments.load_experiment(exp, storage).trials_table()
+    experiments.write_table(table, output)
+    click.echo(f"Wrote {table.num_rows} rows x {table.num_columns} columns to {output}")
+
+
+@click.command()
+@exp_argument
+@storage_option
+@output_option("report.html", "HTML file to write (self-contained: opens offline).")
+def report(exp: str, storage: str | None, output: str) -> None:
+    """An HTML report of EXP: history, parallel coordinates, importances, learning curves."""
+    if not output.lower().endswith((".html", ".htm")):
+        raise UserError(f"cannot write report {output!r}: it must end in .html")
+    path = experiments.load_experiment(exp, storage).report(output)
+    click.echo(f"Wrote {path}")
