@@ -53,6 +53,7 @@ def copy_of_the_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("storage/_files.py", "from hpsearch import experiments", "Layers"),
         ("experiments/_tables.py", "import torch", "neither torch nor Ray"),
         ("trainable/_model.py", "import optuna", "not Optuna"),
+        ("commands/job.py", "from hpsearch.commands import search", "Command groups"),
     ],
 )
 def test_a_wrong_way_import_breaks_a_contract(
