@@ -65,7 +65,6 @@ def sigterm_as_interrupt() -> Iterator[Termination]:
 
 
 def reclaim_sigterm() -> None:
-    """Put our SIGTERM handler back after ``ray.init()``, which installs its own
-    (seen on Ray 2.60: ``sys.exit(15)`` after a C++ stack dump, no summary)."""
+    """Put our SIGTERM handler back after ``ray.init()``, whose own exits without a summary."""
     if _ACTIVE and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _ACTIVE[-1])

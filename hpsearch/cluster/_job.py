@@ -22,13 +22,8 @@ CONFIG_FILE = "hpsearch-config.json"
 def enter_private_copy(package: str) -> Path:
     """Copy the job's files (a ``py_modules`` package) to a directory of our own and enter it.
 
-    Why not Ray's ``working_dir``: measured on Ray 2.60, Ray re-extracts a
-    job's working directory at the same path while its driver runs (at
-    ``ray.init()``, and again later), leaving the driver in a deleted
-    directory. ``getcwd()`` then fails with ENOENT: oneMKL (linked into
-    torch) aborts the process at import ("Intel oneMKL FATAL ERROR: Cannot
-    load .../libtorch_cpu.so"), and Tune fails on ``os.path.relpath`` when
-    the search ends. A directory Ray does not manage stays put.
+    Not Ray's ``working_dir``: Ray re-extracts it under the running driver,
+    whose deleted working directory then breaks torch's import and Tune's end.
     """
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:

@@ -33,11 +33,8 @@ class SchedulerEntry:
     summary: str
 
 
-#: ASHA keeps the best 1/REDUCTION_FACTOR of trials at each rung. 2 rather
-#: than Ray's default 3: with the 16-32 trials of a typical search, halving
-#: keeps enough candidates alive. Measured on the benchmark's 9 searches
-#: (3 datasets x 3 seeds): the median share of random search's wall time
-#: needed to match its best fell from 52% (factor 3) to 36%, epochs 39% -> 23%.
+#: ASHA keeps the best 1/REDUCTION_FACTOR at each rung: halving (Ray's default
+#: is 3) keeps enough candidates alive in searches of 16-32 trials (benchmarks/suite.py).
 REDUCTION_FACTOR = 2
 
 History = Sequence[Mapping[str, Any]]
@@ -152,10 +149,7 @@ class MedianStopping(MedianStoppingRule):
 
     # An override of a private hook (listed in _compat.PRIVATE, tested there).
     def _on_insufficient_samples(self, tune_controller: Any, trial: Trial, time: float) -> str:
-        # Ray pauses a trial it cannot judge yet whenever another is pending.
-        # A paused function trainable restarts from its last checkpoint, so the
-        # epochs since are trained twice (seen in a 10-trial search: a trial
-        # reported epochs 1-4 twice, then 6 twice). hpsearch never pauses.
+        # Never pause: a paused function trainable retrains the epochs since its checkpoint.
         return str(TrialScheduler.CONTINUE)
 
     def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict[str, Any]) -> str:
@@ -178,11 +172,8 @@ SCHEDULERS: dict[str, SchedulerEntry] = {
         ),
         "asynchronous successive halving: keeps the best half at each rung (default)",
     ),
-    # Asynchronous HyperBand: ASHA over 3 brackets, each with a longer grace
-    # period, hedging against early-stopping too soon. Ray's synchronous
-    # HyperBandScheduler pauses trials until a bracket fills, which with a
-    # sequential searcher and a concurrency limit left every trial running
-    # to the end (measured here); the asynchronous form stops trials for real.
+    # Asynchronous: Ray's synchronous HyperBand waits for full brackets, which a
+    # sequential searcher under a concurrency limit never fills, so it stopped nothing.
     "hyperband": SchedulerEntry(
         lambda c: AsyncHyperBand(
             time_attr="epoch",

@@ -25,20 +25,14 @@ MAX_TRIAL_RESTARTS = 2
 
 
 class Searcher(OptunaSearch):
-    """Ray's OptunaSearch, telling Optuna about diverged trials.
+    """Ray's OptunaSearch, telling Optuna a diverged trial was PRUNED.
 
-    Ray passes a diverged trial's NaN score to ``study.tell``, which refuses
-    it; Ray logs the refusal and the trial stays RUNNING in the study for
-    good (measured: Ray 2.60, Optuna 5.0), so the sampler never learns from
-    it. Told PRUNED instead, TPE ranks it below every finished trial (a NaN
-    last value counts as the worst) and steers away from its region.
+    Ray tells its NaN score, which Optuna refuses, leaving the trial RUNNING
+    for good; PRUNED, TPE ranks it worst and steers away from its region.
     """
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
-        # A trial restarted from its checkpoint (resume, lost node) reports
-        # the epochs after it again; Optuna keeps the first value and warns
-        # each time. Its intermediate values only serve Optuna's pruners,
-        # which hpsearch does not use (Tune's schedulers stop trials).
+        # A restarted trial re-reports epochs; Optuna keeps the first and warns, harmlessly.
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "The reported value is ignored", UserWarning)
             super().on_trial_result(trial_id, result)
