@@ -13,8 +13,22 @@ from pathlib import Path
 
 import pytest
 
-# Session fixtures: experiments made by real searches, for the inspection tests.
+# Session fixtures: experiments made by real searches, for the tests that need one.
 from tests.searches import finished_experiment, interrupted_experiment  # noqa: F401
+
+#: Fixtures that start Ray, a search or moto: a test using one is slow wherever it is.
+SLOW_FIXTURES = frozenset(
+    {"ray_session", "finished_experiment", "interrupted_experiment", "s3_server"}
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``slow`` every test that needs Ray (marked ``ray``) or a slow fixture, so that
+    the everyday run, ``pytest -m "not slow"``, never waits for one even if unmarked."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if item.get_closest_marker("ray") or fixtures & SLOW_FIXTURES:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session", autouse=True)

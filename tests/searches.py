@@ -1,4 +1,5 @@
-"""Experiments produced by real searches, shared by the inspection tests.
+"""Experiments produced by real searches, for the tests that need real weights or a real kill
+(the others read experiments laid out by :mod:`tests.factory`).
 
 - ``finished_experiment``: a finished search on a Parquet table with string
   labels, a categorical column with gaps, a hashed high-cardinality
@@ -11,14 +12,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,11 +25,47 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from click.testing import CliRunner
 
+from hpsearch.commands import cli
 from tests.data.conftest import mixed_table
-from tests.netns import marked_pids
+from tests.netns import kill_marked
 
 HPSEARCH = [sys.executable, "-m", "hpsearch"]
+
+
+def start_search(args: list[str], root: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """``hpsearch run ARGS --quiet`` in a session of its own, results under ``root`` and
+    its stderr in ``root``'s parent; the process and the marker its environment (and
+    every Ray process it starts) carries."""
+    marker = uuid.uuid4().hex
+    env = {**os.environ, "HPSEARCH_STORAGE": str(root), "HPSEARCH_TEST_RUN": marker}
+    with (root.parent / "driver.stderr").open("wb") as stderr:
+        driver = subprocess.Popen(
+            [*HPSEARCH, "run", *args, "--quiet"],
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    return driver, f"HPSEARCH_TEST_RUN={marker}"
+
+
+def driver_stderr(root: Path) -> str:
+    """What the driver :func:`start_search` started under ``root`` wrote to stderr."""
+    return (root.parent / "driver.stderr").read_text(errors="replace")
+
+
+def kill_search(driver: subprocess.Popen[bytes], marker: str) -> None:
+    """SIGKILL a search's driver and every Ray process it started: once this returns,
+    nothing writes to its experiment any more (Ray's workers run in sessions of their
+    own, so killing the driver's group alone leaves them running for a while)."""
+    os.killpg(driver.pid, signal.SIGKILL)
+    driver.wait()
+    deadline = time.monotonic() + 60
+    while kill_marked(marker):
+        assert time.monotonic() < deadline, "Ray's processes outlived SIGKILL for 60 s"
+        time.sleep(0.1)
 
 
 def customers(n: int = 1500, seed: int = 0) -> pa.Table:
@@ -91,40 +126,23 @@ class InterruptedExperiment:
 @pytest.fixture(scope="session")
 def interrupted_experiment(
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[InterruptedExperiment]:
+) -> InterruptedExperiment:
     root = tmp_path_factory.mktemp("interrupted") / "results"
-    marker = f"HPSEARCH_TEST_RUN={uuid.uuid4().hex}"
-    env = {**os.environ, "HPSEARCH_STORAGE": str(root), marker.split("=")[0]: marker.split("=")[1]}
-    cmd = [*HPSEARCH, "run", "--space", "quick", "--num-samples", "40", "--max-epochs", "40"]
-    cmd += ["--scheduler", "none", "--name", "killed", "--quiet"]
-    driver = subprocess.Popen(
-        cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    args = ["--space", "quick", "--num-samples", "40", "--max-epochs", "40"]
+    driver, marker = start_search([*args, "--scheduler", "none", "--name", "killed"], root)
     experiment = root / "killed"
     try:
         deadline = time.monotonic() + 120
         # Wait for checkpoints from two trials, so one is best and one is cut short.
         while len(list(experiment.glob("trial_*/checkpoint_*"))) < 3:
-            assert driver.poll() is None, driver.stderr.read().decode() if driver.stderr else ""
+            assert driver.poll() is None, driver_stderr(root)
             assert time.monotonic() < deadline, "the search made no checkpoints in 120 s"
             time.sleep(0.3)
-        env_cli = {**os.environ, "HPSEARCH_STORAGE": str(root)}
-        listing = subprocess.run(
-            [*HPSEARCH, "list"], env=env_cli, capture_output=True, text=True, check=True
-        )
+        # Inspected in this process while the search runs in another.
+        runner = CliRunner()
+        listing = runner.invoke(cli, ["list", "--storage", str(root)], prog_name="hpsearch")
         state = next(line.split()[1] for line in listing.stdout.splitlines() if "killed" in line)
-        best = subprocess.run(
-            [*HPSEARCH, "best", "killed"], env=env_cli, capture_output=True, text=True
-        )
+        best = runner.invoke(cli, ["best", "killed", "--storage", str(root)], prog_name="hpsearch")
     finally:
-        os.killpg(driver.pid, signal.SIGKILL)
-        driver.wait()
-        # Ray's workers run in sessions of their own: they exit once their
-        # raylet is gone (a few seconds); make sure of it before going on.
-        deadline = time.monotonic() + 20
-        while marked_pids(marker) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        for pid in marked_pids(marker):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-    yield InterruptedExperiment(root, "killed", state, best.stdout)
+        kill_search(driver, marker)
+    return InterruptedExperiment(root, "killed", state, best.stdout)

@@ -1,60 +1,141 @@
-"""The inspection commands from the CLI: output, filters, and mistakes (exit 2, one line)."""
+"""The inspection commands from the CLI: output, filters, and mistakes (exit 2, one line).
+
+In-process (click's runner) on experiments laid out by :mod:`tests.factory`;
+what needs real weights or a real server runs on real searches, marked slow.
+"""
 
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 import pytest
+from click.testing import CliRunner, Result
 
-from tests.searches import HPSEARCH, FinishedExperiment, InterruptedExperiment
-
-pytestmark = pytest.mark.ray
-
-
-def hpsearch(*args: str, root: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*HPSEARCH, *args, "--storage", str(root)], capture_output=True, text=True
-    )
+from hpsearch.commands import cli
+from tests.factory import FakeExperiment, FakeTrial, make_experiment
+from tests.searches import FinishedExperiment, InterruptedExperiment
 
 
-def test_list_best_and_trials(finished_experiment: FinishedExperiment) -> None:
-    root = finished_experiment.root
+def hpsearch(*args: str, root: Path | str | None = None) -> Result:
+    """``hpsearch ARGS [--storage ROOT]``, in this process."""
+    storage = [] if root is None else ["--storage", str(root)]
+    return CliRunner().invoke(cli, [*args, *storage], prog_name="hpsearch")
+
+
+@pytest.fixture
+def finished(tmp_path: Path) -> FakeExperiment:
+    return make_experiment(tmp_path / "results", "customers")
+
+
+@pytest.fixture
+def killed(tmp_path: Path) -> FakeExperiment:
+    """A search whose driver was killed: one trial ended, two cut short (one with a checkpoint)."""
+    trials = [
+        FakeTrial("completed", score=0.8),
+        FakeTrial("running", epochs=2, score=0.9),
+        FakeTrial("running", epochs=1, score=0.7, checkpoints=False),
+    ]
+    return make_experiment(tmp_path / "results", "killed", trials=trials, state="interrupted")
+
+
+def test_list_best_and_trials(finished: FakeExperiment) -> None:
+    root, summary = finished.root, finished.summary
+    assert summary is not None
     listing = hpsearch("list", root=root)
-    assert listing.returncode == 0
+    assert listing.exit_code == 0, listing.output
     header, row = listing.stdout.splitlines()
-    assert header.split()[:3] == ["NAME", "STATE", "TRIALS"]
-    assert row.split()[:3] == ["customers", "finished", "6/6"]
+    assert header.split()[:4] == ["NAME", "STATE", "TRIALS", "BEST"]
+    assert row.split()[:5] == ["customers", "finished", "6/6", "val_accuracy", "0.91"]
 
     best = json.loads(hpsearch("best", "customers", "--json", root=root).stdout)
-    summary = finished_experiment.summary["best"]
-    assert best["trial_id"] == summary["trial_id"] and best["test"] == summary["test"]
+    assert best["trial_id"] == summary["best"]["trial_id"]
+    assert best["test"] == summary["best"]["test"]
+    assert (best["value"], best["epoch"]) == (0.91, 3)
     text = hpsearch("best", "customers", root=root).stdout
-    assert f"Best trial #{best['number']}" in text and "held-out test: test_loss" in text
+    assert f"Best trial #{best['number']} ({best['trial_id']}, completed)" in text
+    assert "held-out test: test_loss 0.148, test_accuracy 0.9" in text
 
     top = hpsearch("trials", "customers", "--top", "2", root=root).stdout.splitlines()
-    assert len(top) == 3 and top[1].split()[1] == best["trial_id"]
+    ranked = [r["trial_id"] for r in summary["leaderboard"]]
+    assert [line.split()[1] for line in top[1:]] == ranked[:2]
     by_loss = hpsearch("trials", "customers", "--sort", "val_loss", root=root).stdout.splitlines()
+    assert by_loss[0].split()[4] == "VAL_LOSS"
     losses = [float(line.split()[4]) for line in by_loss[1:]]
     assert losses == sorted(losses) and len(losses) == 6
-    stopped = hpsearch("trials", "customers", "--state", "stopped", root=root).stdout
-    assert all(" stopped " in line for line in stopped.splitlines()[1:])
+    stopped = hpsearch("trials", "customers", "--state", "stopped", root=root).stdout.splitlines()
+    stopped_ids = {line.split()[1] for line in stopped[1:]}
+    assert stopped_ids == {finished.trial_ids[1], finished.trial_ids[5]}
+    assert all(line.split()[2] == "stopped" for line in stopped[1:])
 
 
-def test_interrupted_experiment_from_the_cli(
-    interrupted_experiment: InterruptedExperiment, tmp_path: Path
-) -> None:
-    root = interrupted_experiment.root
-    assert "interrupted" in hpsearch("list", root=root).stdout
+def test_trials_names_each_outcome_and_why(finished: FakeExperiment) -> None:
+    out = hpsearch("trials", "customers", root=finished.root).stdout
+    rows = {line.split()[1]: line for line in out.splitlines()[1:]}
+    ids = finished.trial_ids
+    assert " diverged " in rows[ids[3]] and "non-finite training loss at epoch 2" in rows[ids[3]]
+    assert " errored " in rows[ids[4]] and "ValueError: the trial failed" in rows[ids[4]]
+    assert "stopped early by the scheduler at epoch 1" in rows[ids[5]]
+
+
+def test_interrupted_experiment_from_the_cli(killed: FakeExperiment, tmp_path: Path) -> None:
+    root = killed.root
+    assert hpsearch("list", root=root).stdout.splitlines()[1].split()[:3] == [
+        "killed",
+        "interrupted",
+        "1/3",
+    ]
     best = hpsearch("best", "killed", root=root)
-    assert best.returncode == 0 and "not scored" in best.stdout
-    cut = hpsearch("trials", "killed", "--state", "interrupted", root=root).stdout
-    assert "interrupted at epoch" in cut
-    assert hpsearch("export", "killed", "-o", str(tmp_path / "t.csv"), root=root).returncode == 0
-    assert (tmp_path / "t.csv").read_text().count("interrupted at epoch") >= 1
-    model = hpsearch("export-model", "killed", "-o", str(tmp_path / "m.pt"), root=root)
-    assert model.returncode == 0 and (tmp_path / "m.pt").exists(), model.stderr
+    assert best.exit_code == 0 and "not scored" in best.stdout
+    # The best score with a checkpoint: the cut trial at 0.9, not the ended one at 0.8.
+    assert f"({killed.trial_ids[1]}, interrupted)" in best.stdout
+    cut = hpsearch("trials", "killed", "--state", "interrupted", root=root).stdout.splitlines()
+    assert [line.split()[1] for line in cut[1:]] == list(killed.trial_ids[1:])
+    assert "interrupted at epoch 2" in cut[1] and "interrupted at epoch 1" in cut[2]
+    exported = hpsearch("export", "killed", "-o", str(tmp_path / "t.csv"), root=root)
+    assert exported.exit_code == 0, exported.output
+    states = pacsv.read_csv(tmp_path / "t.csv").column("state").to_pylist()
+    assert states.count("interrupted") == 3 and states.count("completed") == 4  # rows per epoch
+
+
+def test_a_running_search_is_shown_running(tmp_path: Path) -> None:
+    trials = [
+        FakeTrial("completed", score=0.8),
+        FakeTrial("running", epochs=2, score=0.9),
+        FakeTrial("running", epochs=1, score=0.95),  # no checkpoint yet: no weights to use
+    ]
+    running = make_experiment(tmp_path / "results", "live", trials=trials, state="running")
+    row = hpsearch("list", root=running.root).stdout.splitlines()[1].split()
+    assert row[:3] == ["live", "running", "1/3"]
+    best = hpsearch("best", "live", root=running.root).stdout
+    assert best.startswith("live (running), 1/3 trials ended\n")
+    assert f"Best trial #1 ({running.trial_ids[1]}, running): val_accuracy 0.9 at epoch 2" in best
+
+
+@pytest.mark.parametrize(
+    ("ended", "state", "why"),
+    [
+        ("time_budget", "finished", "time budget reached"),
+        ("interrupted", "interrupted", "stopped by the user (Ctrl-C)"),
+        ("terminated", "interrupted", "stopped by SIGTERM"),
+    ],
+)
+def test_a_search_that_ended_early_says_why(
+    tmp_path: Path, ended: str, state: str, why: str
+) -> None:
+    trials = [FakeTrial("completed"), FakeTrial("running", epochs=2)]
+    fake = make_experiment(tmp_path, "early", trials=trials, ended=ended, num_samples=5)
+    assert hpsearch("list", root=tmp_path).stdout.splitlines()[1].split()[:3] == [
+        "early",
+        state,
+        "1/5",
+    ]
+    best = hpsearch("best", "early", root=tmp_path).stdout
+    assert best.startswith(f"early ({state}: {why}), 1/5 trials ended\n")
+    cut = hpsearch("trials", "early", "--state", "interrupted", root=tmp_path).stdout
+    assert fake.trial_ids[1] in cut and "interrupted at epoch 2" in cut
 
 
 @pytest.mark.parametrize(
@@ -70,32 +151,45 @@ def test_interrupted_experiment_from_the_cli(
     ],
 )
 def test_mistakes_are_one_line_and_write_nothing(
-    finished_experiment: FinishedExperiment, tmp_path: Path, args: list[str], message: str
+    finished: FakeExperiment, tmp_path: Path, args: list[str], message: str
 ) -> None:
-    result = hpsearch(*(a.format(tmp=tmp_path) for a in args), root=finished_experiment.root)
-    assert result.returncode == 2
+    out = tmp_path / "out"
+    out.mkdir()
+    result = hpsearch(*(a.format(tmp=out) for a in args), root=finished.root)
+    assert result.exit_code == 2
     assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
-    assert list(tmp_path.iterdir()) == []
+    assert result.stderr.startswith("hpsearch: error: ")
+    assert list(out.iterdir()) == []
 
 
 def test_export_writes_a_table_and_report_writes_html(
-    finished_experiment: FinishedExperiment, tmp_path: Path
+    finished: FakeExperiment, tmp_path: Path
 ) -> None:
-    out = hpsearch(
-        "export", "customers", "-o", str(tmp_path / "t.parquet"), root=finished_experiment.root
-    )
-    assert out.returncode == 0 and "rows" in out.stdout
-    import pyarrow.parquet as pq
-
+    out = hpsearch("export", "customers", "-o", str(tmp_path / "t.parquet"), root=finished.root)
+    assert out.exit_code == 0 and "Wrote 14 rows" in out.stdout, out.output
     table = pq.read_table(tmp_path / "t.parquet")
     assert {"trial_id", "epoch", "val_accuracy", "params_lr", "state"} <= set(table.column_names)
-    report = hpsearch(
-        "report", "customers", "-o", str(tmp_path / "r.html"), root=finished_experiment.root
+    assert table.num_rows == 4 + 2 + 4 + 2 + 1 + 1  # one per trial and epoch
+    report = hpsearch("report", "customers", "-o", str(tmp_path / "r.html"), root=finished.root)
+    assert report.exit_code == 0, report.output
+    html = (tmp_path / "r.html").read_text()
+    assert html.startswith("<!DOCTYPE html>") and "<h1>customers</h1>" in html
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_the_best_model_of_a_killed_search_exports(
+    interrupted_experiment: InterruptedExperiment, tmp_path: Path
+) -> None:
+    """A killed search has no summary: export-model takes the best checkpoint there is."""
+    model = hpsearch(
+        "export-model", "killed", "-o", str(tmp_path / "m.pt"), root=interrupted_experiment.root
     )
-    assert report.returncode == 0
-    assert (tmp_path / "r.html").read_text().startswith("<!DOCTYPE html>")
+    assert model.exit_code == 0 and (tmp_path / "m.pt").stat().st_size > 0, model.output
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_inspection_reads_an_experiment_on_s3(
     finished_experiment: FinishedExperiment, s3_server: dict[str, str], tmp_path: Path
 ) -> None:
@@ -113,13 +207,12 @@ def test_inspection_reads_an_experiment_on_s3(
     )
     root_uri = s3_uri(s3_server, "lab/results")
     exp_uri = s3_uri(s3_server, "lab/results/customers")
-    run = lambda *a: subprocess.run([*HPSEARCH, *a], capture_output=True, text=True)  # noqa: E731
-    listing = run("list", "--storage", root_uri)
-    assert listing.returncode == 0 and "customers  finished  6/6" in listing.stdout
-    best = json.loads(run("best", exp_uri, "--json").stdout)
+    listing = hpsearch("list", root=root_uri)
+    assert listing.exit_code == 0 and "customers  finished  6/6" in listing.stdout
+    best = json.loads(hpsearch("best", exp_uri, "--json").stdout)
     assert best["trial_id"] == finished_experiment.summary["best"]["trial_id"]
     assert best["checkpoint"].startswith("s3://lab/results/customers/trial_")
-    assert len(run("trials", exp_uri).stdout.splitlines()) == 7
-    exported = run("export-model", exp_uri, "-o", str(tmp_path / "m.pt"))
-    assert exported.returncode == 0, exported.stderr
+    assert len(hpsearch("trials", exp_uri).stdout.splitlines()) == 7
+    exported = hpsearch("export-model", exp_uri, "-o", str(tmp_path / "m.pt"))
+    assert exported.exit_code == 0, exported.output
     assert (tmp_path / "m.pt").stat().st_size > 0

@@ -152,6 +152,7 @@ def test_a_target_without_data_is_refused() -> None:
     assert result.exit_code == 2 and "target applies to --data only" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_missing_s3_object_is_refused(s3_server: dict[str, str], results_root: Path) -> None:
     import pyarrow.fs as pafs
 

@@ -167,6 +167,7 @@ def test_image_shaped_columns_share_one_pixel_scale(tmp_path: Path) -> None:
         load_table(TableSpec(str(tmp_path / "img.parquet"), "y", input_shape=(3, 4, 4)))
 
 
+@pytest.mark.slow
 def test_s3_through_an_s3_compatible_server(s3_server: dict[str, str], tmp_path: Path) -> None:
     uri = write_s3(s3_server, "bucket-a/tables/t.parquet", mixed_table(), tmp_path)
     d = load_table(TableSpec(uri, "label", features=("x1", "x2", "color")))

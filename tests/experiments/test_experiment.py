@@ -1,8 +1,13 @@
-"""Reading experiments back from storage: finished, interrupted (SIGKILL), half-written."""
+"""Reading experiments back from storage: finished, running, interrupted, errored, half-written.
+
+On experiments laid out by :mod:`tests.factory`; one search killed for real
+with SIGKILL (slow) shows what a real interruption leaves.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 from datetime import datetime, timedelta, timezone
@@ -16,40 +21,55 @@ from hpsearch.errors import UserError
 from hpsearch.experiments._experiment import experiment_state, list_experiments, load_experiment
 from hpsearch.experiments._layout import FINAL_STATES
 from hpsearch.experiments._tables import write_table
-from tests.searches import FinishedExperiment, InterruptedExperiment
+from tests.factory import DEAD_PID, FakeTrial, make_experiment
+from tests.searches import InterruptedExperiment
 
-pytestmark = pytest.mark.ray
 
-
-def test_finished_experiment_reads_back_as_its_summary(
-    finished_experiment: FinishedExperiment,
-) -> None:
-    exp = load_experiment(finished_experiment.name, str(finished_experiment.root))
-    summary = finished_experiment.summary
+def test_finished_experiment_reads_back_as_its_summary(tmp_path: Path) -> None:
+    fake = make_experiment(tmp_path, "customers")
+    summary = fake.summary
+    assert summary is not None
+    exp = load_experiment("customers", str(tmp_path))
     assert exp.state == "finished" and exp.done == exp.requested == 6
     assert all(t.state in FINAL_STATES for t in exp.trials)
+    assert [t.trial_id for t in exp.trials] == list(fake.trial_ids)  # in study order
     # The same experiment by path gives the same trials.
-    by_path = load_experiment(str(finished_experiment.root / "customers"))
+    by_path = load_experiment(str(fake.path))
     assert [t.trial_id for t in by_path.trials] == [t.trial_id for t in exp.trials]
     best = exp.best()
     assert best is not None
     assert best["trial_id"] == summary["best"]["trial_id"]
     assert best["value"] == pytest.approx(summary["best"]["val_accuracy"])
     assert best["test"] == summary["best"]["test"]
-    assert best["epoch"] == summary["best"]["epoch"]
+    assert best["epoch"] == summary["best"]["epoch"] == 3
     assert "optuna" not in best["params"] and "trial_number" not in best["params"]
-    # Leaderboard: best first, scores never increasing.
+    assert best["checkpoint"] == summary["best"]["checkpoint"]
+    # Leaderboard: best first, scores never increasing; each trial's state as the summary's.
     scores = [t.best(exp.metric, exp.mode)[0] for t in exp.leaderboard()]
     assert scores == sorted(scores, reverse=True)
     assert exp.leaderboard()[0].trial_id == best["trial_id"]
+    rows = {r["trial_id"]: r for r in summary["leaderboard"]}
+    assert {t.trial_id: (t.state, t.reason, t.epochs) for t in exp.trials} == {
+        tid: (r["state"], r["reason"], r["epochs"]) for tid, r in rows.items()
+    }
 
 
-def test_trials_table_has_one_typed_row_per_trial_and_epoch(
-    finished_experiment: FinishedExperiment, tmp_path: Path
-) -> None:
-    exp = load_experiment(str(finished_experiment.root / "customers"))
+def test_a_regression_search_is_ranked_by_the_smallest_rmse(tmp_path: Path) -> None:
+    trials = [FakeTrial(score=1.5), FakeTrial(score=0.9, best_at=2), FakeTrial(score=1.2)]
+    fake = make_experiment(tmp_path, "prices", trials=trials, task="regression")
+    exp = load_experiment(str(fake.path))
+    assert (exp.metric, exp.mode) == ("val_rmse", "min")
+    assert [t.number for t in exp.leaderboard()] == [1, 2, 0]
+    best = exp.best()
+    assert best is not None and (best["number"], best["value"], best["epoch"]) == (1, 0.9, 2)
+    assert set(best["val"]) == {"val_loss", "val_rmse", "val_r2"}
+    assert [t.number for t in exp.leaderboard(sort="val_r2")] == [1, 2, 0]  # r2: the larger
+
+
+def test_trials_table_has_one_typed_row_per_trial_and_epoch(tmp_path: Path) -> None:
+    exp = load_experiment(str(make_experiment(tmp_path / "results", "customers").path))
     table = exp.trials_table()
-    assert table.num_rows == sum(t.epochs for t in exp.trials)
+    assert table.num_rows == sum(t.epochs for t in exp.trials) == 14
     schema = table.schema
     assert schema.field("epoch").type == pa.int64()
     assert schema.field("val_accuracy").type == pa.float64()
@@ -69,9 +89,73 @@ def test_trials_table_has_one_typed_row_per_trial_and_epoch(
     assert not list(tmp_path.glob("*.tmp"))
 
 
-def test_interrupted_experiment_still_answers(
+def _killed(root: Path) -> Path:
+    """A search killed with SIGKILL: one trial ended, two cut short (one before any checkpoint)."""
+    trials = [
+        FakeTrial("completed", score=0.8),
+        FakeTrial("running", epochs=3, score=0.9),
+        FakeTrial("running", epochs=1, score=0.95),
+    ]
+    return make_experiment(root, "killed", trials=trials, state="interrupted").path
+
+
+def test_a_killed_search_still_answers(tmp_path: Path) -> None:
+    exp = load_experiment(str(_killed(tmp_path)))
+    assert exp.summary is None
+    assert exp.state == "interrupted" and exp.state_reason == f"its driver (pid {DEAD_PID}) is gone"
+    assert [t.state for t in exp.trials] == ["completed", "interrupted", "interrupted"]
+    assert [t.reason for t in exp.trials[1:]] == [
+        "interrupted at epoch 3",
+        "interrupted at epoch 1",
+    ]
+    assert exp.done == 1 and exp.requested == 3
+    # The best trial with weights to use; the test split is scored only when a search ends.
+    best = exp.best()
+    assert best is not None and (best["number"], best["state"]) == (1, "interrupted")
+    assert best["test"] is None and best["checkpoint"].endswith("checkpoint_000000")
+    assert exp.trials_table().num_rows == 4 + 3 + 1
+    assert [e.name for e in list_experiments(str(tmp_path))] == ["killed"]
+
+
+def test_the_same_trials_run_while_their_driver_lives(tmp_path: Path) -> None:
+    location = _killed(tmp_path)
+    status = json.loads((location / "status.json").read_text())
+    (location / "status.json").write_text(json.dumps({**status, "pid": os.getpid()}))
+    exp = load_experiment(str(location))
+    assert exp.state == "running" and exp.state_reason == ""
+    assert [t.state for t in exp.trials] == ["completed", "running", "running"]
+    assert [t.reason for t in exp.trials[1:]] == ["at epoch 3", "at epoch 1"]
+
+
+def test_a_search_whose_driver_failed_is_errored(tmp_path: Path) -> None:
+    fake = make_experiment(tmp_path, "failed", state="errored", trials=[FakeTrial("completed")])
+    exp = load_experiment(str(fake.path))
+    assert (exp.state, exp.state_reason) == (
+        "errored",
+        "OSError: [Errno 28] No space left on device",
+    )
+    assert exp.summary is None and exp.trials[0].state == "completed"
+
+
+def test_a_trial_restarted_after_a_failure_is_not_errored(tmp_path: Path) -> None:
+    trials = [
+        FakeTrial("completed", restarts=2),
+        FakeTrial("errored", epochs=2, restarts=1, error="RuntimeError: CUDA out of memory"),
+    ]
+    exp = load_experiment(str(make_experiment(tmp_path, "flaky", trials=trials).path))
+    recovered, failed = exp.trials
+    assert recovered.state == "completed"
+    assert recovered.reason == "restarted 2x from its checkpoint after a failure"
+    # A failure after the last report ends the trial, whatever came before.
+    assert (failed.state, failed.reason) == ("errored", "RuntimeError: CUDA out of memory")
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_a_search_killed_with_sigkill_still_answers(
     interrupted_experiment: InterruptedExperiment,
 ) -> None:
+    """What a real SIGKILL leaves: no summary, trials cut short, the best checkpoint so far."""
     assert interrupted_experiment.state_while_running == "running"
     assert "Best trial #" in interrupted_experiment.best_while_running
     exp = load_experiment(interrupted_experiment.name, str(interrupted_experiment.root))
@@ -88,17 +172,16 @@ def test_interrupted_experiment_still_answers(
     assert [e.name for e in list_experiments(str(interrupted_experiment.root))] == ["killed"]
 
 
-def test_a_line_being_written_is_skipped(
-    finished_experiment: FinishedExperiment, tmp_path: Path
-) -> None:
+def test_a_line_being_written_is_skipped(tmp_path: Path) -> None:
     copy = tmp_path / "copy"
-    shutil.copytree(finished_experiment.root / "customers", copy)
+    shutil.copytree(make_experiment(tmp_path / "results", "customers").path, copy)
     before = load_experiment(str(copy))
     result = next(copy.glob("trial_*/result.json"))
     with result.open("a") as out:
         out.write('{"epoch": 99, "val_acc')  # Tune appends; a reader can meet half a line
     after = load_experiment(str(copy))
     assert [t.history for t in after.trials] == [t.history for t in before.trials]
+    assert after.trials_table().num_rows == before.trials_table().num_rows == 14
 
 
 def _iso(seconds_ago: float) -> str:
@@ -120,7 +203,7 @@ def test_state_comes_from_the_summary_the_error_or_the_heartbeat() -> None:
     stale = {**fresh, "updated_at": _iso(600)}
     assert experiment_state(record, stale, None)[0] == "interrupted"
     # This host: a dead pid is an interrupted search at once.
-    dead = {**fresh, "host": here, "pid": 2**22 + 12345}
+    dead = {**fresh, "host": here, "pid": DEAD_PID}
     assert experiment_state(record, dead, None)[0] == "interrupted"
 
 

@@ -1,7 +1,9 @@
-"""The HTML report, opened in a real headless Chromium (Debian's package) through Playwright."""
+"""The HTML report: its content from a factory experiment, and opened in a real headless
+Chromium (Debian's package) through Playwright (slow)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,9 +12,8 @@ from typing import Any
 import pytest
 
 from hpsearch.experiments._experiment import load_experiment
+from tests.factory import FakeTrial, make_experiment
 from tests.searches import FinishedExperiment, InterruptedExperiment
-
-pytestmark = pytest.mark.ray
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Flags this machine needs: no sandbox as root, and no background calls out.
@@ -25,6 +26,39 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+CHARTS = ("Optimization history", "Parallel coordinates", "Hyperparameter importances")
+
+
+def test_the_report_holds_the_best_trial_every_chart_and_the_leaderboard(tmp_path: Path) -> None:
+    fake = make_experiment(tmp_path, "customers")
+    exp = load_experiment(str(fake.path))
+    text = Path(exp.report(str(tmp_path / "report.html"))).read_text()
+    assert [re.sub(r"<.*?>", "", h) for h in re.findall(r"<h2>.*?</h2>", text)] == [
+        "Best configuration",
+        *CHARTS,
+        "Learning curves",
+        "Leaderboard",
+    ]
+    assert "Not available" not in text and "<script src=" not in text  # plotly.js inlined
+    assert text.count('class="plotly-graph-div"') == 4
+    best = exp.best()
+    assert best is not None
+    assert f"#{best['number']} ({best['trial_id']}), completed" in text
+    assert "test_loss\n 0.148, test_accuracy\n 0.9" in text
+    leaderboard = text.split('<table id="leaderboard">')[1].split("</table>")[0]
+    assert leaderboard.count("<tr>") == len(exp.trials) + 1 == 7
+
+
+def test_the_report_of_a_killed_search_says_the_test_split_is_not_scored(tmp_path: Path) -> None:
+    trials = [FakeTrial("completed", score=0.7), FakeTrial("running", epochs=2, score=0.8)]
+    fake = make_experiment(tmp_path, "killed", trials=trials, state="interrupted")
+    text = Path(load_experiment(str(fake.path)).report(str(tmp_path / "r.html"))).read_text()
+    assert "<p>interrupted (its driver (pid" in text
+    assert "not scored\n (the search did not finish)" in text
+    # One finished trial: no importances, and the report says why.
+    assert "Needs at least two finished trials." in text
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +86,8 @@ def open_report(browser: Any, path: Path, screenshot: Path) -> tuple[Any, list[s
     return page, errors, requests
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_report_renders_every_chart_offline(
     browser: Any, finished_experiment: FinishedExperiment, tmp_path: Path
 ) -> None:
@@ -80,6 +116,8 @@ def test_report_renders_every_chart_offline(
     assert (tmp_path / "report.png").stat().st_size > 20_000
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_report_of_an_interrupted_search(
     browser: Any, interrupted_experiment: InterruptedExperiment, tmp_path: Path
 ) -> None:

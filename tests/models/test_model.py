@@ -1,4 +1,7 @@
-"""The best model exported with its preprocessing, reloaded by torch alone, and predicting."""
+"""The best model exported with its preprocessing, reloaded by torch alone, and predicting.
+
+The real search's weights are needed (slow), except for predict's mistakes.
+"""
 
 from __future__ import annotations
 
@@ -13,15 +16,22 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 import torch
+from click.testing import CliRunner, Result
 
 import hpsearch
 from hpsearch import SearchConfig
+from hpsearch.commands import cli
 from hpsearch.data import load_table
 from hpsearch.experiments._experiment import load_experiment
 from hpsearch.trainable import model_from_checkpoint
-from tests.searches import HPSEARCH, FinishedExperiment, customers
+from tests.models.tiny_model import save_model
+from tests.searches import FinishedExperiment, customers
 
-pytestmark = pytest.mark.ray
+
+def hpsearch_cli(*args: str) -> Result:
+    """``hpsearch ARGS``, in this process."""
+    return CliRunner().invoke(cli, list(args), prog_name="hpsearch")
+
 
 # Runs in a fresh interpreter that imports torch and nothing of hpsearch.
 _LOAD_AND_PREDICT = """
@@ -42,6 +52,8 @@ def _raw_test_rows() -> pa.Table:
     return table.filter(pc.equal(table.column("split"), "test"))
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_exported_model_in_a_torch_only_process_matches_the_search(
     finished_experiment: FinishedExperiment, tmp_path: Path
 ) -> None:
@@ -92,6 +104,8 @@ def test_exported_model_in_a_torch_only_process_matches_the_search(
     assert accuracy == pytest.approx(finished_experiment.summary["best"]["test"]["test_accuracy"])
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_predict_cli_scores_raw_rows_with_and_without_the_target(
     finished_experiment: FinishedExperiment, tmp_path: Path
 ) -> None:
@@ -100,24 +114,18 @@ def test_predict_cli_scores_raw_rows_with_and_without_the_target(
     pq.write_table(test_rows, tmp_path / "with_label.parquet")
     pq.write_table(test_rows.drop_columns(["label", "split"]), tmp_path / "new.parquet")
 
-    scored = subprocess.run(
-        [*HPSEARCH, "predict", "customers", *env_root,
-         "--data", str(tmp_path / "with_label.parquet"), "-o", str(tmp_path / "scored.parquet")],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+    scored = hpsearch_cli("predict", "customers", *env_root, "--data",
+        str(tmp_path / "with_label.parquet"), "-o", str(tmp_path / "scored.parquet"))  # fmt: skip
+    assert scored.exit_code == 0, scored.output
     accuracy = float(scored.stdout.rsplit("accuracy ", 1)[1].rstrip(")\n"))
     expected = finished_experiment.summary["best"]["test"]["test_accuracy"]
     assert accuracy == pytest.approx(expected, abs=1e-4)
 
-    subprocess.run(
-        [*HPSEARCH, "export-model", "customers", *env_root, "-o", str(tmp_path / "m.pt")],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    out = subprocess.run(
-        [*HPSEARCH, "predict", str(tmp_path / "m.pt"), "--data", str(tmp_path / "new.parquet"),
-         "-o", str(tmp_path / "p.csv"), "--keep", "id"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+    exported = hpsearch_cli("export-model", "customers", *env_root, "-o", str(tmp_path / "m.pt"))
+    assert exported.exit_code == 0, exported.output
+    out = hpsearch_cli("predict", str(tmp_path / "m.pt"), "--data", str(tmp_path / "new.parquet"),
+        "-o", str(tmp_path / "p.csv"), "--keep", "id")  # fmt: skip
+    assert out.exit_code == 0, out.output
     assert f"Wrote {test_rows.num_rows} predictions" in out.stdout and "accuracy" not in out.stdout
     import pyarrow.csv as pacsv
 
@@ -135,36 +143,32 @@ def test_predict_cli_scores_raw_rows_with_and_without_the_target(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--data", "{data_missing}"], "lacks column(s) 'town'"),
-        (["--data", "{data}", "-o", "{tmp}/p.xlsx"], "unknown table format .xlsx"),
-        (["--data", "{tmp}/nope.parquet"], "data not found"),
-        (["--model-file", "--data", "{data}"], "is not a model exported by hpsearch"),
+        (["{model}", "--data", "{data_missing}"], "lacks column(s) 'town'"),
+        (["{model}", "--data", "{data}", "-o", "{tmp}/p.xlsx"], "unknown table format .xlsx"),
+        (["{model}", "--data", "{tmp}/nope.parquet"], "data not found"),
+        (["{tmp}/fake.pt", "--data", "{data}"], "is not a model exported by hpsearch"),
+        (["nope", "--storage", "{tmp}", "--data", "{data}"], "no experiment 'nope'"),
     ],
 )
 def test_predict_mistakes_are_one_line_and_write_nothing(
-    finished_experiment: FinishedExperiment, tmp_path: Path, args: list[str], message: str
+    tmp_path: Path, args: list[str], message: str
 ) -> None:
     data = tmp_path / "new.parquet"
-    pq.write_table(_raw_test_rows(), data)
-    pq.write_table(_raw_test_rows().drop_columns(["town"]), tmp_path / "missing.parquet")
-    source = "customers"
-    if args[0] == "--model-file":
-        source = str(tmp_path / "fake.pt")
-        Path(source).write_text("not a model")
-        args = args[1:]
+    rows = pa.table({"x": [1.0, -1.0], "town": ["a", "b"]})
+    pq.write_table(rows, data)
+    pq.write_table(rows.drop_columns(["town"]), tmp_path / "missing.parquet")
+    (tmp_path / "fake.pt").write_text("not a model")
+    model = save_model(tmp_path / "model.pt")
     filled = [
-        a.format(data=data, data_missing=tmp_path / "missing.parquet", tmp=tmp_path) for a in args
+        a.format(model=model, data=data, data_missing=tmp_path / "missing.parquet", tmp=tmp_path)
+        for a in args
     ]
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     if "-o" not in filled:
         filled += ["-o", str(out_dir / "p.parquet")]
-    result = subprocess.run(
-        [*HPSEARCH, "predict", source, "--storage", str(finished_experiment.root), *filled],
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 2, result.stderr
-    assert result.stderr.count("\n") == 1 and message in result.stderr
+    result = hpsearch_cli("predict", *filled)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     assert not list(out_dir.iterdir()) and not list(tmp_path.glob("p.*"))

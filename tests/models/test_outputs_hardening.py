@@ -3,12 +3,9 @@
 
 from __future__ import annotations
 
-import json
+import math
 import random
 import re
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -17,39 +14,18 @@ import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
 import torch
-from torch import nn
+from click.testing import CliRunner
 
+from hpsearch.commands import cli
 from hpsearch.data import stable_hash
-from hpsearch.data._encode import HASH_BUCKETS, one_hot_lookup
+from hpsearch.data._encode import one_hot_lookup
 from hpsearch.errors import UserError
 from hpsearch.experiments._tables import write_table
 from hpsearch.models._predict import predict_table
-from hpsearch.models._predictor import Preprocess, _fnv1a, build_predictor, save_predictor
-from tests.searches import HPSEARCH
-
-#: Class names a spreadsheet would run as formulas.
-HOSTILE = ['=HYPERLINK("http://evil.example","click")', "-2+3"]
-_TOWN = {"name": "town", "kind": "hash", "buckets": HASH_BUCKETS, "indicator": True}
-
-
-def _save_model(path: Path) -> Path:
-    """A classifier on x (numeric) and town (hashed): x > 0 -> HOSTILE[0], x < 0 -> HOSTILE[1]."""
-    x = {"name": "x", "kind": "numeric", "median": 0.0, "mean": 0.0, "std": 1.0}
-    plans = [{**x, "indicator": False}, _TOWN]
-    mlp = nn.Linear(1 + HASH_BUCKETS + 1, 2)
-    with torch.no_grad():
-        mlp.weight.zero_()
-        mlp.bias.zero_()
-        mlp.weight[0, 0], mlp.weight[1, 0] = 1.0, -1.0
-    record = {
-        "task": "classification",
-        "class_names": HOSTILE,
-        "preprocessing": {"columns": plans, "target": "label"},
-    }
-    metadata = {**record, "target": "label", "numeric_columns": ["x"]}
-    metadata["categorical_columns"] = ["town"]
-    save_predictor(build_predictor(mlp, record, (0.0, 1.0)), str(path), metadata)
-    return path
+from hpsearch.models._predictor import Preprocess, _fnv1a
+from tests.factory import FakeTrial, make_experiment
+from tests.models.tiny_model import HOSTILE, TOWN
+from tests.models.tiny_model import save_model as _save_model
 
 
 def _random_text(rng: random.Random, length: int) -> str:
@@ -59,22 +35,17 @@ def _random_text(rng: random.Random, length: int) -> str:
     return "".join(chr(rng.randint(*rng.choice(ranges))) for _ in range(length))
 
 
-# In a torch-only process, as any caller of model.pt: the best of two timings
-# of labels() on one cell of 1 MB, then of 4 MB.
-_TIME_HUGE_CELLS = """
-import json, sys, time, torch
-model = torch.jit.load(sys.argv[1])
-times = []
-for megabytes in (1, 4):
-    cell = "é😀x" * (megabytes * (1 << 20) // 7)  # 7 UTF-8 bytes per repeat
-    best = float("inf")
-    for _ in range(2):
-        start = time.perf_counter()
-        model.labels({"x": torch.tensor([1.0])}, {"town": [cell]})
-        best = min(best, time.perf_counter() - start)
-    times.append(best)
-print(json.dumps(times))
-"""
+class _CountedStr(str):
+    """A str that counts the slices taken of it and the characters they copy."""
+
+    slices = 0
+    copied = 0
+
+    def __getitem__(self, key: object) -> str:
+        part = super().__getitem__(key)  # type: ignore[index]
+        self.slices += 1
+        self.copied += len(part)
+        return part
 
 
 def test_scripted_buckets_equal_the_training_encoders() -> None:
@@ -84,11 +55,11 @@ def test_scripted_buckets_equal_the_training_encoders() -> None:
     # Around the 64 KiB slices the scripted hash reads (a wide character straddling one).
     values += ["x" * 65_535 + "😀", "é" * 32_768, "a" * 65_537, _random_text(rng, 40_000)]
     values = list(dict.fromkeys(values))
-    scripted = torch.jit.script(Preprocess([{**_TOWN, "indicator": False}]))
+    scripted = torch.jit.script(Preprocess([{**TOWN, "indicator": False}]))
     with torch.inference_mode():
         out = scripted({}, {"town": values})
     assert out.sum(dim=1).tolist() == [1.0] * len(values)  # one bucket per value
-    python = one_hot_lookup(_TOWN, {v: i for i, v in enumerate(values)})[:-1]
+    python = one_hot_lookup(TOWN, {v: i for i, v in enumerate(values)})[:-1]
     assert out.argmax(dim=1).tolist() == python.tolist()
     # All 32 bits agree, also past 64 slices (a string over 4 MiB takes longer ones).
     fnv = torch.jit.script(_fnv1a)
@@ -96,30 +67,25 @@ def test_scripted_buckets_equal_the_training_encoders() -> None:
     assert [fnv(v) for v in values + long] == [stable_hash(v) for v in values + long]
 
 
-def test_scripted_model_hashes_a_huge_cell_in_linear_time(tmp_path: Path) -> None:
-    model = _save_model(tmp_path / "m.pt")
-    # ~5 s in all here; the quadratic hash took minutes for the 4 MB cell alone.
-    out = subprocess.run(
-        [sys.executable, "-I", "-c", _TIME_HUGE_CELLS, str(model)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=180,
-    )
-    one, four = json.loads(out.stdout)
-    # Linear time: ~4x for 4x the bytes (quadratic: ~16x).
-    assert four < 60 and four / max(one, 1e-3) < 10, (one, four)
+@pytest.mark.parametrize("size", [0, 10, 65_536, 65_537, 300_000])
+def test_the_scripted_hash_copies_each_character_once(size: int) -> None:
+    """Linear in the cell's size, whatever the machine's speed: TorchScript copies a str
+    at each slice or index, so the hash takes at most ~64 slices that together copy
+    the string once (indexing it per byte copied it per byte: minutes for 4 MB)."""
+    cell = _CountedStr("é" * size)
+    _fnv1a(cell)  # the scripted function's own source, run eagerly to count its copies
+    assert cell.copied == size
+    assert cell.slices == math.ceil(size / 65_536) <= 64
 
 
+@pytest.mark.slow
 def test_predict_on_megabyte_cells_finishes(tmp_path: Path) -> None:
     data = tmp_path / "big.parquet"
     cells = [_random_text(random.Random(i), 400_000) for i in range(4)]  # >= 1 MB each
     pq.write_table(pa.table({"x": [1.0, -1.0, 2.0, -2.0], "town": cells}), data)
-    start = time.perf_counter()
     result = predict_table(
         str(_save_model(tmp_path / "m.pt")), str(data), str(tmp_path / "p.parquet")
     )
-    assert time.perf_counter() - start < 60
     assert result.rows == 4
     assert pq.read_table(tmp_path / "p.parquet").column("prediction").to_pylist() == HOSTILE * 2
 
@@ -139,9 +105,9 @@ def test_keep_clash_is_one_line_from_the_cli(tmp_path: Path) -> None:
     data = tmp_path / "d.parquet"
     pq.write_table(pa.table({"x": [1.0], "town": ["a"], "prediction": ["mine"]}), data)
     model = _save_model(tmp_path / "m.pt")
-    cmd = [*HPSEARCH, "predict", str(model), "--data", str(data), "-o", str(tmp_path / "p.csv")]
-    result = subprocess.run([*cmd, "--keep", "prediction"], capture_output=True, text=True)
-    assert result.returncode == 2, result.stderr
+    args = ["predict", str(model), "--data", str(data), "-o", str(tmp_path / "p.csv")]
+    result = CliRunner().invoke(cli, [*args, "--keep", "prediction"], prog_name="hpsearch")
+    assert result.exit_code == 2, result.output
     assert result.stderr.count("\n") == 1 and "cannot --keep column 'prediction'" in result.stderr
     assert not (tmp_path / "p.csv").exists()
 
@@ -175,35 +141,22 @@ def test_predictions_csv_escapes_formulas_and_other_formats_keep_them(tmp_path: 
         assert written.column("note").to_pylist() == notes
 
 
-def _fake_experiment(root: Path) -> Path:
-    """An experiment as storage holds it (record, summary, one trial), without a search."""
-    exp = root / "hostile"
-    trial = exp / "trial_ab12"
-    trial.mkdir(parents=True)
-    record = {"config": {"max_epochs": 2, "num_samples": 1}, "metric": "val_loss", "mode": "min"}
-    (exp / "hpsearch.json").write_text(json.dumps(record))
-    (exp / "summary.json").write_text(json.dumps({"ended": "finished"}))
-    params = {"trial_number": 0, "activation": HOSTILE[0], "optimizer": "-2+3", "lr": -0.5}
-    (trial / "params.json").write_text(json.dumps(params))
-    rows = [{"epoch": e, "val_loss": -1.5 * e, "done": e == 2} for e in (1, 2)]
-    (trial / "result.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return exp
-
-
 def test_export_csv_escapes_formulas_and_parquet_keeps_them(tmp_path: Path) -> None:
-    exp = _fake_experiment(tmp_path)
+    # Hyperparameters a user's space chose; a negative R² (worse than the mean).
+    params = {"activation": HOSTILE[0], "optimizer": "-2+3", "lr": -0.5}
+    trial = FakeTrial(params=params, score=4.0, epochs=2)
+    exp = make_experiment(tmp_path, "hostile", trials=[trial], task="regression", max_epochs=2)
     for suffix in ("csv", "parquet"):
-        subprocess.run(
-            [*HPSEARCH, "export", str(exp), "-o", str(tmp_path / f"t.{suffix}")],
-            check=True,
-            capture_output=True,
-        )
+        args = ["export", str(exp.path), "-o", str(tmp_path / f"t.{suffix}")]
+        result = CliRunner().invoke(cli, args, prog_name="hpsearch")
+        assert result.exit_code == 0, result.output
     csv = pacsv.read_csv(tmp_path / "t.csv")
     assert csv.column("params_activation").to_pylist() == ["'" + HOSTILE[0]] * 2
     assert csv.column("params_optimizer").to_pylist() == ["'-2+3"] * 2
     assert csv.column("params_lr").to_pylist() == [-0.5, -0.5]
-    assert csv.column("val_loss").to_pylist() == [-1.5, -3.0]
     parquet = pq.read_table(tmp_path / "t.parquet")
+    r2 = parquet.column("val_r2").to_pylist()
+    assert all(v < 0 for v in r2) and csv.column("val_r2").to_pylist() == pytest.approx(r2)
     assert parquet.column("params_activation").to_pylist() == [HOSTILE[0]] * 2
     assert parquet.column("params_optimizer").to_pylist() == ["-2+3"] * 2
 

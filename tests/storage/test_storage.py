@@ -19,7 +19,7 @@ def _roots(kind: str, tmp_path: Path, s3_server: dict[str, str] | None) -> str:
     return s3_uri(s3_server, "moves/results")
 
 
-@pytest.mark.parametrize("kind", ["local", "s3"])
+@pytest.mark.parametrize("kind", ["local", pytest.param("s3", marks=pytest.mark.slow)])
 def test_a_trial_folder_moves_whole_and_leaves_nothing_behind(
     kind: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:

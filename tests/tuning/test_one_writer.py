@@ -63,6 +63,7 @@ def test_racing_drivers_never_both_claim_a_local_experiment(tmp_path: Path) -> N
     assert all(o.startswith("UserError") for o in losers), outcomes  # refused, not crashed
 
 
+@pytest.mark.slow
 def test_racing_drivers_never_both_claim_an_experiment_on_s3(s3_root: str) -> None:
     outcomes = _run_race(storage.join(s3_root, "dup"), racers=4)
     # An object store has no exclusive create: in a dead heat all may back off, never two win.

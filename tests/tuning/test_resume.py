@@ -6,7 +6,6 @@ import json
 import os
 import pickle
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -18,9 +17,7 @@ import pytest
 
 from hpsearch.experiments._experiment import load_experiment
 from hpsearch.storage import _files as storage
-from tests.searches import HPSEARCH
-
-pytestmark = pytest.mark.ray
+from tests.searches import HPSEARCH, driver_stderr, kill_search, start_search
 
 
 def hpsearch(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -85,20 +82,18 @@ def killed_search(tmp_path_factory: pytest.TempPathFactory) -> KilledSearch:
     was part way, past a checkpoint."""
     root = tmp_path_factory.mktemp("killed") / "results"
     experiment = root / "k"
-    env = {**os.environ, "HPSEARCH_STORAGE": str(root)}
-    driver = subprocess.Popen(
-        [*HPSEARCH, "run", "--space", "quick", "--num-samples", "8", "--max-epochs", "16",
-         "--scheduler", "asha", "--grace-period", "4", "--checkpoint-every", "3",
-         "--name", "k", "--quiet"],
-        env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    driver, marker = start_search(
+        ["--space", "quick", "--num-samples", "8", "--max-epochs", "16", "--scheduler", "asha",
+         "--grace-period", "4", "--checkpoint-every", "3", "--name", "k"], root
     )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while not _part_way(experiment):
-        assert time.monotonic() < deadline and driver.poll() is None
-        time.sleep(0.1)
-    os.killpg(driver.pid, signal.SIGKILL)
-    driver.wait()
-    time.sleep(3)  # the killed Ray's workers notice and exit
+    try:
+        deadline = time.monotonic() + 120
+        while not _part_way(experiment):
+            assert driver.poll() is None, driver_stderr(root)
+            assert time.monotonic() < deadline, "no trial ended and another part way in 120 s"
+            time.sleep(0.1)
+    finally:
+        kill_search(driver, marker)  # and its Ray: nothing writes to the experiment now
     before = load_experiment(str(experiment))
     assert before.state == "interrupted"
     pristine = tmp_path_factory.mktemp("pristine") / "k"
@@ -164,6 +159,8 @@ def _assert_resumed(
     assert f"judged this run against the results of {killed.reported} earlier trials" in run.stdout
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_a_killed_search_resumes_and_then_grows(
     killed_search: KilledSearch, tmp_path: Path
 ) -> None:
@@ -192,6 +189,8 @@ def test_a_killed_search_resumes_and_then_grows(
     assert fewer.returncode == 2 and "fewer than the 10 trials" in fewer.stderr
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_a_killed_search_resumes_from_s3(
     killed_search: KilledSearch, s3_server: dict[str, str], tmp_path: Path
 ) -> None:

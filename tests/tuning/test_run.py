@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from hpsearch import SearchConfig, UserError, run_search
+from hpsearch import SearchConfig, SearchResult, UserError, run_search
 
-pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_session")]
+pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.usefixtures("ray_session")]
 
 
 def quick(**overrides: object) -> SearchConfig:
@@ -171,17 +171,30 @@ def test_loopback_holds_even_when_ray_was_imported_first(tmp_path: Path) -> None
 def test_a_time_budget_ends_the_search_early_and_still_summarizes(results_root: Path) -> None:
     config = quick(name="budget", num_samples=200, max_epochs=30, time_budget_s=6, scheduler="none")
     summary = run_search(config, echo=None).summary
-    assert 0 < summary["trials"]["total"] < 200
+    # Whatever the machine's speed: the budget, not the trial count, ended it, and
+    # what ran is summarized. (On a busy machine no trial may have reported in 6 s:
+    # then there is no best trial, and none is made up.)
     assert summary["ended"] == "time_budget"
-    assert summary["wall_time_s"] < 30
-    assert summary["best"] is not None
-    assert (results_root / "budget" / "summary.json").exists()
+    assert summary["trials"]["total"] < summary["trials"]["requested"] == 200
+    assert len(summary["leaderboard"]) == summary["trials"]["total"]
+    written = json.loads((results_root / "budget" / "summary.json").read_text())
+    assert written == json.loads(json.dumps(summary, default=str))
+    best = summary["best"]
+    assert best is None or set(best["test"]) == {"test_loss", "test_accuracy"}
 
 
-def test_warm_start_seeds_the_sampler_with_a_previous_search(results_root: Path) -> None:
-    base = run_search(quick(name="base"), echo=None)
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory, ray_session: None) -> SearchResult:
+    """One finished search to warm-start from, run once for the module's tests."""
+    root = tmp_path_factory.mktemp("warm") / "results"
+    return run_search(quick(name="base", storage=str(root)), echo=None)
+
+
+def test_warm_start_seeds_the_sampler_with_a_previous_search(base: SearchResult) -> None:
+    root = str(Path(base.experiment_path).parent)
     lines: list[str] = []
-    warm = run_search(quick(name="warm", num_samples=4, warm_start="base"), echo=lines.append)
+    config = quick(name="warm", num_samples=4, warm_start="base", storage=root)
+    warm = run_search(config, echo=lines.append)
     assert any("warm start from base: 6 trials seed the sampler" in line for line in lines)
     record = json.loads((Path(warm.experiment_path) / "hpsearch.json").read_text())
     assert record["warm_start"] == {"from": "base", "trials": 6}
@@ -207,11 +220,11 @@ def test_warm_start_seeds_the_sampler_with_a_previous_search(results_root: Path)
     ],
 )
 def test_warm_start_from_an_incompatible_search_is_refused(
-    results_root: Path, overrides: dict, message: str
+    base: SearchResult, overrides: dict, message: str
 ) -> None:
-    if not (results_root / "base").exists():
-        run_search(quick(name="base", num_samples=3, max_epochs=2), echo=None)
-    config = quick(name="refused", num_samples=2, **{"warm_start": "base", **overrides})
+    root = Path(base.experiment_path).parent
+    settings = {"warm_start": "base", "storage": str(root), **overrides}
+    config = quick(name="refused", num_samples=2, **settings)
     with pytest.raises(UserError, match=re.escape(message)):
         run_search(config, echo=None)
-    assert not (results_root / "refused").exists()
+    assert not (root / "refused").exists()

@@ -13,7 +13,7 @@ import pytest
 from hpsearch import SearchConfig, run_search
 from tests.data.conftest import mixed_table
 
-pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_session")]
+pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.usefixtures("ray_session")]
 FAST = {"space": "quick", "num_samples": 6, "max_epochs": 10, "max_concurrent": 2}
 
 

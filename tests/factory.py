@@ -1,0 +1,475 @@
+"""Experiments laid out on disk as a search writes them, in milliseconds, without Ray.
+
+The inspection tests (``list``, ``best``, ``trials``, ``export``, ``report``,
+:func:`hpsearch.load_experiment`) read these folders instead of waiting for a
+real search, and choose what they need: the experiment's state, each trial's
+outcome and scores, the task. The shapes (file names, keys, Tune's bookkeeping
+in ``result.json``) are copied from a real search;
+``tests/experiments/test_factory.py`` compares them with the keys a real
+finished search wrote, so the two cannot drift apart.
+
+What a factory experiment lacks: real weights. Its ``checkpoint_*/state.pt``
+is a placeholder, so ``export-model`` and ``predict`` need a real search.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from hpsearch.config import SearchConfig
+
+Outcome = Literal["completed", "stopped", "diverged", "errored", "running"]
+State = Literal["finished", "running", "interrupted", "errored"]
+Task = Literal["classification", "regression"]
+
+#: A pid no process can have (above Linux's largest pid_max, 2**22): a dead driver.
+DEAD_PID = 2**22 + 12345
+#: The placeholder in every checkpoint folder: not weights.
+PLACEHOLDER = b"tests.factory: not a torch checkpoint\n"
+
+_METRIC: dict[str, tuple[str, str]] = {
+    "classification": ("val_accuracy", "max"),
+    "regression": ("val_rmse", "min"),
+}
+# Optuna's JSON of the 'quick' space's distributions, as params.json holds them.
+_DISTRIBUTIONS = {
+    "optimizer": {"name": "CategoricalDistribution", "attributes": {"choices": ["adam", "adamw"]}},
+    "lr": {
+        "name": "FloatDistribution",
+        "attributes": {"step": None, "low": 0.001, "high": 0.1, "log": True},
+    },
+    "width": {
+        "name": "IntDistribution",
+        "attributes": {"log": True, "step": 1, "low": 16, "high": 128},
+    },
+    "hidden_layers": {
+        "name": "IntDistribution",
+        "attributes": {"log": False, "step": 1, "low": 1, "high": 3},
+    },
+}
+
+
+@dataclass(frozen=True)
+class FakeTrial:
+    """One trial, as the factory writes it.
+
+    ``outcome`` is what the trial did; how inspection names it follows from
+    the files (a ``running`` trial of a dead search reads as ``interrupted``).
+    ``epochs`` defaults to ``max_epochs`` for a completed trial and to 1
+    otherwise; ``score`` is the search metric's best value (reached at epoch
+    ``best_at``, the last by default), a default picked from the trial number.
+    """
+
+    outcome: Outcome = "completed"
+    epochs: int | None = None
+    score: float | None = None
+    best_at: int | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    error: str = "ValueError: the trial failed"
+    checkpoints: bool = True
+    restarts: int = 0  # failures Tune recovered from, restarting the trial from its checkpoint
+
+
+#: Six trials, one of each outcome a finished search has, completed twice.
+DEFAULT_TRIALS = (
+    FakeTrial("completed", score=0.91, best_at=3),
+    FakeTrial("stopped", epochs=2, score=0.72),
+    FakeTrial("completed", score=0.86),
+    FakeTrial("diverged", epochs=2, score=0.55, best_at=1),
+    FakeTrial("errored", epochs=1, score=0.6),
+    FakeTrial("stopped", epochs=1, score=0.64),
+)
+
+
+@dataclass(frozen=True)
+class FakeExperiment:
+    """What :func:`make_experiment` wrote: where, and the summary (``None`` unless finished)."""
+
+    root: Path
+    name: str
+    path: Path
+    summary: dict[str, Any] | None
+    trial_ids: tuple[str, ...]  # in trial-number order
+
+
+def make_experiment(
+    root: Path | str,
+    name: str = "exp",
+    *,
+    trials: Sequence[FakeTrial] = DEFAULT_TRIALS,
+    state: State = "finished",
+    ended: str = "finished",
+    task: Task = "classification",
+    max_epochs: int = 4,
+    num_samples: int | None = None,
+    checkpoint_every: int = 2,
+) -> FakeExperiment:
+    """Lay out experiment ``name`` under ``root`` as a search would have left it.
+
+    ``state``: ``finished`` (summary.json; ``ended`` says how: ``finished``,
+    ``time_budget``, ``interrupted``, ``terminated``), ``running`` (this process
+    is its live driver, with a fresh heartbeat), ``interrupted`` (killed: its
+    driver's pid is dead, no summary) or ``errored`` (the driver's error in
+    status.json, no summary).
+    """
+    root = Path(root)
+    path = root / name
+    path.mkdir(parents=True)
+    config = SearchConfig(
+        dataset="spirals" if task == "classification" else "friedman",
+        space="quick",
+        num_samples=num_samples or len(trials),
+        max_epochs=max_epochs,
+        checkpoint_every=checkpoint_every,
+        name=name,
+        storage=str(root),
+    )
+    started = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=5)
+    pid = DEAD_PID if state == "interrupted" else os.getpid()
+    record = {
+        **_describe(config, name, task),
+        "started_at": started.isoformat(),
+        "driver": {"host": socket.gethostname(), "pid": pid},
+    }
+    _write_json(path / "hpsearch.json", record)
+    written = [
+        _write_trial(path, number, trial, config, task, started)
+        for number, trial in enumerate(trials)
+    ]
+    summary = None
+    if state == "finished":
+        summary = _summary(record, path, written, config, ended)
+        _write_json(path / "summary.json", summary)
+    _write_json(path / "status.json", _status(state, written, pid))
+    return FakeExperiment(root, name, path, summary, tuple(w.trial_id for w in written))
+
+
+def trial_id(name: str, number: int) -> str:
+    """The 8-hex-digit id the factory gives trial ``number`` of experiment ``name``."""
+    return hashlib.sha1(f"{name}/{number}".encode()).hexdigest()[:8]
+
+
+@dataclass(frozen=True)
+class _Written:
+    trial: FakeTrial
+    trial_id: str
+    number: int
+    config: dict[str, Any]
+    lines: list[dict[str, Any]]
+    checkpoint: str | None  # the latest checkpoint folder's name
+
+
+def _describe(config: SearchConfig, name: str, task: Task) -> dict[str, Any]:
+    """The keys hpsearch.json and summary.json both start with."""
+    metric, mode = _METRIC[task]
+    features = ["x0", "x1"] if task == "classification" else [f"x{i}" for i in range(5)]
+    columns = [
+        {"name": f, "kind": "numeric", "median": 0.0, "mean": 0.0, "std": 0.5, "indicator": False}
+        for f in features
+    ]
+    return {
+        "experiment": name,
+        "config": config.to_json(),
+        "dataset": config.dataset,
+        "task": task,
+        "metric": metric,
+        "mode": mode,
+        "class_names": ["0", "1"] if task == "classification" else [],
+        "features": features,
+        "preprocessing": {"target": "y", "columns": columns},
+        "split_sizes": {"train": 600, "val": 200, "test": 200},
+    }
+
+
+def _params(number: int, trial: FakeTrial, task: Task) -> dict[str, Any]:
+    """A trial's config as the 'quick' space and hpsearch's wrapper record it."""
+    searched: dict[str, Any] = {
+        "optimizer": ("adam", "adamw")[number % 2],
+        "lr": round(0.002 * (number + 1), 6),
+        "width": 16 + 8 * number,
+        "hidden_layers": 1 + number % 3,
+        **{k: v for k, v in trial.params.items() if k in _DISTRIBUTIONS},
+    }
+    config = {
+        "optimizer": searched["optimizer"],
+        "lr": searched["lr"],
+        "width": searched["width"],
+        "hidden_layers": searched["hidden_layers"],
+        "weight_decay": 0.0,
+        "hidden_sizes": [searched["width"]] * searched["hidden_layers"],
+        "activation": "relu",
+        "dropout": 0.0,
+        "batch_norm": False,
+        "batch_size": 64,
+        "augmentation": "none",
+        "augmentation_strength": 0.0,
+        "loss": "cross_entropy" if task == "classification" else "mse",
+        "loss_param": 0.0,
+        **trial.params,
+    }
+    distributions = {k: json.dumps(_DISTRIBUTIONS[k]) for k in searched}
+    optuna = {"params": searched, "distributions": distributions}
+    return {**config, "trial_number": number, "seed": 1000 + number, "optuna": optuna}
+
+
+def _epochs(trial: FakeTrial, max_epochs: int) -> int:
+    epochs = trial.epochs
+    if epochs is None:
+        epochs = max_epochs if trial.outcome == "completed" else 1
+    ended_early = trial.outcome in ("stopped", "running")
+    assert epochs <= max_epochs and not (ended_early and epochs == max_epochs), (
+        f"a {trial.outcome} trial trains fewer than max_epochs={max_epochs}, not {epochs}"
+    )
+    assert epochs > 0 or trial.outcome == "running", "only a running trial has no epoch yet"
+    return epochs
+
+
+def _score(number: int, trial: FakeTrial, task: Task) -> float:
+    if trial.score is not None:
+        return trial.score
+    spread = (number * 7) % 10
+    return 0.6 + spread / 30 if task == "classification" else 1.0 + spread / 10
+
+
+def _metrics(task: Task, value: float) -> dict[str, float]:
+    """The validation metrics a trial reports at one epoch, ``value`` the search metric's."""
+    if task == "classification":
+        loss = 1.2 * (1.0 - value) + 0.05
+        return {"train_loss": 0.9 * loss, "val_loss": loss, "val_accuracy": value}
+    loss = value**2
+    return {"train_loss": 0.9 * loss, "val_loss": loss, "val_rmse": value, "val_r2": 1 - loss / 9}
+
+
+def _diverged_metrics(task: Task) -> dict[str, float]:
+    nan = math.nan
+    names = ("val_accuracy",) if task == "classification" else ("val_rmse", "val_r2")
+    return {"train_loss": math.inf, "val_loss": nan, **dict.fromkeys(names, nan)}
+
+
+def _checkpoint_epochs(trial: FakeTrial, epochs: int, config: SearchConfig) -> list[int]:
+    """Epochs the trainable checkpointed after: every N, the last of all, a divergence,
+    and (the scheduler's rungs, where it stops trials) a stopped trial's last."""
+    if not trial.checkpoints:
+        return []
+    last = {config.max_epochs} | ({epochs} if trial.outcome in ("stopped", "diverged") else set())
+    return [e for e in range(1, epochs + 1) if e % config.checkpoint_every == 0 or e in last]
+
+
+def _write_trial(
+    path: Path, number: int, trial: FakeTrial, config: SearchConfig, task: Task, started: datetime
+) -> _Written:
+    tid = trial_id(path.name, number)
+    folder = path / f"trial_{tid}"
+    folder.mkdir()
+    params = _params(number, trial, task)
+    _write_json(folder / "params.json", params, indent=2)
+    epochs = _epochs(trial, config.max_epochs)
+    score, mode = _score(number, trial, task), _METRIC[task][1]
+    best_at = trial.best_at or epochs
+    saved = _checkpoint_epochs(trial, epochs, config)
+    lines = []
+    start = started + timedelta(seconds=10 + 2 * number)
+    for epoch in range(1, epochs + 1):
+        # The best value at best_at, worse by 0.02 per epoch away from it.
+        away = 0.02 * abs(epoch - best_at)
+        value = score - away if mode == "max" else score + away
+        diverged = trial.outcome == "diverged" and epoch == epochs
+        metrics = _diverged_metrics(task) if diverged else _metrics(task, value)
+        checkpoint = f"checkpoint_{saved.index(epoch):06d}" if epoch in saved else None
+        done = epoch == epochs and trial.outcome in ("completed", "stopped", "diverged")
+        when = start + timedelta(seconds=epoch)
+        lines.append(
+            _tune_line(metrics, diverged, epoch, tid, number, params, when, checkpoint, done)
+        )
+    # Tune appends a line per report: result.json exists (empty) from the trial's start.
+    (folder / "result.json").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    for index in range(len(saved))[-config.keep_checkpoints :]:
+        (folder / f"checkpoint_{index:06d}").mkdir()
+        (folder / f"checkpoint_{index:06d}" / "state.pt").write_bytes(PLACEHOLDER)
+    # Recovered failures happened before the trial's first report; the fatal one after its last.
+    failures = [start] * trial.restarts
+    if trial.outcome == "errored":
+        failures.append(start + timedelta(seconds=epochs + 1))
+    if failures:
+        (folder / "error.txt").write_text(_error_text(failures, trial.error))
+    checkpoint = f"checkpoint_{len(saved) - 1:06d}" if saved else None
+    return _Written(trial, tid, number, params, lines, checkpoint)
+
+
+def _tune_line(
+    metrics: dict[str, float],
+    diverged: bool,
+    epoch: int,
+    tid: str,
+    number: int,
+    params: dict[str, Any],
+    when: datetime,
+    checkpoint: str | None,
+    done: bool,
+) -> dict[str, Any]:
+    """One line of result.json: what the trainable reported, then Tune's bookkeeping."""
+    line: dict[str, Any] = {
+        "epoch": epoch,
+        **metrics,
+        "diverged": diverged,
+        "epoch_time_s": 0.25,
+        "num_params": 1000 + 100 * number,
+        "resumed_from_epoch": 0,
+        "timestamp": int(when.timestamp()),
+        "checkpoint_dir_name": checkpoint,
+    }
+    if checkpoint is not None:
+        line["should_checkpoint"] = True
+    return line | {
+        "done": done,
+        "training_iteration": epoch,
+        "trial_id": tid,
+        "date": when.strftime("%Y-%m-%d_%H-%M-%S"),
+        "time_this_iter_s": 0.5,
+        "time_total_s": 0.5 * epoch,
+        "pid": 40000 + number,
+        "hostname": socket.gethostname(),
+        "node_ip": "127.0.0.1",
+        "config": params,
+        "time_since_restore": 0.5 * epoch,
+        "iterations_since_restore": epoch,
+    }
+
+
+def _error_text(failures: list[datetime], error: str) -> str:
+    """error.txt as Tune writes it: per failure, a header and the worker's traceback."""
+    return "".join(
+        f"Failure # {n} (occurred at {when.strftime('%Y-%m-%d_%H-%M-%S')})\n"
+        "\x1b[36mray::ImplicitFunc.train()\x1b[39m (pid=40000, ip=127.0.0.1)\n"
+        '  File "hpsearch/trainable/_tune.py", line 40, in train_trial\n'
+        f"{error}\n"
+        for n, when in enumerate(failures, 1)
+    )
+
+
+def _summary_state(w: _Written) -> tuple[str, str]:
+    """The state and reason the summary records (the search has ended: nothing runs)."""
+    epochs = w.lines[-1]["epoch"] if w.lines else 0
+    return {
+        "completed": ("completed", ""),
+        "stopped": ("stopped", f"stopped early by the scheduler at epoch {epochs}"),
+        "diverged": ("diverged", f"non-finite training loss at epoch {epochs}"),
+        "errored": ("errored", w.trial.error),
+        "running": ("interrupted", f"interrupted at epoch {epochs}"),
+    }[w.trial.outcome]
+
+
+def _best(w: _Written, metric: str, mode: str) -> tuple[float | None, int]:
+    scored = [(line[metric], line["epoch"]) for line in w.lines if math.isfinite(line[metric])]
+    if not scored:
+        return None, 0
+    # The best value; of equal ones, the earliest epoch (as hpsearch.metrics.best_epoch).
+    return max(scored, key=lambda s: (s[0] if mode == "max" else -s[0], -s[1]))
+
+
+def _row(w: _Written, path: Path, metric: str, mode: str) -> dict[str, Any]:
+    """The trial's entry in the summary's leaderboard."""
+    state, reason = _summary_state(w)
+    value, epoch = _best(w, metric, mode)
+    last = w.lines[-1] if w.lines else {}
+    internal = ("trial_number", "seed", "optuna")
+    return {
+        "trial_id": w.trial_id,
+        "number": w.number,
+        "state": state,
+        "reason": reason,
+        "epochs": last.get("epoch", 0),
+        "best_value": value,
+        "best_epoch": epoch,
+        "last": {k: v for k, v in last.items() if k.startswith(("val_", "train_"))},
+        "num_params": last.get("num_params"),
+        "checkpoint": str(path / f"trial_{w.trial_id}" / w.checkpoint) if w.checkpoint else None,
+        "node": last.get("node_ip"),
+        "started_s": 10.0 + 2 * w.number,
+        "ended_s": 10.0 + 2 * w.number + len(w.lines),
+        "params": {k: v for k, v in w.config.items() if k not in internal},
+    }
+
+
+def _summary(
+    record: dict[str, Any],
+    path: Path,
+    written: list[_Written],
+    config: SearchConfig,
+    ended: str,
+) -> dict[str, Any]:
+    metric, mode = record["metric"], record["mode"]
+    rows = [_row(w, path, metric, mode) for w in written]
+    usable = [r for r in rows if r["best_value"] is not None and r["state"] != "errored"]
+    usable.sort(key=lambda r: r["best_value"], reverse=mode == "max")
+    states = ("completed", "stopped", "diverged", "errored", "interrupted")
+    best_row = next((r for r in usable if r["checkpoint"]), None)
+    return {
+        **{k: v for k, v in record.items() if k not in ("started_at", "driver")},
+        "path": str(path),
+        "trials": {
+            "total": len(rows),
+            "requested": config.num_samples,
+            **{s: sum(r["state"] == s for r in rows) for s in states},
+        },
+        "ended": ended,
+        "wall_time_s": 40.0,
+        "ray_start_s": 2.5,
+        "concurrency": {"share_2_or_more": 0.9},
+        "best": None if best_row is None else _best_entry(best_row, written, record),
+        "leaderboard": usable + [r for r in rows if r not in usable],
+        "total_time_s": 45.0,
+    }
+
+
+def _best_entry(
+    row: dict[str, Any], written: list[_Written], record: dict[str, Any]
+) -> dict[str, Any]:
+    """The summary's best trial, scored (here: made up) on the held-out test split."""
+    metric = record["metric"]
+    at_best = next(w for w in written if w.trial_id == row["trial_id"]).lines[row["best_epoch"] - 1]
+    val = {k: v for k, v in at_best.items() if k.startswith("val_")}
+    test = {k.replace("val_", "test_"): v - 0.01 for k, v in val.items()}
+    return {
+        "trial_id": row["trial_id"],
+        "number": row["number"],
+        "config": row["params"],
+        metric: row["best_value"],
+        "epoch": row["best_epoch"],
+        "epochs_trained": row["epochs"],
+        "state": row["state"],
+        "checkpoint": row["checkpoint"],
+        "evaluated_epoch": row["best_epoch"],
+        "val": val,
+        "test": test,
+        "num_params": row["num_params"],
+    }
+
+
+def _status(state: State, written: list[_Written], pid: int) -> dict[str, Any]:
+    """status.json: the driver's last heartbeat (now: the driver of a running search is us)."""
+    beat = {
+        "state": {"finished": "ended", "errored": "errored"}.get(state, "running"),
+        "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "host": socket.gethostname(),
+        "pid": pid,
+    }
+    if state == "errored":
+        beat["error"] = "OSError: [Errno 28] No space left on device"
+    elif state != "finished":
+        running = sum(w.trial.outcome == "running" for w in written)
+        beat["trials"] = {"running": running, "terminated": len(written) - running}
+    return beat
+
+
+def _write_json(path: Path, data: Any, indent: int | None = None) -> None:
+    path.write_text(json.dumps(data, indent=indent))
