@@ -145,6 +145,8 @@ def _target(column: pa.ChunkedArray, spec: TableSpec) -> tuple[Task, np.ndarray,
     if not (stringy or pa.types.is_integer(t) or pa.types.is_floating(t)):
         raise UserError(f"target column {spec.target!r} has type {t}, which cannot be learned")
     labels = as_strings(column) if stringy else column
+    if pa.types.is_float16(t):  # pyarrow sorts no half floats
+        labels = pc.cast(labels, pa.float32())
     classes = pc.unique(labels).sort()
     if len(classes) < 2:
         raise UserError(
