@@ -43,7 +43,7 @@ def is_better(value: float, best: float | None, mode: str) -> bool:
     return value < best if mode == "min" else value > best
 
 
-def best_epoch(
+def best_score(
     rows: Iterable[Mapping[str, Any]], metric: str, mode: str
 ) -> tuple[float | None, int]:
     """The best finite ``metric`` over per-epoch ``rows`` and its epoch (first wins ties);

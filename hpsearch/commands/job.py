@@ -156,7 +156,7 @@ def _progress(location: str) -> str:
     except OSError as exc:  # storage this machine cannot read
         return f"storage not readable from here ({' '.join(str(exc).split())[:120]})"
     best = exp.best_trial()
-    value = best.best(exp.metric, exp.mode)[0] if best else None
+    value = best.score(exp.metric, exp.mode)[0] if best else None
     shown = f", best {exp.metric} {format_value(value)}" if value is not None else ""
     return f"{exp.state}, {exp.done}/{exp.requested} trials ended{shown}"
 

@@ -47,7 +47,7 @@ def _list_row(exp: experiments.Experiment | experiments.Unreadable) -> list[str]
     if isinstance(exp, experiments.Unreadable):
         return [exp.name, "unreadable", "-", exp.reason, "-", "-"]
     best = exp.best_trial()
-    value = best.best(exp.metric, exp.mode)[0] if best else None
+    value = best.score(exp.metric, exp.mode)[0] if best else None
     return [
         exp.name,
         exp.state,
@@ -150,7 +150,7 @@ def trials(
     params = sorted({k for t in ranked for k in t.searched})
     rows = []
     for trial in ranked:
-        value, epoch = trial.best(metric, mode)
+        value, epoch = trial.score(metric, mode)
         rows.append(
             [
                 str(trial.number),

@@ -37,7 +37,7 @@ from hpsearch.experiments._layout import (
 )
 from hpsearch.experiments._report import write_report
 from hpsearch.experiments._tables import trials_table
-from hpsearch.metrics import best_epoch, metric_mode
+from hpsearch.metrics import best_score, metric_mode
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -99,9 +99,9 @@ class TrialRecord:
         """Seconds the trial trained (Tune's ``time_total_s``)."""
         return self.history[-1].get("time_total_s") if self.history else None
 
-    def best(self, metric: str, mode: str | None = None) -> tuple[float | None, int]:
-        """The best finite value of ``metric`` over the epochs, and its epoch."""
-        return best_epoch(self.history, metric, mode or metric_mode(metric))
+    def score(self, metric: str, mode: str | None = None) -> tuple[float | None, int]:
+        """The trial's best finite value of ``metric`` over its epochs, and that epoch."""
+        return best_score(self.history, metric, mode or metric_mode(metric))
 
     def at_epoch(self, epoch: int) -> dict[str, Any]:
         """The metrics reported at ``epoch`` (empty if none)."""
@@ -329,8 +329,8 @@ class Experiment:
         metric = sort or self.metric
         mode = self.mode if metric == self.metric else metric_mode(metric)
         chosen = [t for t in self.trials if state is None or t.state == state]
-        scored = [t for t in chosen if t.best(metric, mode)[0] is not None]
-        scored.sort(key=lambda t: t.best(metric, mode)[0] or 0.0, reverse=mode == "max")
+        scored = [t for t in chosen if t.score(metric, mode)[0] is not None]
+        scored.sort(key=lambda t: t.score(metric, mode)[0] or 0.0, reverse=mode == "max")
         rest = sorted((t for t in chosen if t not in scored), key=lambda t: t.number)
         ranked = scored + rest
         return ranked[:top] if top else ranked
@@ -342,7 +342,7 @@ class Experiment:
         usable = [
             t
             for t in self.leaderboard()
-            if t.state != "errored" and t.best(self.metric, self.mode)[0] is not None
+            if t.state != "errored" and t.score(self.metric, self.mode)[0] is not None
         ]
         with_checkpoint = [t for t in usable if t.checkpoint]
         ranked = with_checkpoint or usable
@@ -353,7 +353,7 @@ class Experiment:
         trial = self.best_trial()
         if trial is None:
             return None
-        value, epoch = trial.best(self.metric, self.mode)
+        value, epoch = trial.score(self.metric, self.mode)
         final = (self.summary or {}).get("best") or {}
         return {
             "experiment": self.name,

@@ -68,7 +68,7 @@ _TEMPLATE = """<!DOCTYPE html>
 <tr><th>#</th><th>state</th><th>epochs</th><th>{{ exp.metric }}</th>
 {% for p in param_names %}<th>{{ p }}</th>{% endfor %}</tr>
 {% for t in leaderboard %}<tr><td>{{ t.number }}</td><td>{{ t.state }}</td>
-<td>{{ t.epochs }}</td><td>{{ fmt(t.best(exp.metric, exp.mode)[0]) }}</td>
+<td>{{ t.epochs }}</td><td>{{ fmt(t.score(exp.metric, exp.mode)[0]) }}</td>
 {% for p in param_names %}<td>{{ fmt(t.searched.get(p)) }}</td>{% endfor %}</tr>
 {% endfor %}
 </table>

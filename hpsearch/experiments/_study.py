@@ -38,7 +38,7 @@ def build_study(exp: Experiment) -> optuna.Study:
     for trial in exp.trials:
         if not trial.optuna:
             continue
-        value, _ = trial.best(exp.metric, exp.mode)
+        value, _ = trial.score(exp.metric, exp.mode)
         state = getattr(optuna.trial.TrialState, _STUDY_STATE[trial.state])
         if state == optuna.trial.TrialState.COMPLETE and value is None:
             state = optuna.trial.TrialState.FAIL

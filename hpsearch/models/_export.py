@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 def model_metadata(exp: Experiment, trial_id: str) -> dict[str, Any]:
     """What the exported archive says about itself (also saved inside it)."""
     trial = exp.trial(trial_id)
-    value, epoch = trial.best(exp.metric, exp.mode)
+    value, epoch = trial.score(exp.metric, exp.mode)
     record = exp.record
     plans = record.get("preprocessing", {}).get("columns", [])
     return {

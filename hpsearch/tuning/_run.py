@@ -38,11 +38,6 @@ class SearchResult:
     summary: dict[str, Any]
     results: Any  # ray.tune.ResultGrid; typed loosely so importing hpsearch needs no ray
 
-    @property
-    def best(self) -> dict[str, Any] | None:
-        """The best trial's entry in the summary."""
-        return self.summary["best"]
-
 
 def load_data(config: SearchConfig) -> TabularData:
     """The built-in dataset or the user's table, split and encoded (before Ray starts)."""
@@ -126,7 +121,7 @@ def run_search(config: SearchConfig, echo: Callable[[str], None] | None = print)
     Example:
         >>> from hpsearch import SearchConfig, run_search
         >>> result = run_search(SearchConfig(num_samples=4, max_epochs=5))  # doctest: +SKIP
-        >>> result.best["test"]["test_accuracy"]  # doctest: +SKIP
+        >>> result.summary["best"]["test"]["test_accuracy"]  # doctest: +SKIP
         0.99
     """
     echo = redacting(echo)

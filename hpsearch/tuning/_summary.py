@@ -14,7 +14,7 @@ from hpsearch.experiments import (
     last_error_line,
     trial_state,
 )
-from hpsearch.metrics import best_epoch
+from hpsearch.metrics import best_score
 from hpsearch.storage import join, redact
 from hpsearch.trainable import model_from_checkpoint, score_splits
 from hpsearch.tuning._status import driver_identity
@@ -40,7 +40,7 @@ def _trial_row(
     epochs = int(last.get("epoch", 0))
     history = result.metrics_dataframe
     rows = [] if history is None or metric not in history else history.to_dict("records")
-    best_value, best_at = best_epoch(rows, metric, mode)
+    best_value, best_at = best_score(rows, metric, mode)
     state, reason = trial_state(
         epochs=epochs,
         max_epochs=max_epochs,

@@ -45,7 +45,7 @@ def test_finished_experiment_reads_back_as_its_summary(tmp_path: Path) -> None:
     assert "optuna" not in best["params"] and "trial_number" not in best["params"]
     assert best["checkpoint"] == summary["best"]["checkpoint"]
     # Leaderboard: best first, scores never increasing; each trial's state as the summary's.
-    scores = [t.best(exp.metric, exp.mode)[0] for t in exp.leaderboard()]
+    scores = [t.score(exp.metric, exp.mode)[0] for t in exp.leaderboard()]
     assert scores == sorted(scores, reverse=True)
     assert exp.leaderboard()[0].trial_id == best["trial_id"]
     rows = {r["trial_id"]: r for r in summary["leaderboard"]}
