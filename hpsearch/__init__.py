@@ -6,8 +6,8 @@ Example:
     >>> from hpsearch import SearchConfig, run_search
     >>> result = run_search(SearchConfig(dataset="spirals", num_samples=8))  # doctest: +SKIP
     >>> exp = load_experiment(result.experiment_path)  # doctest: +SKIP
-    >>> exp.best()["test"], exp.trials_table().num_rows
-    >>> export_model(exp, "model.pt")  # doctest: +SKIP  # doctest: +SKIP
+    >>> exp.best()["test"], exp.trials_table().num_rows  # doctest: +SKIP
+    >>> export_model(exp, "model.pt")  # doctest: +SKIP
 """
 
 from __future__ import annotations

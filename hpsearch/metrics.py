@@ -57,6 +57,11 @@ def best_score(
     return best, epoch
 
 
+def format_score(value: float | None) -> str:
+    """A metric's value in a sentence: 4 decimals (``0.9975``), ``-`` for nothing."""
+    return "-" if value is None else f"{value:.4f}"
+
+
 def format_value(value: Any) -> str:
     """A value as a table cell or a report shows it: floats to 4 significant
     digits, ``-`` for nothing, lists item by item."""

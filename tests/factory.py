@@ -5,8 +5,14 @@ The inspection tests (``list``, ``best``, ``trials``, ``export``, ``report``,
 real search, and choose what they need: the experiment's state, each trial's
 outcome and scores, the task. The shapes (file names, keys, Tune's bookkeeping
 in ``result.json``) are copied from a real search;
-``tests/experiments/test_factory.py`` compares them with the keys a real
-finished search wrote, so the two cannot drift apart.
+``tests/experiments/test_factory.py`` compares them with the keys and the
+value types a real finished search wrote, so the two cannot drift apart.
+A trial's state and reason, its best score and whether it can be the best
+come from hpsearch itself (:func:`hpsearch.experiments.trial_state`,
+:func:`hpsearch.metrics.best_score`, :func:`hpsearch.experiments.is_usable`);
+the summary's ranking and its made-up test scores are the factory's, so a test
+of ``best`` on a finished experiment checks what hpsearch reads from a
+summary, not how the search chose its best.
 
 What a factory experiment lacks: real weights. Its ``checkpoint_*/state.pt``
 is a placeholder, so ``export-model`` and ``predict`` need a real search.
@@ -26,6 +32,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hpsearch.config import SearchConfig
+from hpsearch.experiments import is_usable, last_error_line, trial_state
+from hpsearch.metrics import best_score
 
 Outcome = Literal["completed", "stopped", "diverged", "errored", "running"]
 State = Literal["finished", "running", "interrupted", "errored"]
@@ -166,6 +174,7 @@ class _Written:
     config: dict[str, Any]
     lines: list[dict[str, Any]]
     checkpoint: str | None  # the latest checkpoint folder's name
+    error: str | None  # error.txt when the trial ended on an error (not a recovered one)
 
 
 def _describe(config: SearchConfig, name: str, task: Task) -> dict[str, Any]:
@@ -299,10 +308,12 @@ def _write_trial(
     failures = [start] * trial.restarts
     if trial.outcome == "errored":
         failures.append(start + timedelta(seconds=epochs + 1))
-    if failures:
-        (folder / "error.txt").write_text(_error_text(failures, trial.error))
+    error = _error_text(failures, trial.error) if failures else None
+    if error is not None:
+        (folder / "error.txt").write_text(error)
     checkpoint = f"checkpoint_{len(saved) - 1:06d}" if saved else None
-    return _Written(trial, tid, number, params, lines, checkpoint)
+    fatal = error if trial.outcome == "errored" else None
+    return _Written(trial, tid, number, params, lines, checkpoint, fatal)
 
 
 def _tune_line(
@@ -356,30 +367,24 @@ def _error_text(failures: list[datetime], error: str) -> str:
     )
 
 
-def _summary_state(w: _Written) -> tuple[str, str]:
-    """The state and reason the summary records (the search has ended: nothing runs)."""
-    epochs = w.lines[-1]["epoch"] if w.lines else 0
-    return {
-        "completed": ("completed", ""),
-        "stopped": ("stopped", f"stopped early by the scheduler at epoch {epochs}"),
-        "diverged": ("diverged", f"non-finite training loss at epoch {epochs}"),
-        "errored": ("errored", w.trial.error),
-        "running": ("interrupted", f"interrupted at epoch {epochs}"),
-    }[w.trial.outcome]
+def _summary_state(w: _Written, max_epochs: int) -> tuple[str, str]:
+    """The state and reason the summary records, decided by hpsearch's own
+    :func:`~hpsearch.experiments.trial_state` from the last line (nothing runs any more)."""
+    last = w.lines[-1] if w.lines else {}
+    return trial_state(
+        epochs=int(last.get("epoch", 0)),
+        max_epochs=max_epochs,
+        done=bool(last.get("done")),
+        diverged=bool(last.get("diverged")),
+        error=None if w.error is None else last_error_line(w.error),
+        live=False,
+    )
 
 
-def _best(w: _Written, metric: str, mode: str) -> tuple[float | None, int]:
-    scored = [(line[metric], line["epoch"]) for line in w.lines if math.isfinite(line[metric])]
-    if not scored:
-        return None, 0
-    # The best value; of equal ones, the earliest epoch (as hpsearch.metrics.best_epoch).
-    return max(scored, key=lambda s: (s[0] if mode == "max" else -s[0], -s[1]))
-
-
-def _row(w: _Written, path: Path, metric: str, mode: str) -> dict[str, Any]:
+def _row(w: _Written, path: Path, metric: str, mode: str, max_epochs: int) -> dict[str, Any]:
     """The trial's entry in the summary's leaderboard."""
-    state, reason = _summary_state(w)
-    value, epoch = _best(w, metric, mode)
+    state, reason = _summary_state(w, max_epochs)
+    value, epoch = best_score(w.lines, metric, mode)
     last = w.lines[-1] if w.lines else {}
     internal = ("trial_number", "seed", "optuna")
     return {
@@ -408,8 +413,8 @@ def _summary(
     ended: str,
 ) -> dict[str, Any]:
     metric, mode = record["metric"], record["mode"]
-    rows = [_row(w, path, metric, mode) for w in written]
-    usable = [r for r in rows if r["best_value"] is not None and r["state"] != "errored"]
+    rows = [_row(w, path, metric, mode, config.max_epochs) for w in written]
+    usable = [r for r in rows if is_usable(r["state"], r["best_value"])]
     usable.sort(key=lambda r: r["best_value"], reverse=mode == "max")
     states = ("completed", "stopped", "diverged", "errored", "interrupted")
     best_row = next((r for r in usable if r["checkpoint"]), None)

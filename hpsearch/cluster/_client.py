@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from hpsearch import compat
 from hpsearch.errors import UserError
 
 if TYPE_CHECKING:
@@ -272,15 +273,11 @@ class Cluster:
 
     def jobs(self) -> JobSubmissionClient:
         """Ray's job client for this cluster."""
-        import logging
-
         from ray.job_submission import JobSubmissionClient
 
         if self.headers:
             _check_requests_strips_credentials()
-        # Ray's SDK logs every package upload at INFO; hpsearch says what matters.
-        for name in ("ray.dashboard.modules.dashboard_sdk", "ray._private.runtime_env.packaging"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+        compat.quiet_job_uploads()
 
         return JobSubmissionClient(self.address, headers=self.headers)
 

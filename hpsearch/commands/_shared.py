@@ -174,12 +174,18 @@ class OrderedGroup(click.Group):
         root = ctx.find_root()
         tree = root.command if isinstance(root.command, click.Group) else self
         found = [path for path, leaf in _paths(tree, root.info_name or "") if leaf == name]
+        if name in _RENAMED:
+            found = [f"{root.info_name} {_RENAMED[name]}"]
         if not found:
             close = difflib.get_close_matches(name, list(self.commands))
             found = [f"{ctx.command_path} {n}" for n in close]
         if not found:
             return f"No such command {name!r} (`{ctx.command_path} --help` lists them)"
         return f"No such command {name!r} (did you mean {' or '.join(f'`{p}`' for p in found)}?)"
+
+
+# Commands of 0.1.0 whose name changed when they moved into a group.
+_RENAMED = {"jobs": "job list"}
 
 
 def _paths(group: click.Group, prefix: str) -> Iterator[tuple[str, str]]:

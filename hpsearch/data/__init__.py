@@ -7,8 +7,7 @@ trial worker that only unpickles :class:`TabularData` never pays for it.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hpsearch.data._builtin import (
     DATASETS,
@@ -20,6 +19,7 @@ from hpsearch.data._builtin import (
 from hpsearch.data._scale import numeric_plan, scale_numeric, stable_hash
 from hpsearch.data._split import split_indices
 from hpsearch.data._tabular import TabularData, Task
+from hpsearch.lazy import exports
 
 if TYPE_CHECKING:
     from hpsearch.data._encode import (
@@ -36,12 +36,12 @@ if TYPE_CHECKING:
 
 _ENCODE = ("DOMAINS", "as_float", "as_strings", "is_categorical", "is_numeric", "is_text")
 _LAZY = {
-    **dict.fromkeys(_ENCODE, "hpsearch.data._encode"),
-    "numeric_domain": "hpsearch.data._encode",
-    "iter_batches": "hpsearch.data._read",
-    "open_table": "hpsearch.data._read",
-    "TableSpec": "hpsearch.data._table",
-    "load_table": "hpsearch.data._table",
+    **dict.fromkeys(_ENCODE, "._encode"),
+    "numeric_domain": "._encode",
+    "iter_batches": "._read",
+    "open_table": "._read",
+    "TableSpec": "._table",
+    "load_table": "._table",
 }
 
 __all__ = [
@@ -69,8 +69,4 @@ __all__ = [
     "stable_hash",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'hpsearch.data' has no attribute {name!r}")
+__getattr__ = exports(__name__, _LAZY)

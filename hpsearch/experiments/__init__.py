@@ -30,6 +30,7 @@ from hpsearch.experiments._layout import (
     TRIAL_STATES,
     exit_code,
     hyperparameters,
+    is_usable,
     last_error_line,
     trial_state,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "driver_gone",
     "exit_code",
     "hyperparameters",
+    "is_usable",
     "last_error_line",
     "list_experiments",
     "load_experiment",

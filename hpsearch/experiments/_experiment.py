@@ -32,6 +32,7 @@ from hpsearch.experiments._layout import (
     SUMMARY_FILE,
     TRIAL_PREFIX,
     hyperparameters,
+    is_usable,
     last_error_line,
     trial_state,
 )
@@ -340,9 +341,7 @@ class Experiment:
         if self.summary and self.summary.get("best"):
             return self.trial(self.summary["best"]["trial_id"])
         usable = [
-            t
-            for t in self.leaderboard()
-            if t.state != "errored" and t.score(self.metric, self.mode)[0] is not None
+            t for t in self.leaderboard() if is_usable(t.state, t.score(self.metric, self.mode)[0])
         ]
         with_checkpoint = [t for t in usable if t.checkpoint]
         ranked = with_checkpoint or usable

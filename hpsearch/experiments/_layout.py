@@ -71,6 +71,11 @@ def trial_state(
     return "interrupted", f"interrupted at epoch {epochs}"
 
 
+def is_usable(state: str, best_value: float | None) -> bool:
+    """Whether a trial can be the best: it reported a finite score and did not crash."""
+    return best_value is not None and state != "errored"
+
+
 def exit_code(summary: dict[str, Any]) -> int:
     """The exit code a command that ran a search ends with."""
     return STOPPED_EARLY.get(summary.get("ended", ""), ("", 0))[1]

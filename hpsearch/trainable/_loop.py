@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from hpsearch.data import TabularData
-from hpsearch.metrics import is_better
+from hpsearch.metrics import TASK_METRICS, is_better
 from hpsearch.trainable._hparams import HParams
 from hpsearch.trainable._metrics import evaluate
 from hpsearch.trainable._model import build_mlp, build_optimizer, count_parameters
@@ -123,9 +123,8 @@ class TrainingRun:
         self.epoch += 1
         metrics: dict[str, Any] = {"epoch": self.epoch, "train_loss": train_loss}
         if not math.isfinite(train_loss):
-            nan = float("nan")
-            names = ("accuracy",) if self.task == "classification" else ("rmse", "r2")
-            metrics.update({"val_loss": nan, **{f"val_{m}": nan for m in names}})
+            val = [m for m in TASK_METRICS[self.task] if m.startswith("val_")]
+            metrics.update(dict.fromkeys(val, float("nan")))
             metrics["diverged"] = True
         else:
             metrics.update(self.validate())

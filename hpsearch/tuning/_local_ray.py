@@ -9,8 +9,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from hpsearch import compat
 from hpsearch.signals import reclaim_sigterm
-from hpsearch.tuning import _compat as compat
 
 LOOPBACK = "127.0.0.1"
 # Ray reads this once, when ray._private.ray_constants is imported, and the
@@ -37,11 +37,8 @@ def prepare_environment() -> None:
     # Tune warns each time it snapshots experiment state after checkpoints are
     # pruned; with short epochs that is every few seconds and drowns progress.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    constants = sys.modules.get("ray._private.ray_constants")
-    if not connected and constants is not None and os.environ[_SINGLE_NODE_ENV] == "0":
-        # Ray was imported first (a notebook, a test) and has already read the
-        # variable; the driver looks the flag up at call time, so set it too.
-        compat.keep_ray_on_loopback(constants)
+    if not connected and os.environ[_SINGLE_NODE_ENV] == "0":
+        compat.keep_ray_on_loopback()  # in case Ray was imported first (a notebook, a test)
 
 
 @contextmanager

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from hpsearch import storage
+from hpsearch import compat, storage
 from hpsearch.config import SearchConfig
 from hpsearch.errors import UserError
 from hpsearch.experiments import (
@@ -29,7 +29,6 @@ from hpsearch.experiments import (
     now_iso,
 )
 from hpsearch.signals import Termination, sigterm_as_interrupt
-from hpsearch.tuning import _compat as compat
 from hpsearch.tuning._claim import claim_existing
 from hpsearch.tuning._run import (
     RaySession,

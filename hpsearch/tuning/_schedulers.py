@@ -17,10 +17,10 @@ from ray.tune.schedulers import (
     TrialScheduler,
 )
 
+from hpsearch import compat
 from hpsearch.config import SearchConfig
 from hpsearch.errors import lookup
 from hpsearch.metrics import is_finite
-from hpsearch.tuning import _compat as compat
 
 SchedulerFactory = Callable[[SearchConfig], TrialScheduler]
 
@@ -147,7 +147,7 @@ class MedianStopping(MedianStoppingRule):
             compat.median_results(self)[trial] = rows
             self.replayed += 1
 
-    # An override of a private hook (listed in _compat.PRIVATE, tested there).
+    # An override of a private hook (listed in compat.PRIVATE, tested there).
     def _on_insufficient_samples(self, tune_controller: Any, trial: Trial, time: float) -> str:
         # Never pause: a paused function trainable retrains the epochs since its checkpoint.
         return str(TrialScheduler.CONTINUE)

@@ -12,6 +12,7 @@ from typing import Any
 
 import optuna
 
+from hpsearch import compat
 from hpsearch.config import SearchConfig
 from hpsearch.data import TabularData
 from hpsearch.experiments import OPTUNA_KEY
@@ -52,7 +53,7 @@ class DefineByRun:
         config["seed"] = trial_seed(self.search_seed, trial.number)
         # Optuna's own view of the trial (raw suggestions and their ranges), so
         # a study can be rebuilt from storage alone: reports, warm starts.
-        raw = getattr(trial, "ot_trial", trial)  # Tune wraps the trial in a captor
+        raw = compat.optuna_trial(trial)
         config[OPTUNA_KEY] = {
             "params": dict(raw.params),
             "distributions": {

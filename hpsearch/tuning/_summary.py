@@ -11,10 +11,11 @@ from hpsearch.data import TabularData
 from hpsearch.experiments import (
     FINAL_STATES,
     hyperparameters,
+    is_usable,
     last_error_line,
     trial_state,
 )
-from hpsearch.metrics import best_score
+from hpsearch.metrics import best_score, format_score, format_value
 from hpsearch.storage import join, redact
 from hpsearch.trainable import model_from_checkpoint, score_splits
 from hpsearch.tuning._status import driver_identity
@@ -85,8 +86,7 @@ def _how_it_ended(config: SearchConfig, trials: int, wall_time_s: float) -> str:
 
 
 def _usable(row: dict[str, Any]) -> bool:
-    """A trial that reported a finite score and did not crash can be ranked."""
-    return row["best_value"] is not None and row["state"] != "errored"
+    return is_usable(row["state"], row["best_value"])
 
 
 def overlap_share(times: dict[str, TrialTimes], at_least: int) -> float:
@@ -215,10 +215,11 @@ def format_summary(summary: dict[str, Any]) -> str:
         lines.append("No trial produced a usable result (see the leaderboard in summary.json).")
     else:
         number = best["number"]
+        test = ", ".join(f"{k} {format_score(v)}" for k, v in best["test"].items())
         lines += [
-            f"Best trial {number}: {metric} {best[metric]:.4f} at epoch {best['epoch']} "
+            f"Best trial {number}: {metric} {format_score(best[metric])} at epoch {best['epoch']} "
             f"({best['state']}, {best['epochs_trained']} epochs trained)",
-            f"  held-out test: {', '.join(f'{k} {v:.4f}' for k, v in best['test'].items())}"
+            f"  held-out test: {test}"
             + (
                 f"  (weights from epoch {best['evaluated_epoch']})"
                 if best["evaluated_epoch"] != best["epoch"]
@@ -226,12 +227,8 @@ def format_summary(summary: dict[str, Any]) -> str:
             ),
             "  config:",
         ]
-        hidden = {"trial_number", "seed", "use_weight_decay"}
-        for key, value in best["config"].items():
-            if key in hidden or key.startswith("width_"):
-                continue
-            shown = f"{value:.4g}" if isinstance(value, float) else value
-            lines.append(f"    {key:<22} {shown}")
+        for key, value in hyperparameters(best["config"]).items():
+            lines.append(f"    {key:<22} {format_value(value)}")
     if summary["ended"] in ("interrupted", "terminated"):
         lines.append(
             f"{summary['ended'].capitalize()} after {counts['total']} of {counts['requested']} "

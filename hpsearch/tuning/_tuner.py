@@ -11,11 +11,11 @@ from ray import tune
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 from ray.tune.search.optuna import OptunaSearch
 
+from hpsearch import compat
 from hpsearch.config import SearchConfig
 from hpsearch.data import TabularData
 from hpsearch.metrics import is_finite
 from hpsearch.trainable import TrainSettings, train_mlp
-from hpsearch.tuning import _compat as compat
 from hpsearch.tuning._samplers import build_sampler
 from hpsearch.tuning._schedulers import build_scheduler, stop_epochs
 from hpsearch.tuning._space import DefineByRun, space_context

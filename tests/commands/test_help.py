@@ -52,7 +52,7 @@ def test_the_walk_reaches_into_the_job_group() -> None:
         (["submit", "--storage", "s3://b/r"], "`hpsearch job submit`"),
         (["logs", "hpsearch-x", "--follow"], "`hpsearch job logs`"),
         (["stop", "hpsearch-x"], "`hpsearch job stop`"),
-        (["jobs"], "`hpsearch job`"),
+        (["jobs"], "`hpsearch job list`"),
         (["lsit"], "`hpsearch list`"),
         (["job", "stauts", "hpsearch-x"], "`hpsearch job status`"),
         (["job", "frobnicate"], "`hpsearch job --help` lists them"),

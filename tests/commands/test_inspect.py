@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from hpsearch.commands import cli
-from tests.factory import FakeExperiment, FakeTrial, make_experiment
+from tests.factory import FakeExperiment, FakeTrial, State, make_experiment
 from tests.searches import FinishedExperiment, InterruptedExperiment
 
 
@@ -42,8 +42,7 @@ def killed(tmp_path: Path) -> FakeExperiment:
 
 
 def test_list_best_and_trials(finished: FakeExperiment) -> None:
-    root, summary = finished.root, finished.summary
-    assert summary is not None
+    root, ids = finished.root, finished.trial_ids
     listing = hpsearch("list", root=root)
     assert listing.exit_code == 0, listing.output
     header, row = listing.stdout.splitlines()
@@ -51,15 +50,20 @@ def test_list_best_and_trials(finished: FakeExperiment) -> None:
     assert row.split()[:5] == ["customers", "finished", "6/6", "val_accuracy", "0.91"]
 
     best = json.loads(hpsearch("best", "customers", "--json", root=root).stdout)
-    assert best["trial_id"] == summary["best"]["trial_id"]
-    assert best["test"] == summary["best"]["test"]
+    # DEFAULT_TRIALS: trial 0 scored 0.91 at epoch 3, the best of all.
+    assert (best["trial_id"], best["number"], best["state"]) == (ids[0], 0, "completed")
     assert (best["value"], best["epoch"]) == (0.91, 3)
+    # The factory's held-out scores: its validation scores at the best epoch, less 0.01.
+    assert best["test"] == {"test_loss": pytest.approx(0.148), "test_accuracy": 0.9}
     text = hpsearch("best", "customers", root=root).stdout
     assert f"Best trial #{best['number']} ({best['trial_id']}, completed)" in text
     assert "held-out test: test_loss 0.148, test_accuracy 0.9" in text
 
+    # Scores 0.91, 0.72, 0.86, 0.55, 0.6, 0.64: every scored trial ranks, whatever its state.
+    ranked = [ids[0], ids[2], ids[1], ids[5], ids[4], ids[3]]
+    everything = hpsearch("trials", "customers", root=root).stdout.splitlines()
+    assert [line.split()[1] for line in everything[1:]] == ranked
     top = hpsearch("trials", "customers", "--top", "2", root=root).stdout.splitlines()
-    ranked = [r["trial_id"] for r in summary["leaderboard"]]
     assert [line.split()[1] for line in top[1:]] == ranked[:2]
     by_loss = hpsearch("trials", "customers", "--sort", "val_loss", root=root).stdout.splitlines()
     assert by_loss[0].split()[4] == "VAL_LOSS"
@@ -78,6 +82,36 @@ def test_trials_names_each_outcome_and_why(finished: FakeExperiment) -> None:
     assert " diverged " in rows[ids[3]] and "non-finite training loss at epoch 2" in rows[ids[3]]
     assert " errored " in rows[ids[4]] and "ValueError: the trial failed" in rows[ids[4]]
     assert "stopped early by the scheduler at epoch 1" in rows[ids[5]]
+
+
+@pytest.mark.parametrize("state", ["finished", "running", "interrupted"])
+def test_an_errored_trial_with_the_top_score_is_never_the_best(
+    tmp_path: Path, state: State
+) -> None:
+    """``trials`` ranks it first by its score, saying it errored; ``best`` skips it.
+
+    Without a summary (running, interrupted) hpsearch picks the best itself;
+    once finished it shows the summary's pick (here the factory's).
+    """
+    trials = [
+        FakeTrial("completed", score=0.8),
+        FakeTrial("errored", epochs=2, score=0.97, error="RuntimeError: CUDA error"),
+        FakeTrial("stopped", epochs=2, score=0.85),
+    ]
+    fake = make_experiment(tmp_path, "crashy", trials=trials, state=state)
+    ids = fake.trial_ids
+    ranked = hpsearch("trials", "crashy", root=tmp_path).stdout.splitlines()[1:]
+    assert [line.split()[1:3] for line in ranked] == [
+        [ids[1], "errored"],
+        [ids[2], "stopped"],
+        [ids[0], "completed"],
+    ]
+    assert "0.97" in ranked[0] and ranked[0].endswith("RuntimeError: CUDA error")
+    best = json.loads(hpsearch("best", "crashy", "--json", root=tmp_path).stdout)
+    # The errored trial has a checkpoint (epoch 2) too: only its state rules it out.
+    assert (best["trial_id"], best["state"], best["value"]) == (ids[2], "stopped", 0.85)
+    listing = hpsearch("list", root=tmp_path).stdout.splitlines()[1].split()
+    assert listing[3:5] == ["val_accuracy", "0.85"]
 
 
 def test_interrupted_experiment_from_the_cli(killed: FakeExperiment, tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The factory lays out what a real search writes: the same files, the same keys."""
+"""The factory lays out what a real search writes: the same files, keys and value types."""
 
 from __future__ import annotations
 
@@ -35,8 +35,32 @@ def key_paths(value: Any, prefix: str = "") -> Iterator[str]:
             yield from key_paths(item, prefix.rstrip(".") + "[].")
 
 
+def json_type(value: Any) -> str:
+    """``null``, ``bool``, ``int``, ``float``, ``str``, ``list`` or ``dict``."""
+    return "null" if value is None else type(value).__name__
+
+
+def typed_paths(value: Any, path: str = "") -> Iterator[str]:
+    """Every value in a JSON value as ``path: type`` (``[]`` for the items of a list),
+    so a value that changes type (a float written as a string, a list as null) shows."""
+    if path:
+        yield f"{path}: {json_type(value)}"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            sub = f"{path}.{key}" if path else key
+            if sub not in _SKIP:
+                yield from typed_paths(item, sub)
+    elif isinstance(value, list):
+        for item in value:
+            yield from typed_paths(item, f"{path}[]")
+
+
 def _json_keys(path: Path) -> set[str]:
     return set(key_paths(json.loads(path.read_text())))
+
+
+def _json_types(path: Path) -> set[str]:
+    return set(typed_paths(json.loads(path.read_text())))
 
 
 def _trial_files(trial: Path) -> set[str]:
@@ -55,6 +79,9 @@ def _layout(experiment: Path) -> dict[str, Any]:
         **{name: _json_keys(experiment / name) for name in sorted(_EXPERIMENT_FILES)},
         "params.json": set().union(*(_json_keys(t / "params.json") for t in trials)),
         "result.json": set().union(*(key_paths(line) for line in lines)),
+        **{f"{name} types": _json_types(experiment / name) for name in sorted(_EXPERIMENT_FILES)},
+        "params.json types": set().union(*(_json_types(t / "params.json") for t in trials)),
+        "result.json types": set().union(*(typed_paths(line) for line in lines)),
         # A line without a checkpoint has no should_checkpoint, one with it has.
         "checkpoint lines": {
             (line["checkpoint_dir_name"] is None, "should_checkpoint" in line) for line in lines

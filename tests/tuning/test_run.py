@@ -172,14 +172,22 @@ def test_a_time_budget_ends_the_search_early_and_still_summarizes(results_root: 
     config = quick(name="budget", num_samples=200, max_epochs=30, time_budget_s=6, scheduler="none")
     summary = run_search(config, echo=None).summary
     # Whatever the machine's speed: the budget, not the trial count, ended it, and
-    # what ran is summarized. (On a busy machine no trial may have reported in 6 s:
-    # then there is no best trial, and none is made up.)
+    # what ran is summarized. (On a busy machine no trial may have reported in 6 s.)
     assert summary["ended"] == "time_budget"
     assert summary["trials"]["total"] < summary["trials"]["requested"] == 200
     assert len(summary["leaderboard"]) == summary["trials"]["total"]
     written = json.loads((results_root / "budget" / "summary.json").read_text())
     assert written == json.loads(json.dumps(summary, default=str))
+    # The best is the top-ranked trial that scored, did not crash and has weights;
+    # with none such there is no best, and none is made up. (That a finished search
+    # has one, scored on test: test_a_search_writes_a_summary_with_the_best_trial_scored_on_test.)
+    candidates = [
+        r["trial_id"]
+        for r in summary["leaderboard"]
+        if r["best_value"] is not None and r["state"] != "errored" and r["checkpoint"]
+    ]
     best = summary["best"]
+    assert (best and best["trial_id"]) == (candidates[0] if candidates else None)
     assert best is None or set(best["test"]) == {"test_loss", "test_accuracy"}
 
 

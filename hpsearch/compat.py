@@ -5,11 +5,13 @@ way to do what a search needs (each function says what and why). Each name is
 listed in :data:`PRIVATE`, and tests/tuning/test_compat.py checks every one on
 the installed versions, so an upgrade that removes one fails a test naming it
 instead of breaking a resume silently. Anything else in hpsearch uses public
-APIs only (tests/test_layers.py greps for it).
+APIs only (tests/tuning/test_compat.py checks the source for it).
 """
 
 from __future__ import annotations
 
+import logging
+import sys
 from typing import Any
 
 #: (module, class, attribute, why): every private name this module touches.
@@ -29,6 +31,7 @@ PRIVATE: tuple[tuple[str, str, str, str], ...] = (
     ("ray.tune.impl.tuner_internal", "TunerInternal", "_run_config", "this run's callbacks"),
     ("ray.tune.impl.tuner_internal", "TunerInternal", "_tune_config", "this run's searcher"),
     ("ray.train._internal.storage", "", "get_fs_and_path", "resumed after a move"),
+    ("ray.tune.search.optuna.optuna_search", "_OptunaTrialSuggestCaptor", "ot_trial", "record"),
     ("ray._private.ray_constants", "", "ENABLE_RAY_CLUSTER", "loopback when Ray came first"),
 )
 
@@ -61,7 +64,7 @@ def _gone(owner: Any, name: str) -> str:
     what = owner.__name__ if isinstance(owner, type) else type(owner).__qualname__
     return (
         f"{what}.{name} is not in the installed Ray {ray.__version__} / Optuna "
-        f"{optuna.__version__}: hpsearch needs updating for them (hpsearch/tuning/_compat.py)"
+        f"{optuna.__version__}: hpsearch needs updating for them (hpsearch/compat.py)"
     )
 
 
@@ -144,10 +147,26 @@ def restored_settings(tuner: Any) -> tuple[Any, Any]:
     return private(internal, "_run_config"), private(internal, "_tune_config")
 
 
+def optuna_trial(trial: Any) -> Any:
+    """The Optuna trial behind what Ray's OptunaSearch hands a define-by-run space (a
+    captor of its suggestions), whose params and distributions hpsearch records."""
+    if type(trial).__name__ == "_OptunaTrialSuggestCaptor":
+        return private(trial, "ot_trial")
+    return trial
+
+
 # Ray's start-up ---------------------------------------------------------------------------------
 
 
-def keep_ray_on_loopback(constants: Any) -> None:
+def keep_ray_on_loopback() -> None:
     """Ray imported before hpsearch set RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER has read it;
-    the driver looks the flag up at call time, so set it there too."""
-    set_private(constants, "ENABLE_RAY_CLUSTER", False)
+    the driver looks the flag up at call time, so set it there too (no-op before)."""
+    constants = sys.modules.get("ray._private.ray_constants")
+    if constants is not None:
+        set_private(constants, "ENABLE_RAY_CLUSTER", False)
+
+
+def quiet_job_uploads() -> None:
+    """Ray's job SDK logs every package upload at INFO; hpsearch says what matters."""
+    for name in ("ray.dashboard.modules.dashboard_sdk", "ray._private.runtime_env.packaging"):
+        logging.getLogger(name).setLevel(logging.WARNING)
