@@ -325,12 +325,13 @@ class Experiment:
     ) -> list[TrialRecord]:
         """Trials ranked by their best ``sort`` metric (the search's by default).
 
-        Trials without a finite value of that metric come last, in study order.
+        Trials that cannot be the best (no finite value of that metric, or errored)
+        come last, in study order, as in the summary's leaderboard.
         """
         metric = sort or self.metric
         mode = self.mode if metric == self.metric else metric_mode(metric)
         chosen = [t for t in self.trials if state is None or t.state == state]
-        scored = [t for t in chosen if t.score(metric, mode)[0] is not None]
+        scored = [t for t in chosen if is_usable(t.state, t.score(metric, mode)[0])]
         scored.sort(key=lambda t: t.score(metric, mode)[0] or 0.0, reverse=mode == "max")
         rest = sorted((t for t in chosen if t not in scored), key=lambda t: t.number)
         ranked = scored + rest

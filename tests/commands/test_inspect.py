@@ -59,8 +59,9 @@ def test_list_best_and_trials(finished: FakeExperiment) -> None:
     assert f"Best trial #{best['number']} ({best['trial_id']}, completed)" in text
     assert "held-out test: test_loss 0.148, test_accuracy 0.9" in text
 
-    # Scores 0.91, 0.72, 0.86, 0.55, 0.6, 0.64: every scored trial ranks, whatever its state.
-    ranked = [ids[0], ids[2], ids[1], ids[5], ids[4], ids[3]]
+    # Scores 0.91, 0.72, 0.86, 0.55 (diverged), 0.6 (errored), 0.64: the errored one
+    # cannot be the best and comes last, as in the summary's leaderboard.
+    ranked = [ids[0], ids[2], ids[1], ids[5], ids[3], ids[4]]
     everything = hpsearch("trials", "customers", root=root).stdout.splitlines()
     assert [line.split()[1] for line in everything[1:]] == ranked
     top = hpsearch("trials", "customers", "--top", "2", root=root).stdout.splitlines()
@@ -68,7 +69,8 @@ def test_list_best_and_trials(finished: FakeExperiment) -> None:
     by_loss = hpsearch("trials", "customers", "--sort", "val_loss", root=root).stdout.splitlines()
     assert by_loss[0].split()[4] == "VAL_LOSS"
     losses = [float(line.split()[4]) for line in by_loss[1:]]
-    assert losses == sorted(losses) and len(losses) == 6
+    assert losses[:5] == sorted(losses[:5]) and len(losses) == 6
+    assert by_loss[-1].split()[1:3] == [ids[4], "errored"]
     stopped = hpsearch("trials", "customers", "--state", "stopped", root=root).stdout.splitlines()
     stopped_ids = {line.split()[1] for line in stopped[1:]}
     assert stopped_ids == {finished.trial_ids[1], finished.trial_ids[5]}
@@ -88,7 +90,8 @@ def test_trials_names_each_outcome_and_why(finished: FakeExperiment) -> None:
 def test_an_errored_trial_with_the_top_score_is_never_the_best(
     tmp_path: Path, state: State
 ) -> None:
-    """``trials`` ranks it first by its score, saying it errored; ``best`` skips it.
+    """``trials`` ranks it after the usable ones, as the summary does, saying it
+    errored (with its score); ``best`` skips it.
 
     Without a summary (running, interrupted) hpsearch picks the best itself;
     once finished it shows the summary's pick (here the factory's).
@@ -102,11 +105,11 @@ def test_an_errored_trial_with_the_top_score_is_never_the_best(
     ids = fake.trial_ids
     ranked = hpsearch("trials", "crashy", root=tmp_path).stdout.splitlines()[1:]
     assert [line.split()[1:3] for line in ranked] == [
-        [ids[1], "errored"],
         [ids[2], "stopped"],
         [ids[0], "completed"],
+        [ids[1], "errored"],
     ]
-    assert "0.97" in ranked[0] and ranked[0].endswith("RuntimeError: CUDA error")
+    assert "0.97" in ranked[2] and ranked[2].endswith("RuntimeError: CUDA error")
     best = json.loads(hpsearch("best", "crashy", "--json", root=tmp_path).stdout)
     # The errored trial has a checkpoint (epoch 2) too: only its state rules it out.
     assert (best["trial_id"], best["state"], best["value"]) == (ids[2], "stopped", 0.85)

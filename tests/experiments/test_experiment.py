@@ -44,10 +44,14 @@ def test_finished_experiment_reads_back_as_its_summary(tmp_path: Path) -> None:
     assert best["epoch"] == summary["best"]["epoch"] == 3
     assert "optuna" not in best["params"] and "trial_number" not in best["params"]
     assert best["checkpoint"] == summary["best"]["checkpoint"]
-    # Leaderboard: best first, scores never increasing; each trial's state as the summary's.
-    scores = [t.score(exp.metric, exp.mode)[0] for t in exp.leaderboard()]
-    assert scores == sorted(scores, reverse=True)
-    assert exp.leaderboard()[0].trial_id == best["trial_id"]
+    # Leaderboard: in the summary's order (usable trials best first, then the rest);
+    # each trial's state as the summary's.
+    assert [t.trial_id for t in exp.leaderboard()] == [
+        r["trial_id"] for r in summary["leaderboard"]
+    ]
+    usable = [t for t in exp.leaderboard() if t.state != "errored"]
+    scores = [t.score(exp.metric, exp.mode)[0] for t in usable]
+    assert scores == sorted(scores, reverse=True) and usable[0].trial_id == best["trial_id"]
     rows = {r["trial_id"]: r for r in summary["leaderboard"]}
     assert {t.trial_id: (t.state, t.reason, t.epochs) for t in exp.trials} == {
         tid: (r["state"], r["reason"], r["epochs"]) for tid, r in rows.items()
