@@ -33,7 +33,9 @@ def metric_mode(metric: str) -> Mode:
 
 def is_finite(value: Any) -> TypeGuard[int | float]:
     """Whether ``value`` is a real, finite number (``True`` is not a score)."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return isinstance(value, int) or math.isfinite(value)  # an int is finite, however large
 
 
 def is_better(value: float, best: float | None, mode: str) -> bool:

@@ -26,3 +26,10 @@ def test_to_json_reads_back_as_the_same_config(fields: dict) -> None:
     config = SearchConfig.from_mapping(fields)
     again = SearchConfig.from_mapping(json.loads(json.dumps(config.to_json())))
     assert again == config
+
+
+def test_one_finite_check_for_every_score() -> None:
+    from hpsearch.metrics import is_finite
+
+    assert is_finite(3) and is_finite(10**400) and is_finite(-0.5)  # ints: however large
+    assert not any(map(is_finite, (True, float("nan"), float("inf"), "1", None)))

@@ -9,6 +9,7 @@ against them on probe trials before any trial runs, and again for every trial.
 from __future__ import annotations
 
 import difflib
+import math
 import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 import numpy as np
 
 from hpsearch.errors import UserError
+from hpsearch.metrics import is_finite
 from hpsearch.spaces._context import SpaceContext
 
 if TYPE_CHECKING:
@@ -62,10 +64,18 @@ class Space(Protocol):
     keep the trainable's defaults. ``seed`` and ``trial_number`` are set by
     hpsearch per trial.
 
-    **What is refused.** An unknown key, a value of the wrong kind, a loss
-    that does not fit the task, an image augmentation without image data,
-    anything but a dict, or an exception: the search stops before any trial
-    runs, with one line naming the space and the key.
+    **What is refused.** An unknown key, a value of the wrong kind or out
+    of its range (``Key.bounds``; no NaN or infinity), a loss that does not
+    fit the task, an image augmentation without image data, anything but a
+    dict, or an exception (``sys.exit`` included): one line naming the space
+    and the key, exit code 2. Numpy scalars are accepted and passed on as
+    Python's ``int``, ``float`` and ``bool``.
+
+    **When it is refused.** The probe trials (16 random draws per context)
+    catch what most branches return before any trial runs. They cannot
+    reach every branch: one taken rarely (a narrow draw, a late trial
+    number) is checked when a trial asks for its configuration, and the
+    search stops then with the same one-line message.
     """
 
     def __call__(self, trial: optuna.Trial, context: SpaceContext, /) -> Mapping[str, Any]:
@@ -73,37 +83,89 @@ class Space(Protocol):
         ...
 
 
+#: Caps on sizes: generous (the ``mlp`` space stops at 8 layers), yet a space's
+#: slip cannot ask for a billion-wide layer and take the machine's memory.
+MAX_LAYERS = 64
+MAX_WIDTH = 65536
+MAX_BATCH_SIZE = 2**20
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
 @dataclass(frozen=True)
 class Key:
-    """One hyperparameter a space may return: its kind and what it means."""
+    """One hyperparameter a space may return: its kind, what it means, its range.
+
+    A number (a ``widths`` key: each width) lies in ``[low, high]``, an end
+    left out where ``low_open`` or ``high_open``; ``most`` caps how many
+    widths a ``widths`` key lists.
+    """
 
     kind: Kind
     doc: str
     choices: tuple[str, ...] = ()
+    low: float = -math.inf
+    high: float = math.inf
+    low_open: bool = False
+    high_open: bool = False
+    most: int = 0
+
+    def contains(self, value: float) -> bool:
+        """Whether ``value`` lies in this key's range."""
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+    @property
+    def bounds(self) -> str:
+        """The range as a person reads it (``> 0``, ``in [0, 1)``), or ``""`` for none."""
+        if math.isinf(self.high):
+            if math.isinf(self.low):
+                return ""
+            return f"{'>' if self.low_open else '>='} {_num(self.low)}"
+        left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
+        return f"in {left}{_num(self.low)}, {_num(self.high)}{right}"
 
 
 #: Every key a space may return: the one list of what a trial understands.
+#: Ranges are what the trainable accepts; ``lr`` has no upper bound on purpose
+#: (a diverging trial is the search's to record, not the contract's to refuse).
 SPACE_KEYS: dict[str, Key] = {
     "optimizer": Key("choice", "the optimizer", OPTIMIZERS),
-    "lr": Key("float", "learning rate"),
-    "weight_decay": Key("float", "weight decay (0: none)"),
-    "momentum": Key("float", "SGD's momentum (SGD only)"),
+    "lr": Key("float", "learning rate", low=0.0, low_open=True),
+    "weight_decay": Key("float", "weight decay (0: none)", low=0.0),
+    "momentum": Key("float", "SGD's momentum (SGD only)", low=0.0, high=1.0),
     "nesterov": Key("bool", "Nesterov momentum (SGD only)"),
-    "hidden_sizes": Key("widths", "one width per hidden layer, e.g. [64, 64]"),
+    "hidden_sizes": Key(
+        "widths",
+        "one width per hidden layer, e.g. [64, 64]",
+        low=1,
+        high=MAX_WIDTH,
+        most=MAX_LAYERS,
+    ),
     "activation": Key("choice", "the hidden layers' activation", ACTIVATIONS),
-    "dropout": Key("float", "dropout after each hidden layer, in [0, 1)"),
+    "dropout": Key("float", "dropout after each hidden layer", low=0.0, high=1.0, high_open=True),
     "batch_norm": Key("bool", "batch norm after each hidden layer"),
-    "batch_size": Key("int", "rows per training batch"),
+    "batch_size": Key("int", "rows per training batch", low=1, high=MAX_BATCH_SIZE),
     "augmentation": Key(
         "choice",
         "input augmentation (image ones need image data)",
         (*AUGMENTATIONS, *IMAGE_AUGMENTATIONS),
     ),
-    "augmentation_strength": Key("float", "the augmentation's strength (0: off)"),
+    "augmentation_strength": Key("float", "the augmentation's strength (0: off)", low=0.0),
     "loss": Key(
         "choice", "training loss, fitting the task", (*CLASSIFICATION_LOSSES, *REGRESSION_LOSSES)
     ),
-    "loss_param": Key("float", "label smoothing or Huber's delta"),
+    "loss_param": Key("float", "label smoothing or Huber's delta", low=0.0),
+}
+
+#: Augmentations whose strength is a probability or a share: (highest, excluded, what it is).
+_STRENGTH_CAPS: dict[str, tuple[float, bool, str]] = {
+    "feature_dropout": (1.0, True, "the share of features dropped, in [0, 1)"),
+    "flip": (1.0, False, "a probability, in [0, 1]"),
+    "cutout": (1.0, False, "a share of the image side, in [0, 1]"),
 }
 
 #: Keys hpsearch sets per trial; a space returning one would be overridden.
@@ -123,44 +185,99 @@ _ALIASES = {
     "bn": "batch_norm",
 }
 
-_EXPECTED: dict[Kind, str] = {
-    "float": "a number",
-    "int": "a positive integer",
-    "bool": "true or false",
-    "widths": "a list of positive integers, one width per hidden layer",
-    "choice": "one of the choices",
-}
+
+class _Refused(Exception):
+    """A value its key does not accept; the message says what it must be."""
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
+def _plain(value: object) -> object:
+    # A numpy scalar as Python's own, or JSON would write np.int64(64) as "64".
+    return value.item() if isinstance(value, np.generic) else value
 
 
-def _fits(kind: Kind, value: object, choices: tuple[str, ...]) -> bool:
-    if kind == "float":
-        return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
-    if kind == "int":
-        return _is_int(value) and int(value) > 0  # type: ignore[call-overload]
-    if kind == "bool":
-        return isinstance(value, bool | np.bool_)
-    if kind == "widths":
-        return isinstance(value, list | tuple) and all(_is_int(w) and w > 0 for w in value)
-    return isinstance(value, str) and value in choices
+def _integer(value: object) -> int | None:
+    value = _plain(value)
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    return None
+
+
+def _float(key: str, spec: Key, value: object) -> float:
+    value = _plain(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            value = float(value)
+        except OverflowError:  # an int past float's range; is_finite would raise on it
+            value = math.inf
+    if is_finite(value) and spec.contains(value):
+        return float(value)
+    raise _Refused(f"{key} must be a finite number {spec.bounds}".rstrip())
+
+
+def _count(key: str, spec: Key, value: object) -> int:
+    number = _integer(value)
+    if number is None or number < spec.low:
+        raise _Refused(f"{key} must be a positive integer")
+    if number > spec.high:
+        raise _Refused(f"{key} is at most {_num(spec.high)}")
+    return number
+
+
+def _widths(key: str, spec: Key, value: object) -> list[int]:
+    shape = f"{key} must be a list of positive integers, one width per hidden layer"
+    if not isinstance(value, list | tuple):
+        raise _Refused(shape)
+    if len(value) > spec.most:
+        raise _Refused(f"{key} lists at most {spec.most} hidden layers")
+    widths = []
+    for item in value:
+        width = _integer(item)
+        if width is None or width < spec.low:
+            raise _Refused(shape)
+        if width > spec.high:
+            raise _Refused(f"each width in {key} is at most {_num(spec.high)}")
+        widths.append(width)
+    return widths
+
+
+def _convert(key: str, spec: Key, value: object) -> Any:
+    """``value`` as the plain Python value the trainable gets, or :class:`_Refused`."""
+    if spec.kind == "float":
+        return _float(key, spec, value)
+    if spec.kind == "int":
+        return _count(key, spec, value)
+    if spec.kind == "widths":
+        return _widths(key, spec, value)
+    value = _plain(value)
+    if spec.kind == "bool":
+        if isinstance(value, bool):
+            return value
+        raise _Refused(f"{key} must be true or false")
+    if isinstance(value, str) and value in spec.choices:
+        return value
+    raise _Refused(f"choose one of: {', '.join(spec.choices)}")
 
 
 def _short(value: object) -> str:
-    text = repr(value)
+    try:
+        text = repr(_plain(value))
+    except Exception:  # a user's __repr__ may raise: the message must still be one line
+        return f"<unprintable {type(value).__name__}>"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _did_you_mean(key: str) -> str:
-    guess = _ALIASES.get(key.lower()) or next(
-        iter(difflib.get_close_matches(key, SPACE_KEYS, n=1, cutoff=0.6)), None
+    lowered = key.lower()
+    guess = (
+        (lowered if lowered in SPACE_KEYS else None)
+        or _ALIASES.get(lowered)
+        or next(iter(difflib.get_close_matches(lowered, SPACE_KEYS, n=1, cutoff=0.6)), None)
     )
     return f"; did you mean {guess!r}?" if guess else ""
 
 
-def _check_key(space: str, key: object, value: object) -> None:
+def _check_key(space: str, key: object, value: object) -> Any:
+    """``value`` as the trainable gets it, if ``key`` may have it; else one UserError line."""
     if not isinstance(key, str):
         raise UserError(f"space {space!r} returned a key that is not text: {_short(key)}")
     if key in RESERVED_KEYS:
@@ -175,14 +292,11 @@ def _check_key(space: str, key: object, value: object) -> None:
             f"allowed: {', '.join(SPACE_KEYS)}{_did_you_mean(key)}",
         )
     if key == "loss" and value is None:
-        return  # the task's plain loss
-    if not _fits(spec.kind, value, spec.choices):
-        fix = (
-            f"choose one of: {', '.join(spec.choices)}"
-            if spec.kind == "choice"
-            else f"{key} must be {_EXPECTED[spec.kind]}"
-        )
-        raise UserError(f"space {space!r} returned {key}={_short(value)}", fix)
+        return None  # the task's plain loss
+    try:
+        return _convert(key, spec, value)
+    except _Refused as refused:
+        raise UserError(f"space {space!r} returned {key}={_short(value)}", str(refused)) from None
 
 
 def _check_fit(
@@ -195,19 +309,38 @@ def _check_fit(
             f"space {space!r} returned loss={loss!r} for a {context.task} task",
             f"choose one of: {', '.join(LOSSES[context.task])}; read context.task",
         )
-    augmentation = config.get("augmentation")
+    augmentation = config.get("augmentation", "none")
     if augmentation in IMAGE_AUGMENTATIONS and context.input_shape is None:
         raise UserError(
             f"space {space!r} returned augmentation={augmentation!r}, which needs image data",
             "offer it only when context.input_shape is set, i.e. with --input-shape",
+        )
+    cap = _STRENGTH_CAPS.get(augmentation)
+    strength = config.get("augmentation_strength", 0.0)
+    if cap and (strength >= cap[0] if cap[1] else strength > cap[0]):
+        raise UserError(
+            f"space {space!r} returned augmentation_strength={strength!r} for {augmentation}",
+            f"{augmentation}'s strength is {cap[2]}",
+        )
+    param = config.get("loss_param", 0.0)
+    if loss == "huber" and param <= 0:
+        given = f"with loss_param={param!r}" if "loss_param" in config else "without loss_param"
+        raise UserError(
+            f"space {space!r} returned loss='huber' {given}", "return loss_param > 0, Huber's delta"
+        )
+    if loss == "label_smoothing" and param > 1:
+        raise UserError(
+            f"space {space!r} returned loss='label_smoothing' with loss_param={param!r}",
+            "label smoothing is in [0, 1]",
         )
 
 
 def check_config(
     space: str, config: object, context: SpaceContext, task_known: bool = True
 ) -> dict[str, Any]:
-    """``config`` as a dict, if it keeps the contract; else one :class:`UserError` line.
+    """``config`` as a plain dict, if it keeps the contract; else one :class:`UserError` line.
 
+    Numpy scalars come back as Python's ``int``, ``float`` and ``bool``.
     ``space`` names the space in the message (its registered name or
     ``package.module:function``). ``task_known=False`` (a table whose task is
     detected later) skips the check that the loss fits ``context.task``.
@@ -217,22 +350,45 @@ def check_config(
             f"space {space!r} returned {type(config).__name__}, not a dict of hyperparameters",
             "end the space with return {'lr': ..., ...}",
         )
-    for key, value in config.items():
-        _check_key(space, key, value)
-    _check_fit(space, config, context, task_known)
-    return dict(config)
+    checked = {key: _check_key(space, key, value) for key, value in dict(config).items()}
+    _check_fit(space, checked, context, task_known)
+    return checked
+
+
+def _exception(exc: BaseException) -> str:
+    """``Type: first line of the message``; the type alone where there is none."""
+    try:
+        first = (str(exc).strip().splitlines() or [""])[0]
+    except Exception:  # a user's exception whose __str__ raises
+        first = ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def call_space(
     fn: Space, space: str, trial: optuna.Trial, context: SpaceContext, task_known: bool = True
 ) -> dict[str, Any]:
-    """Call a space on one trial and check what it returns (see :class:`Space`)."""
+    """Call a space on one trial and check what it returns (see :class:`Space`).
+
+    Whatever the space raises, ``SystemExit`` included, becomes one
+    :class:`UserError` line naming it; only ``KeyboardInterrupt`` passes.
+    """
     try:
         config = fn(trial, context)
+    except KeyboardInterrupt:
+        raise
     except UserError as exc:
         raise UserError(f"space {space!r}: {exc.what}", exc.fix) from exc
-    except Exception as exc:
-        first = (str(exc).strip().splitlines() or [""])[0]
-        detail = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-        raise UserError(f"space {space!r} raised {detail}", "fix the space function") from exc
-    return check_config(space, config, context, task_known)
+    except BaseException as exc:  # sys.exit() in a space must not end hpsearch with its code
+        raise UserError(
+            f"space {space!r} raised {_exception(exc)}", "fix the space function"
+        ) from exc
+    try:
+        return check_config(space, config, context, task_known)
+    except (KeyboardInterrupt, UserError):
+        raise
+    except BaseException as exc:  # a Mapping whose items(), keys or values raise on reading
+        raise UserError(
+            f"space {space!r} returned {type(config).__name__}, which could not be read "
+            f"as a dict: {_exception(exc)}",
+            "return a plain dict",
+        ) from exc

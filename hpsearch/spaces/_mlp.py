@@ -18,6 +18,8 @@ from hpsearch.spaces._contract import (
     AUGMENTATIONS,
     CLASSIFICATION_LOSSES,
     IMAGE_AUGMENTATIONS,
+    MAX_BATCH_SIZE,
+    MAX_WIDTH,
     OPTIMIZERS,
     REGRESSION_LOSSES,
     Activation,
@@ -103,6 +105,8 @@ class MLPSpaceOptions(BaseModel):
         bad = [b for b in value if b <= 0]
         if bad:
             raise ValueError(f"batch sizes must be positive, got {bad}")
+        if max(value, default=0) > MAX_BATCH_SIZE:
+            raise ValueError(f"batch sizes are at most {MAX_BATCH_SIZE}, got {max(value)}")
         return value
 
     @model_validator(mode="after")
@@ -126,6 +130,14 @@ class MLPSpaceOptions(BaseModel):
             _check_range(name, (low, high), positive=False)
             if low < 0 or high >= 1:
                 raise ValueError(f"{name} range must lie in [0, 1), got [{low}, {high}]")
+        # Shares and probabilities: the trainable refuses more than 1.
+        for name in ("flip", "cutout", "label_smoothing"):
+            if getattr(self, name)[1] > 1:
+                raise ValueError(
+                    f"{name} range must lie in (0, 1], got {list(getattr(self, name))}"
+                )
+        if self.width[1] > MAX_WIDTH:
+            raise ValueError(f"width is at most {MAX_WIDTH}, got {self.width[1]}")
         _check_range("hidden_layers", self.hidden_layers, positive=True)
         if self.hidden_layers[1] > 8:
             raise ValueError(f"hidden_layers is at most 8, got {self.hidden_layers[1]}")

@@ -7,6 +7,7 @@ registering it. In-memory studies only: no Ray starts.
 
 from __future__ import annotations
 
+import json
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import fields
@@ -76,7 +77,11 @@ def test_every_space_sampler_and_scheduler_keep_the_contract(
         # hpsearch's own keys besides the hyperparameters, and nothing else.
         assert set(returned) - set(SPACE_KEYS) == {"trial_number", "seed", OPTUNA_KEY}
         hparams = {k: v for k, v in returned.items() if k in SPACE_KEYS}
-        assert check_config(space, hparams, define.context) == hparams
+        # What the contract passed on is what the sampler drew, unrounded, as plain data.
+        drawn = {k: v for k, v in trial.params.items() if k in hparams}
+        assert drawn and {k: hparams[k] for k in drawn} == drawn
+        assert all(type(hparams[k]) is type(v) for k, v in drawn.items()), (drawn, hparams)
+        assert json.loads(json.dumps(hparams)) == hparams
         assert returned[OPTUNA_KEY]["params"] == trial.params
         for key, applies in APPLIES.items():
             assert applies(returned) or not returned.get(key), (key, returned)
@@ -162,7 +167,10 @@ def test_the_trainables_hparams_are_the_space_keys_plus_the_seed() -> None:
 
 def test_the_trainables_defaults_keep_the_contract() -> None:
     defaults = {f.name: getattr(HParams(), f.name) for f in fields(HParams) if f.name != "seed"}
-    assert check_config("defaults", defaults, SpaceContext()) == defaults
+    checked = check_config("defaults", defaults, SpaceContext())
+    # Widths come back as a list, the form JSON and the built-in spaces use.
+    assert checked == {**defaults, "hidden_sizes": list(HParams().hidden_sizes)}
+    assert HParams.from_config(checked) == HParams()
 
 
 def test_every_allowed_choice_builds_in_the_trainable() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 from click.testing import CliRunner
@@ -16,11 +18,13 @@ from click.testing import CliRunner
 from hpsearch.commands import cli
 from hpsearch.config import SearchConfig
 from hpsearch.errors import UserError
-from hpsearch.spaces import SpaceContext, call_space, get_space
+from hpsearch.spaces import PROBE_TRIALS, SpaceContext, call_space, check_config, get_space
 from hpsearch.tuning._space import DefineByRun
 
 #: A module of broken (and two sound) spaces, written where the tests import it from.
 SPACES_MODULE = """
+from collections.abc import Mapping
+
 def typo(trial):
     return {"learning_rate": trial.suggest_float("lr", 1e-3, 1e-1, log=True)}
 
@@ -57,6 +61,38 @@ def sets_seed(trial):
 def raises(trial, context):
     raise KeyError("options")
 
+def exits(trial):
+    raise SystemExit(0)
+
+def exits_with_text(trial):
+    import sys
+    sys.exit("no GPU here")
+
+def closes(trial):
+    raise GeneratorExit
+
+class Unprintable:
+    def __repr__(self):
+        raise RuntimeError("repr broke")
+
+def unprintable_value(trial):
+    return {"lr": Unprintable()}
+
+def unprintable_key(trial):
+    return {Unprintable(): 0.1}
+
+class Unreadable(Mapping):
+    # A lazy config whose values cannot be fetched.
+    def __getitem__(self, key):
+        raise RuntimeError("lost the connection")
+    def __iter__(self):
+        return iter(["lr"])
+    def __len__(self):
+        return 1
+
+def unreadable(trial):
+    return Unreadable()
+
 def late(trial):
     # Sound on every probe trial; trial 100 of a real study breaks it.
     return {"lr": 0.01, **({"wd": 0.1} if trial.number == 100 else {})}
@@ -86,7 +122,7 @@ REFUSALS = [
     ),
     ("conditional_typo", "returned unknown key 'momentun' (allowed: optimizer, lr,"),
     ("conditional_typo", "did you mean 'momentum'?"),
-    ("text_lr", "space 'user_spaces:text_lr' returned lr='0.01' (lr must be a number)"),
+    ("text_lr", "space 'user_spaces:text_lr' returned lr='0.01' (lr must be a finite number > 0)"),
     ("bool_batch", "returned batch_size=True (batch_size must be a positive integer)"),
     ("zero_width", "returned hidden_sizes=[64, 0] (hidden_sizes must be a list of positive"),
     ("lion", "returned optimizer='lion' (choose one of: sgd, adam, adamw, rmsprop)"),
@@ -95,6 +131,18 @@ REFUSALS = [
     ("forgets_return", "space 'user_spaces:forgets_return' returned NoneType, not a dict"),
     ("sets_seed", "returned 'seed', which hpsearch sets for each trial (leave it out)"),
     ("raises", "space 'user_spaces:raises' raised KeyError: 'options' (fix the space function)"),
+    # sys.exit() in a space is the space's bug, not hpsearch's exit code.
+    ("exits", "space 'user_spaces:exits' raised SystemExit: 0 (fix the space function)"),
+    ("exits_with_text", "raised SystemExit: no GPU here (fix the space function)"),
+    ("closes", "space 'user_spaces:closes' raised GeneratorExit (fix the space function)"),
+    # What cannot be printed or read is still one line, not a traceback.
+    ("unprintable_value", "returned lr=<unprintable Unprintable> (lr must be a finite number > 0)"),
+    ("unprintable_key", "returned a key that is not text: <unprintable Unprintable>"),
+    (
+        "unreadable",
+        "space 'user_spaces:unreadable' returned Unreadable, which could not be read as a "
+        "dict: RuntimeError: lost the connection (return a plain dict)",
+    ),
 ]
 
 
@@ -152,6 +200,136 @@ def test_registered_spaces_go_through_the_same_check() -> None:
         call_space(space, "patched", trial, SpaceContext())
 
 
+def test_only_ctrl_c_passes_through_a_space() -> None:
+    def interrupted(trial: optuna.trial.Trial, context: SpaceContext) -> dict[str, object]:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        call_space(interrupted, "interrupted", optuna.create_study().ask(), SpaceContext())
+
+
+#: Values of the right kind but out of what the trainable accepts, and sizes past the caps.
+OUT_OF_RANGE = [
+    ({"lr": float("nan")}, "returned lr=nan (lr must be a finite number > 0)"),
+    ({"lr": float("inf")}, "returned lr=inf (lr must be a finite number > 0)"),
+    ({"lr": -float("inf")}, "returned lr=-inf (lr must be a finite number > 0)"),
+    ({"lr": np.float32("nan")}, "returned lr=nan (lr must be a finite number > 0)"),
+    ({"lr": -0.01}, "returned lr=-0.01 (lr must be a finite number > 0)"),
+    ({"lr": 0}, "returned lr=0 (lr must be a finite number > 0)"),
+    (
+        {"lr": 10**400},
+        "0000... (lr must be a finite number > 0)",  # an int past float, shortened
+    ),
+    ({"dropout": 5.0}, "returned dropout=5.0 (dropout must be a finite number in [0, 1))"),
+    ({"dropout": 1.0}, "returned dropout=1.0 (dropout must be a finite number in [0, 1))"),
+    ({"weight_decay": -1}, "returned weight_decay=-1 (weight_decay must be a finite number >= 0)"),
+    ({"momentum": 1.5}, "returned momentum=1.5 (momentum must be a finite number in [0, 1])"),
+    ({"augmentation_strength": -0.1}, "augmentation_strength must be a finite number >= 0"),
+    ({"loss_param": -0.1}, "returned loss_param=-0.1 (loss_param must be a finite number >= 0)"),
+    ({"hidden_sizes": [64] * 65}, "(hidden_sizes lists at most 64 hidden layers)"),
+    ({"hidden_sizes": [64, 10**9]}, "(each width in hidden_sizes is at most 65536)"),
+    ({"batch_size": 2**21}, "returned batch_size=2097152 (batch_size is at most 1048576)"),
+    ({"batch_size": np.int64(0)}, "returned batch_size=0 (batch_size must be a positive integer)"),
+    (
+        {"augmentation": "flip", "augmentation_strength": 1.5},
+        "returned augmentation_strength=1.5 for flip (flip's strength is a probability, in [0, 1])",
+    ),
+    (
+        {"augmentation": "cutout", "augmentation_strength": 2.0},
+        "(cutout's strength is a share of the image side, in [0, 1])",
+    ),
+    (
+        {"augmentation": "feature_dropout", "augmentation_strength": 1.0},
+        "(feature_dropout's strength is the share of features dropped, in [0, 1))",
+    ),
+    ({"loss": "huber"}, "returned loss='huber' without loss_param (return loss_param > 0"),
+    ({"loss": "huber", "loss_param": 0}, "returned loss='huber' with loss_param=0.0 (return"),
+    (
+        {"loss": "label_smoothing", "loss_param": 1.5},
+        "returned loss='label_smoothing' with loss_param=1.5 (label smoothing is in [0, 1])",
+    ),
+]
+
+
+@pytest.mark.parametrize(("config", "message"), OUT_OF_RANGE)
+def test_values_out_of_range_are_refused_in_one_line(config: dict, message: str) -> None:
+    task = "regression" if config.get("loss") == "huber" else "classification"
+    with pytest.raises(UserError) as caught:
+        check_config("s", config, SpaceContext(task=task, input_shape=(1, 8, 8)))  # type: ignore[arg-type]
+    assert message in str(caught.value)
+    assert str(caught.value).startswith("space 's' returned ") and "\n" not in str(caught.value)
+
+
+def test_the_edges_of_each_range_pass() -> None:
+    edges = {
+        "lr": 1e12,  # no upper bound: a diverging trial is the search's to record
+        "weight_decay": 0,
+        "momentum": 1.0,
+        "dropout": 0.0,
+        "hidden_sizes": [65536] * 64,
+        "batch_size": 2**20,
+        "augmentation": "flip",
+        "augmentation_strength": 1.0,
+        "loss": "huber",
+        "loss_param": 1e-6,
+    }
+    context = SpaceContext(task="regression", input_shape=(1, 8, 8))
+    assert check_config("s", edges, context) == {**edges, "weight_decay": 0.0}
+    assert check_config("s", {}, context) == {}
+
+
+def test_numpy_scalars_come_back_as_python_values() -> None:
+    config = {
+        "lr": np.float32(0.5),
+        "weight_decay": np.float64(0.25),
+        "batch_size": np.int64(64),
+        "batch_norm": np.bool_(True),
+        "hidden_sizes": (np.int64(32), np.int32(16)),
+        "optimizer": np.str_("adam"),
+        "dropout": np.int8(0),
+    }
+    checked = check_config("s", config, SpaceContext())
+    expected = {
+        "lr": 0.5,
+        "weight_decay": 0.25,
+        "batch_size": 64,
+        "batch_norm": True,
+        "hidden_sizes": [32, 16],
+        "optimizer": "adam",
+        "dropout": 0.0,
+    }
+    assert checked == expected
+    assert {k: type(v) for k, v in checked.items()} == {k: type(v) for k, v in expected.items()}
+    assert [type(w) for w in checked["hidden_sizes"]] == [int, int]
+    # What Tune's params.json and the summary write: numbers, not "64".
+    assert json.dumps(checked, default=str) == json.dumps(expected)
+
+
+@pytest.mark.parametrize(
+    ("key", "guess"),
+    [("LR", "lr"), ("Batch_Size", "batch_size"), ("DROPUOT", "dropout"), ("WD", "weight_decay")],
+)
+def test_did_you_mean_ignores_case(key: str, guess: str) -> None:
+    with pytest.raises(UserError, match=rf"unknown key '{key}' .*; did you mean '{guess}'\?\)$"):
+        check_config("s", {key: 1}, SpaceContext())
+
+
+@pytest.mark.usefixtures("user_spaces")
+@pytest.mark.parametrize("function", ["exits", "exits_with_text"])
+def test_a_space_calling_sys_exit_is_an_error_not_the_exit_code(
+    function: str, results_root: Path
+) -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["run", "--space", f"user_spaces:{function}", "--num-samples", "2"],
+        prog_name="hpsearch",
+    )
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"hpsearch: error: space 'user_spaces:{function}' raised")
+    assert result.stderr.count("\n") == 1
+    assert not results_root.exists()
+
+
 @pytest.mark.usefixtures("user_spaces")
 def test_the_cli_refuses_it_in_one_line_and_writes_nothing(results_root: Path) -> None:
     result = CliRunner().invoke(
@@ -184,6 +362,57 @@ def test_a_real_hpsearch_run_refuses_it_with_exit_2(user_spaces: Path, tmp_path:
     )
     assert done.stdout == ""
     assert not storage.exists() or not any(storage.iterdir())
+
+
+#: A space whose broken branch the probe trials never reach; {probed} is filled in.
+RARE_BRANCH = """
+PROBED = {probed}  # what the probe trials draw: they never take the broken branch
+
+def rare(trial):
+    draw = trial.suggest_int("draw", 0, 10**6)
+    if trial.number >= 1 and draw not in PROBED:  # a search's second trial: the rare branch
+        return {{"lr": 0.01, "dropuot": 0.1}}
+    return {{"lr": 0.01}}
+"""
+
+
+def _probe_draws() -> set[int]:
+    """What ``trial.suggest_int("draw", 0, 10**6)`` gives on the probe trials."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    return {study.ask().suggest_int("draw", 0, 10**6) for _ in range(PROBE_TRIALS)}
+
+
+@pytest.mark.slow
+def test_a_branch_the_probes_missed_stops_the_search_in_one_line(tmp_path: Path) -> None:
+    folder = tmp_path / "user_code"
+    folder.mkdir()
+    (folder / "rare_space.py").write_text(RARE_BRANCH.format(probed=sorted(_probe_draws())))
+    storage = tmp_path / "storage"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(folder), *sys.path])}
+    args = ["run", "--space", "rare_space:rare", "--storage", str(storage), "--name", "rare"]
+    # Seed 1: with seed 0, TPE's random start-up draws what the probes (seed 0) drew.
+    args += ["--seed", "1", "--num-samples", "3", "--max-epochs", "1"]
+    done = subprocess.run(
+        [sys.executable, "-m", "hpsearch", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.splitlines()
+    assert lines[-1] == (
+        "hpsearch: error: space 'rare_space:rare' returned unknown key 'dropuot' (allowed: "
+        "optimizer, lr, weight_decay, momentum, nesterov, hidden_sizes, activation, dropout, "
+        "batch_norm, batch_size, augmentation, augmentation_strength, loss, loss_param; "
+        "did you mean 'dropout'?)"
+    ), done.stderr
+    assert [line for line in lines if line.startswith("hpsearch: error:")] == lines[-1:]
+    assert "Traceback" not in done.stderr + done.stdout
+    # The probes passed: the search had started, and records why it stopped.
+    status = json.loads((storage / "rare" / "status.json").read_text())
+    assert status["state"] == "errored" and "'dropuot'" in status["error"]
 
 
 @pytest.mark.slow
