@@ -162,26 +162,26 @@ class MedianStopping(MedianStoppingRule):
         return str(super().on_trial_result(tune_controller, trial, result))
 
 
+def _halving(config: SearchConfig, brackets: int = 1) -> AsyncHyperBand:
+    """Asynchronous successive halving over epochs; HyperBand with several brackets."""
+    return AsyncHyperBand(
+        time_attr="epoch",
+        max_t=config.max_epochs,
+        grace_period=config.resolved_grace_period(),
+        reduction_factor=REDUCTION_FACTOR,
+        brackets=brackets,
+    )
+
+
 SCHEDULERS: dict[str, SchedulerEntry] = {
     "asha": SchedulerEntry(
-        lambda c: AsyncHyperBand(
-            time_attr="epoch",
-            max_t=c.max_epochs,
-            grace_period=c.resolved_grace_period(),
-            reduction_factor=REDUCTION_FACTOR,
-        ),
+        _halving,
         "asynchronous successive halving: keeps the best half at each rung (default)",
     ),
     # Asynchronous: Ray's synchronous HyperBand waits for full brackets, which a
     # sequential searcher under a concurrency limit never fills, so it stopped nothing.
     "hyperband": SchedulerEntry(
-        lambda c: AsyncHyperBand(
-            time_attr="epoch",
-            max_t=c.max_epochs,
-            grace_period=c.resolved_grace_period(),
-            reduction_factor=REDUCTION_FACTOR,
-            brackets=3,
-        ),
+        lambda c: _halving(c, brackets=3),
         "asynchronous HyperBand: successive halving over 3 brackets of grace periods",
     ),
     "median": SchedulerEntry(

@@ -231,19 +231,10 @@ def test_inspection_reads_an_experiment_on_s3(
     finished_experiment: FinishedExperiment, s3_server: dict[str, str], tmp_path: Path
 ) -> None:
     """A real S3-compatible server (moto, 127.0.0.1): list, best, trials and export-model by URI."""
-    import pyarrow.fs as pafs
+    from tests.data.conftest import s3_uri, upload_dir
 
-    from tests.data.conftest import s3_filesystem, s3_uri
-
-    fs = s3_filesystem(s3_server["endpoint"])
-    fs.create_dir("lab")
-    pafs.copy_files(
-        str(finished_experiment.root / "customers"),
-        "lab/results/customers",
-        destination_filesystem=fs,
-    )
+    exp_uri = upload_dir(s3_server, finished_experiment.root / "customers", "lab/results/customers")
     root_uri = s3_uri(s3_server, "lab/results")
-    exp_uri = s3_uri(s3_server, "lab/results/customers")
     listing = hpsearch("list", root=root_uri)
     assert listing.exit_code == 0 and "customers  finished  6/6" in listing.stdout
     best = json.loads(hpsearch("best", exp_uri, "--json").stdout)

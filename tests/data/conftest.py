@@ -63,3 +63,14 @@ def write_s3(server: dict[str, str], key: str, table: pa.Table, tmp: Path) -> st
     fs.create_dir(key.split("/", 1)[0])
     pq.write_table(table, key, filesystem=fs)
     return s3_uri(server, key)
+
+
+def upload_dir(server: dict[str, str], local: Path, key: str) -> str:
+    """Copy the folder ``local`` to ``key`` (``bucket/path``) on the test S3 server;
+    its URI."""
+    import pyarrow.fs as pafs
+
+    fs = s3_filesystem(server["endpoint"])
+    fs.create_dir(key.split("/", 1)[0])
+    pafs.copy_files(str(local), key, destination_filesystem=fs)
+    return s3_uri(server, key)

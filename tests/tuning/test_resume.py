@@ -195,13 +195,10 @@ def test_a_killed_search_resumes_from_s3(
     killed_search: KilledSearch, s3_server: dict[str, str], tmp_path: Path
 ) -> None:
     """The same killed search, kept on a real S3-compatible server (moto, 127.0.0.1)."""
-    import pyarrow.fs as pafs
+    from tests.data.conftest import s3_filesystem, s3_uri, upload_dir
 
-    from tests.data.conftest import s3_filesystem, s3_uri
-
+    upload_dir(s3_server, killed_search.pristine, "resumable/results/k")
     fs = s3_filesystem(s3_server["endpoint"])
-    fs.create_dir("resumable")
-    pafs.copy_files(str(killed_search.pristine), "resumable/results/k", destination_filesystem=fs)
     root = s3_uri(s3_server, "resumable/results")
     resumed = hpsearch(tmp_path / "unused", "resume", "k", "--storage", root)
 
