@@ -75,6 +75,15 @@ class FakeTrial:
     ``epochs`` defaults to ``max_epochs`` for a completed trial and to 1
     otherwise; ``score`` is the search metric's best value (reached at epoch
     ``best_at``, the last by default), a default picked from the trial number.
+
+    ``runs`` > 1: the trial ran as that many Tune trials (one folder each, the same
+    trial number), as a resumed search leaves it. Run ``i`` continues from the
+    checkpoint at epoch ``resumed_at[i-1]`` of the run before it, which had reported
+    up to epoch ``reached[i-1]`` (by default one past that checkpoint: the epochs in
+    between are reported twice, the earlier run's a little worse). The earlier runs
+    were cut short (killed); the last one ends as ``outcome`` says, at ``epochs``
+    (which may equal its ``resumed_at``: a ``running`` or ``errored`` continuation that
+    reported nothing).
     """
 
     outcome: Outcome = "completed"
@@ -85,6 +94,9 @@ class FakeTrial:
     error: str = "ValueError: the trial failed"
     checkpoints: bool = True
     restarts: int = 0  # failures Tune recovered from, restarting the trial from its checkpoint
+    runs: int = 1
+    resumed_at: int | tuple[int, ...] = ()
+    reached: int | tuple[int, ...] = ()
 
 
 #: Six trials, one of each outcome a finished search has, completed twice.
@@ -106,7 +118,8 @@ class FakeExperiment:
     name: str
     path: Path
     summary: dict[str, Any] | None
-    trial_ids: tuple[str, ...]  # in trial-number order
+    trial_ids: tuple[str, ...]  # in trial-number order (a resumed trial's first run's)
+    runs: tuple[tuple[str, ...], ...] = ()  # per trial number, its Tune ids in run order
 
 
 def make_experiment(
@@ -158,12 +171,15 @@ def make_experiment(
         summary = _summary(record, path, written, config, ended)
         _write_json(path / "summary.json", summary)
     _write_json(path / "status.json", _status(state, written, pid))
-    return FakeExperiment(root, name, path, summary, tuple(w.trial_id for w in written))
+    ids = tuple(w.trial_id for w in written)
+    return FakeExperiment(root, name, path, summary, ids, tuple(w.runs for w in written))
 
 
-def trial_id(name: str, number: int) -> str:
-    """The 8-hex-digit id the factory gives trial ``number`` of experiment ``name``."""
-    return hashlib.sha1(f"{name}/{number}".encode()).hexdigest()[:8]
+def trial_id(name: str, number: int, run: int = 0) -> str:
+    """The 8-hex-digit id the factory gives trial ``number`` of experiment ``name``
+    (in its run ``run`` after a resume, counting from 0)."""
+    key = f"{name}/{number}" if run == 0 else f"{name}/{number}/run{run}"
+    return hashlib.sha1(key.encode()).hexdigest()[:8]
 
 
 @dataclass(frozen=True)
@@ -172,9 +188,10 @@ class _Written:
     trial_id: str
     number: int
     config: dict[str, Any]
-    lines: list[dict[str, Any]]
-    checkpoint: str | None  # the latest checkpoint folder's name
+    lines: list[dict[str, Any]]  # one per epoch (a later run's report of an epoch wins)
+    checkpoint: str | None  # the latest checkpoint, relative to the experiment
     error: str | None  # error.txt when the trial ended on an error (not a recovered one)
+    runs: tuple[str, ...] = ()  # its Tune ids, in run order
 
 
 def _describe(config: SearchConfig, name: str, task: Task) -> dict[str, Any]:
@@ -273,47 +290,123 @@ def _checkpoint_epochs(trial: FakeTrial, epochs: int, config: SearchConfig) -> l
     return [e for e in range(1, epochs + 1) if e % config.checkpoint_every == 0 or e in last]
 
 
+def _spans(trial: FakeTrial, epochs: int) -> list[tuple[int, int]]:
+    """The epochs each run reports, ``(first, last)``: the last run's end at ``epochs``."""
+    resumed = _as_tuple(trial.resumed_at)
+    reached = _as_tuple(trial.reached) or tuple(c + 1 for c in resumed)
+    assert len(resumed) == len(reached) == trial.runs - 1, (
+        f"{trial.runs} runs need {trial.runs - 1} resumed_at (and reached) epochs"
+    )
+    starts, ends = (0, *resumed), (*reached, epochs)
+    for c, k, then in zip(starts[:-1], ends[:-1], starts[1:], strict=True):
+        assert c < k, f"a run continued from epoch {c} reports more epochs, not up to {k}"
+        assert then <= k, f"a run that reached epoch {k} has no checkpoint at epoch {then}"
+    # A continuation with no report: just started, or failed before its first epoch.
+    no_epoch = trial.outcome in ("running", "errored")
+    assert starts[-1] < epochs or no_epoch, "only a running or errored run reports nothing"
+    return [(c + 1, k) for c, k in zip(starts, ends, strict=True)]
+
+
+def _as_tuple(value: int | tuple[int, ...]) -> tuple[int, ...]:
+    return (value,) if isinstance(value, int) else value
+
+
 def _write_trial(
     path: Path, number: int, trial: FakeTrial, config: SearchConfig, task: Task, started: datetime
 ) -> _Written:
-    tid = trial_id(path.name, number)
-    folder = path / f"trial_{tid}"
-    folder.mkdir()
     params = _params(number, trial, task)
-    _write_json(folder / "params.json", params, indent=2)
     epochs = _epochs(trial, config.max_epochs)
-    score, mode = _score(number, trial, task), _METRIC[task][1]
-    best_at = trial.best_at or epochs
-    saved = _checkpoint_epochs(trial, epochs, config)
+    spans = _spans(trial, epochs)
+    ids = tuple(trial_id(path.name, number, run) for run in range(len(spans)))
+    by_epoch: dict[int, dict[str, Any]] = {}
+    checkpoint, resume_from, error = None, None, None
+    for run, (first, last) in enumerate(spans):
+        folder = path / f"trial_{ids[run]}"
+        # A resumed run starts well after every trial of the runs before it.
+        when = started + timedelta(seconds=10 + 2 * number + 60 * run)
+        # The next run (if any) continues from this one's checkpoint at this epoch.
+        cut = spans[run + 1][0] - 1 if run + 1 < len(spans) else None
+        written = _Run(number, trial, task, first, last, epochs, cut, when)
+        config_run = params if resume_from is None else {**params, "resume_from": resume_from}
+        lines, saved, error = _write_run(folder, written, config, config_run)
+        by_epoch |= {line["epoch"]: line for line in lines}
+        if saved:
+            checkpoint = f"{folder.name}/{saved[-1]}"
+        resume_from = str(folder / saved[-1]) if saved and cut else None
+    lines = [by_epoch[e] for e in sorted(by_epoch)]
+    fatal = error if trial.outcome == "errored" else None
+    return _Written(trial, ids[0], number, params, lines, checkpoint, fatal, ids)
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One Tune run of a trial: it reports epochs ``first`` to ``last`` of ``epochs``;
+    ``cut``: the epoch of the checkpoint the next run continues from (``None``: the
+    trial's last run, which ends as its outcome says)."""
+
+    number: int
+    trial: FakeTrial
+    task: Task
+    first: int
+    last: int
+    epochs: int
+    cut: int | None
+    start: datetime
+
+
+def _write_run(
+    folder: Path, run: _Run, config: SearchConfig, params: dict[str, Any]
+) -> tuple[list[dict[str, Any]], list[str], str | None]:
+    """One Tune run's folder; returns its lines, its checkpoints' names and its error.txt."""
+    trial, number, final = run.trial, run.number, run.cut is None
+    folder.mkdir()
+    tid = folder.name.removeprefix("trial_")
+    _write_json(folder / "params.json", params, indent=2)
+    score, mode = _score(number, trial, run.task), _METRIC[run.task][1]
+    best_at = trial.best_at or run.epochs
+    saved = _checkpoint_epochs(trial, run.epochs, config)
+    if run.cut is not None:  # killed after reporting `last`; its newest checkpoint at `cut`
+        saved = [e for e in saved if e < run.cut] + ([run.cut] if trial.checkpoints else [])
+    saved = [e for e in saved if run.first <= e <= run.last]
     lines = []
-    start = started + timedelta(seconds=10 + 2 * number)
-    for epoch in range(1, epochs + 1):
-        # The best value at best_at, worse by 0.02 per epoch away from it.
-        away = 0.02 * abs(epoch - best_at)
+    for epoch in range(run.first, run.last + 1):
+        # The best value at best_at, worse by 0.02 per epoch away from it; an epoch the
+        # next run reports again is 0.01 worse here (the later report is the one that counts).
+        again = run.cut is not None and epoch > run.cut
+        away = 0.02 * abs(epoch - best_at) + (0.01 if again else 0.0)
         value = score - away if mode == "max" else score + away
-        diverged = trial.outcome == "diverged" and epoch == epochs
-        metrics = _diverged_metrics(task) if diverged else _metrics(task, value)
+        diverged = final and trial.outcome == "diverged" and epoch == run.epochs
+        metrics = _diverged_metrics(run.task) if diverged else _metrics(run.task, value)
         checkpoint = f"checkpoint_{saved.index(epoch):06d}" if epoch in saved else None
-        done = epoch == epochs and trial.outcome in ("completed", "stopped", "diverged")
-        when = start + timedelta(seconds=epoch)
+        done = (
+            final and epoch == run.epochs and trial.outcome in ("completed", "stopped", "diverged")
+        )
+        when = run.start + timedelta(seconds=epoch)
+        line = _tune_line(metrics, diverged, epoch, tid, number, params, when, checkpoint, done)
+        # Each Tune run counts from zero; the trainable reports the epoch it continued from.
+        since = epoch - run.first + 1
         lines.append(
-            _tune_line(metrics, diverged, epoch, tid, number, params, when, checkpoint, done)
+            line
+            | {"resumed_from_epoch": run.first - 1, "training_iteration": since}
+            | {"time_total_s": 0.5 * since, "time_since_restore": 0.5 * since}
+            | {"iterations_since_restore": since}
         )
     # Tune appends a line per report: result.json exists (empty) from the trial's start.
     (folder / "result.json").write_text("".join(json.dumps(line) + "\n" for line in lines))
-    for index in range(len(saved))[-config.keep_checkpoints :]:
-        (folder / f"checkpoint_{index:06d}").mkdir()
-        (folder / f"checkpoint_{index:06d}" / "state.pt").write_bytes(PLACEHOLDER)
-    # Recovered failures happened before the trial's first report; the fatal one after its last.
-    failures = [start] * trial.restarts
+    names = [f"checkpoint_{index:06d}" for index in range(len(saved))]
+    for name in names[-config.keep_checkpoints :]:
+        (folder / name).mkdir()
+        (folder / name / "state.pt").write_bytes(PLACEHOLDER)
+    if not final:
+        return lines, names, None  # killed with the search: no error of its own
+    # Recovered failures happened before the run's first report; the fatal one after its last.
+    failures = [run.start] * trial.restarts
     if trial.outcome == "errored":
-        failures.append(start + timedelta(seconds=epochs + 1))
+        failures.append(run.start + timedelta(seconds=run.last + 1))
     error = _error_text(failures, trial.error) if failures else None
     if error is not None:
         (folder / "error.txt").write_text(error)
-    checkpoint = f"checkpoint_{len(saved) - 1:06d}" if saved else None
-    fatal = error if trial.outcome == "errored" else None
-    return _Written(trial, tid, number, params, lines, checkpoint, fatal)
+    return lines, names, error
 
 
 def _tune_line(
@@ -397,7 +490,7 @@ def _row(w: _Written, path: Path, metric: str, mode: str, max_epochs: int) -> di
         "best_epoch": epoch,
         "last": {k: v for k, v in last.items() if k.startswith(("val_", "train_"))},
         "num_params": last.get("num_params"),
-        "checkpoint": str(path / f"trial_{w.trial_id}" / w.checkpoint) if w.checkpoint else None,
+        "checkpoint": str(path / w.checkpoint) if w.checkpoint else None,
         "node": last.get("node_ip"),
         "started_s": 10.0 + 2 * w.number,
         "ended_s": 10.0 + 2 * w.number + len(w.lines),
@@ -441,7 +534,8 @@ def _best_entry(
 ) -> dict[str, Any]:
     """The summary's best trial, scored (here: made up) on the held-out test split."""
     metric = record["metric"]
-    at_best = next(w for w in written if w.trial_id == row["trial_id"]).lines[row["best_epoch"] - 1]
+    lines = next(w for w in written if w.trial_id == row["trial_id"]).lines
+    at_best = next(line for line in lines if line["epoch"] == row["best_epoch"])
     val = {k: v for k, v in at_best.items() if k.startswith("val_")}
     test = {k.replace("val_", "test_"): v - 0.01 for k, v in val.items()}
     return {

@@ -12,7 +12,7 @@ import math
 import os
 import re
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +48,9 @@ STALE_AFTER_S = 90.0
 #: Experiment states ``hpsearch list`` shows.
 EXPERIMENT_STATES = ("running", "finished", "interrupted", "errored")
 
+# The config key of a trial that continues an earlier run's (its checkpoint): not a hyperparameter.
+RESUME_KEY = "resume_from"
+
 # Tune's bookkeeping in each result line; everything else (metrics, epoch,
 # time_total_s, node_ip, hostname) is kept.
 _TUNE_KEYS = frozenset(
@@ -69,7 +72,10 @@ _TUNE_KEYS = frozenset(
 
 @dataclass(frozen=True)
 class TrialRecord:
-    """One trial as storage has it: hyperparameters, per-epoch metrics, outcome."""
+    """One trial as storage has it: hyperparameters, per-epoch metrics, outcome.
+
+    ``trial_id`` is the Tune id of its first run, stable across resumes.
+    """
 
     trial_id: str
     number: int
@@ -79,11 +85,17 @@ class TrialRecord:
     state: str
     reason: str
     checkpoint: str | None
+    #: The Tune trials it ran as, in run order: a resumed search continues an
+    #: unfinished trial as a new Tune trial under the same number.
+    runs: tuple[str, ...] = ()
+    #: Epochs trained as the study of record was told, where result files fell short.
+    told_epochs: int = 0
 
     @property
     def epochs(self) -> int:
         """Epochs trained."""
-        return int(self.history[-1].get("epoch", 0)) if self.history else 0
+        reported = int(self.history[-1].get("epoch", 0)) if self.history else 0
+        return max(reported, self.told_epochs)
 
     @property
     def searched(self) -> dict[str, Any]:
@@ -130,8 +142,21 @@ def _latest_checkpoint(trial_dir: str) -> str | None:
 
 
 def read_trial(location: str, name: str, max_epochs: int, live: bool) -> TrialRecord | None:
-    """The directory ``name`` (``trial_<id>``) of the experiment at ``location``;
-    ``None`` if it holds nothing yet."""
+    """The directory ``name`` (``trial_<id>``) of the experiment at ``location``, one Tune
+    run of a trial; ``None`` if it holds nothing yet."""
+    run = _read_run(location, name, max_epochs, live)
+    return None if run is None else run.record
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One ``trial_<id>`` folder: a trial as one Tune run left it."""
+
+    record: TrialRecord
+    continues: bool  # an earlier run's unfinished trial, continued from its checkpoint
+
+
+def _read_run(location: str, name: str, max_epochs: int, live: bool) -> _Run | None:
     trial_dir = storage.join(location, name)
     lines = _read_lines(storage.read_text(storage.join(trial_dir, RESULT_FILE)))
     config = storage.read_json(storage.join(trial_dir, PARAMS_FILE))
@@ -170,16 +195,83 @@ def read_trial(location: str, name: str, max_epochs: int, live: bool) -> TrialRe
     if restarts:
         note = f"restarted {restarts}x from its checkpoint after a failure"
         reason = f"{reason}; {note}" if reason else note
-    return TrialRecord(
-        trial_id=name.removeprefix(TRIAL_PREFIX),
+    tune_id = name.removeprefix(TRIAL_PREFIX)
+    record = TrialRecord(
+        trial_id=tune_id,
         number=int(config.get("trial_number", -1)),
-        params=hyperparameters(config),
+        params=hyperparameters({k: v for k, v in config.items() if k != RESUME_KEY}),
         optuna=config.get(OPTUNA_KEY),
         history=history,
         state=state,
         reason=reason,
         checkpoint=_latest_checkpoint(trial_dir),
+        runs=(tune_id,),
     )
+    return _Run(record, continues=bool(config.get(RESUME_KEY)))
+
+
+def read_trials(location: str, max_epochs: int, live: bool = False) -> tuple[TrialRecord, ...]:
+    """Every trial of the experiment at ``location``, sorted by number: one record per
+    trial number, however many Tune runs it took (an earlier run's folder and the
+    continuation's after a resume). ``live``: the search is still running.
+
+    Folders without a number (written before trials had one) are one trial each.
+    """
+    dirs = [d for d in storage.list_dirs(location) if d.startswith(TRIAL_PREFIX)]
+    groups: dict[int | str, list[_Run]] = {}
+    for name in dirs:
+        run = _read_run(location, name, max_epochs, live)
+        if run is not None:
+            number = run.record.number
+            groups.setdefault(number if number >= 0 else run.record.trial_id, []).append(run)
+    return tuple(sorted((_merge(runs) for runs in groups.values()), key=lambda t: t.number))
+
+
+def _run_order(run: _Run) -> tuple[int, float]:
+    """When a run started: its first report's time. A folder with no report yet is an
+    earlier run cut short before reporting (first), or a continuation starting (last)."""
+    times = [
+        r["timestamp"] for r in run.record.history if isinstance(r.get("timestamp"), int | float)
+    ]
+    if times:
+        return 1, float(min(times))
+    return (2, 0.0) if run.continues else (0, 0.0)
+
+
+def _merge(runs: list[_Run]) -> TrialRecord:
+    """One trial from the folders of its runs: the first run's id and parameters,
+    every epoch (a later run's report of an epoch wins), the outcome of the last run
+    that reported (or failed), the newest checkpoint of the last run that has one."""
+    records = [r.record for r in sorted(runs, key=_run_order)]
+    if len(records) == 1:
+        return records[0]
+    # A continuation that has reported nothing yet has not changed the trial's outcome.
+    outcome = next((r for r in reversed(records) if r.history or r.state == "errored"), records[-1])
+    return replace(
+        records[0],
+        history=_merged_history(records),
+        state=outcome.state,
+        reason=outcome.reason,
+        checkpoint=next((r.checkpoint for r in reversed(records) if r.checkpoint), None),
+        runs=tuple(r.trial_id for r in records),
+    )
+
+
+def _merged_history(records: list[TrialRecord]) -> tuple[dict[str, Any], ...]:
+    """Rows by epoch, a later run's winning; each run's ``time_total_s`` counted from the
+    end of the runs before it (Tune starts every run's clock at zero)."""
+    by_epoch: dict[Any, dict[str, Any]] = {}
+    before = 0.0
+    for record in records:
+        spent = 0.0
+        for row in record.history:
+            seconds = row.get("time_total_s")
+            if isinstance(seconds, int | float) and not isinstance(seconds, bool):
+                spent = max(spent, float(seconds))
+                row = {**row, "time_total_s": before + seconds}
+            by_epoch[row["epoch"]] = row
+        before += spent
+    return tuple(by_epoch[e] for e in sorted(by_epoch))
 
 
 def _pid_alive(pid: int) -> bool:
@@ -314,9 +406,9 @@ class Experiment:
         return sum(t.state in FINAL_STATES for t in self.trials)
 
     def trial(self, trial_id: str) -> TrialRecord:
-        """The trial with this id (or study number)."""
+        """The trial with this id (its first run's or any later run's) or study number."""
         for t in self.trials:
-            if trial_id in (t.trial_id, str(t.number)):
+            if trial_id in (t.trial_id, str(t.number), *t.runs):
                 return t
         raise UserError(f"no trial {trial_id!r} in experiment {self.name!r}")
 
@@ -425,10 +517,33 @@ def _read_experiment(location: str) -> Experiment:
         None if status is None else _mapping(status, STATUS_FILE),
         None if summary is None else _mapping(summary, SUMMARY_FILE),
     )
-    dirs = [d for d in storage.list_dirs(location) if d.startswith(TRIAL_PREFIX)]
-    trials = [read_trial(location, d, max_epochs, state == "running") for d in dirs]
-    ordered = sorted((t for t in trials if t is not None), key=lambda t: t.number)
-    return Experiment(location, record, status, summary, state, reason, tuple(ordered))
+    trials = read_trials(location, max_epochs, live=state == "running")
+    if summary is not None:
+        trials = _as_summarized(trials, summary)
+    return Experiment(location, record, status, summary, state, reason, trials)
+
+
+def _as_summarized(
+    trials: tuple[TrialRecord, ...], summary: dict[str, Any]
+) -> tuple[TrialRecord, ...]:
+    """Trials whose result files were cut short by a killed driver, as the summary (which
+    asked the study of record) has them: ended, with their epochs and reason."""
+    told = {
+        row.get("number"): row
+        for row in summary.get("leaderboard") or []
+        if isinstance(row, dict) and row.get("state") in FINAL_STATES
+    }
+    return tuple(
+        replace(
+            t,
+            state=str(told[t.number]["state"]),
+            reason=str(told[t.number].get("reason", "")),
+            told_epochs=int(told[t.number].get("epochs", t.epochs)),
+        )
+        if t.state not in FINAL_STATES and t.number in told
+        else t
+        for t in trials
+    )
 
 
 def _read_json(location: str, name: str) -> Any:

@@ -9,6 +9,7 @@ plus ours:
 - ``hpsearch.json``: written when the search starts: the validated config,
   the task, the metric, the fitted preprocessing, the driver's host and pid;
 - ``status.json``: the driver's heartbeat while it runs (or its error);
+- ``study.journal``: the search's Optuna study (params, per-epoch values, states);
 - ``summary.json``: written when the search ends: the leaderboard and the
   best trial scored once on the held-out test split;
 - ``trial_<id>/``: Tune's ``params.json``, ``result.json`` (one JSON line per
@@ -22,6 +23,8 @@ from typing import Any
 SEARCH_FILE = "hpsearch.json"
 STATUS_FILE = "status.json"
 SUMMARY_FILE = "summary.json"
+#: The study of record: Optuna's journal (JSON lines), written by the driver only.
+STUDY_FILE = "study.journal"
 RESULT_FILE = "result.json"
 PARAMS_FILE = "params.json"
 ERROR_FILE = "error.txt"
@@ -31,7 +34,7 @@ CHECKPOINT_PREFIX = "checkpoint_"
 #: The config key holding Optuna's record of a trial (raw params, distributions).
 OPTUNA_KEY = "optuna"
 #: Config keys hpsearch adds to every trial that are not hyperparameters.
-INTERNAL_KEYS = frozenset({"seed", "trial_number", OPTUNA_KEY})
+INTERNAL_KEYS = frozenset({"seed", "trial_number", "resume_from", OPTUNA_KEY})
 
 #: A summary's ``ended`` for a search stopped before all its trials ran: why,
 #: and the exit code (the shell's 128 + the signal's number).

@@ -108,14 +108,20 @@ def move_dir(source: str, target: str) -> None:
         fs.delete_dir(src)
 
 
-def read_text(location: str) -> str | None:
-    """A file's text, or ``None`` when it does not exist."""
+def read_bytes(location: str) -> bytes | None:
+    """A file's bytes, or ``None`` when it does not exist."""
     fs, path = filesystem(location)
     try:
         with fs.open_input_stream(path) as stream:
-            return bytes(stream.read()).decode("utf-8", errors="replace")
+            return bytes(stream.read())
     except FileNotFoundError:
         return None
+
+
+def read_text(location: str) -> str | None:
+    """A file's text, or ``None`` when it does not exist."""
+    content = read_bytes(location)
+    return None if content is None else content.decode("utf-8", errors="replace")
 
 
 def read_json(location: str) -> dict[str, Any] | None:

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from ray import tune
 
+from hpsearch import storage
 from hpsearch.data import TabularData
 from hpsearch.trainable._checkpoint import load_state, save_state
 from hpsearch.trainable._hparams import HParams
@@ -27,8 +28,11 @@ def train_mlp(config: dict[str, Any], data: TabularData, settings: TrainSettings
     run = TrainingRun(HParams.from_config(config), data, settings)
 
     checkpoint = tune.get_checkpoint()
-    if checkpoint is not None:  # resumed after a pause, a failure or a restore
+    if checkpoint is not None:  # restarted after a failure (a lost node)
         with checkpoint.as_directory() as directory:
+            run.load_state_dict(load_state(directory, map_location=run.device))
+    elif config.get("resume_from"):  # an earlier run's unfinished trial continues
+        with storage.local_copy(config["resume_from"]) as directory:
             run.load_state_dict(load_state(directory, map_location=run.device))
     # Reported every epoch: a trial restarted after a failure (a lost node)
     # shows the epoch it continued from, 0 for a fresh start.

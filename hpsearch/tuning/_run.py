@@ -25,6 +25,7 @@ from hpsearch.signals import Termination, sigterm_as_interrupt
 from hpsearch.storage import join, refuse_keyed_results, write_json_atomic
 from hpsearch.tuning._claim import claim_new
 from hpsearch.tuning._local_ray import local_ray, prepare_environment
+from hpsearch.tuning._record import StudyRecord
 from hpsearch.tuning._space import DefineByRun, space_context
 from hpsearch.tuning._status import write_status
 from hpsearch.tuning._summary import search_record, summarize
@@ -158,8 +159,10 @@ def _search(
     with ray_session(config, data, say, experiment_path) as session:
         # These import Ray, which must come after ray_session set its environment.
         from hpsearch.tuning._progress import Heartbeat
-        from hpsearch.tuning._tuner import build_tuner
+        from hpsearch.tuning._tuner import build_tuner, new_record
 
+        _write_record(config, session.data, name, experiment_path, warm)
+        record = new_record(config, data.task, name, experiment_path, warm)
         progress = progress_for(config, data.task, echo)
         tuner = build_tuner(
             config,
@@ -169,19 +172,22 @@ def _search(
             max_concurrent=session.concurrency,
             callbacks=[progress, Heartbeat(experiment_path)],
             data_ref=session.data_ref,
-            warm=warm,
+            record=record,
         )
-        _write_record(config, session.data, name, experiment_path, warm)
-        results, summary = fit_and_summarize(
-            tuner,
-            config,
-            session,
-            name=name,
-            experiment_path=experiment_path,
-            progress=progress,
-            started=started,
-            termination=termination,
-        )
+        try:
+            results, summary = fit_and_summarize(
+                tuner,
+                config,
+                session,
+                name=name,
+                experiment_path=experiment_path,
+                progress=progress,
+                started=started,
+                termination=termination,
+                record=record,
+            )
+        finally:
+            record.close()
     return SearchResult(experiment_path=experiment_path, summary=summary, results=results)
 
 
@@ -283,12 +289,13 @@ def fit_and_summarize(
     progress: Any,
     started: float,
     termination: Termination,
-    after_fit: Callable[[Any], None] | None = None,
+    record: StudyRecord,
 ) -> tuple[Any, dict[str, Any]]:
     """Run the tuner and write the summary, with ``status.json`` saying how it went.
 
-    Shared by a new search and a resumed one; ``after_fit`` sees Tune's
-    results before they are summarized.
+    Shared by a new search and a resumed one; no tuner means nothing is left
+    to run, only to summarize. ``record`` is the study of record: what it was
+    told of each trial counts where storage's result files were cut short.
     """
     write_status(experiment_path, "running")
     fitted = False
@@ -297,13 +304,12 @@ def fit_and_summarize(
         # Tune lets a searcher have only one pending trial unless told otherwise
         # (recent Ray also reads max_concurrent_trials; older 2.x only this).
         with _environment(TUNE_MAX_PENDING_TRIALS_PG=str(session.concurrency)):
-            results = tuner.fit()
+            # No tuner: nothing is left to run (Tune with no trial would read the
+            # experiment's pickled state to report on it).
+            results = tuner.fit() if tuner is not None else None
         search_s = time.perf_counter() - search_start
         fitted = True
-        if after_fit is not None:
-            after_fit(results)
         summary = summarize(
-            results,
             config,
             session.data,
             name=name,
@@ -311,6 +317,7 @@ def fit_and_summarize(
             times=progress.times,
             wall_time_s=search_s,
             ray_start_s=session.ray_start_s,
+            outcomes=record.outcomes(),
         )
         # Terminated, unless every trial had ended before the signal came.
         if termination.received and (

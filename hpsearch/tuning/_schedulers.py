@@ -1,210 +1,128 @@
-"""Tune trial schedulers (early stopping) by name: one frozen entry each, as every registry."""
+"""Early stopping by name: Optuna's pruners, judging from the study of record.
+
+A pruner decides from the study's per-epoch values alone, so a resumed
+search judges its trials against every earlier trial without any saved
+scheduler state. One thin Tune scheduler asks it after each epoch.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
+import optuna
 from ray.tune.experiment import Trial
-from ray.tune.schedulers import (
-    AsyncHyperBandScheduler,
-    FIFOScheduler,
-    MedianStoppingRule,
-    TrialScheduler,
-)
+from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
-from hpsearch import compat
 from hpsearch.config import SearchConfig
 from hpsearch.errors import lookup
 from hpsearch.metrics import is_finite
+from hpsearch.tuning._record import StudyRecord
 
-SchedulerFactory = Callable[[SearchConfig], TrialScheduler]
+PrunerFactory = Callable[[SearchConfig], optuna.pruners.BasePruner]
 
 
 @dataclass(frozen=True)
 class SchedulerEntry:
-    """A registered scheduler: how to build it from a config, one line about it."""
+    """A registered scheduler: how to build its pruner from a config, one line about it."""
 
-    factory: SchedulerFactory
+    factory: PrunerFactory
     summary: str
 
 
-#: ASHA keeps the best 1/REDUCTION_FACTOR at each rung: halving (Ray's default
-#: is 3) keeps enough candidates alive in searches of 16-32 trials (benchmarks/suite.py).
+#: Successive halving keeps the best 1/REDUCTION_FACTOR at each rung: halving keeps
+#: enough candidates alive in searches of 16-32 trials (benchmarks/suite.py).
 REDUCTION_FACTOR = 2
 
-History = Sequence[Mapping[str, Any]]
 
-
-def _unit_interval(trial_id: str) -> float:
-    """A number in [0, 1) fixed by the trial's id (Tune's ids are random)."""
-    return int.from_bytes(hashlib.sha256(trial_id.encode()).digest()[:8], "little") / 2.0**64
-
-
-def _replayable(trial: Trial, history: History, time_attr: str) -> History:
-    """The part of a re-added trial's history a scheduler may take as judged.
-
-    All of it for a trial that ended. One that continues re-reports the
-    epochs after its checkpoint, and is judged again at those.
-    """
-    if trial.status == Trial.TERMINATED:
-        return history
-    checkpointed = trial.latest_checkpoint_result
-    until = checkpointed.metrics.get(time_attr, 0) if checkpointed else 0
-    return [row for row in history if row.get(time_attr, math.inf) <= until]
-
-
-class AsyncHyperBand(AsyncHyperBandScheduler):
-    """Ray's asynchronous HyperBand (ASHA when it has one bracket), resumable.
-
-    Tune saves no scheduler state: a resumed search would judge its trials
-    against empty rungs and stop none. Two changes make the state
-    rebuildable from the trials' results alone:
-
-    - a trial's bracket follows from its id, with Ray's probabilities,
-      instead of a random draw. Resumed, every trial lands in the bracket it
-      was in; and a trial restarted after a lost node keeps its bracket
-      (Ray draws a new one when it re-adds the trial);
-    - :meth:`remember` takes the earlier trials' histories, and each trial's
-      rung results are put back when Tune re-adds it on resume.
-    """
-
-    def __init__(self, *, time_attr: str, **kwargs: Any) -> None:
-        super().__init__(time_attr=time_attr, **kwargs)
-        self.time_unit = time_attr
-        self.sign = 1.0  # as ASHA records values: times -1 when minimizing
-        self._remembered: dict[str, History] = {}
-        self.replayed = 0  # re-added trials it had a history for
-
-    def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
-        if mode is not None:
-            self.sign = -1.0 if mode == "min" else 1.0
-        return bool(super().set_search_properties(metric, mode, **spec))
-
-    def remember(self, histories: Mapping[str, History]) -> None:
-        """Results of trials that ran before this scheduler existed, by trial id."""
-        self._remembered.update(histories)
-
-    def bracket_of(self, trial_id: str) -> int:
-        """The index of the bracket a trial runs in."""
-        sizes = np.array([len(compat.bracket_rungs(b)) for b in compat.asha_brackets(self)])
-        weights = np.exp(sizes - sizes.max())  # Ray's own preference for more rungs
-        edges = np.cumsum(weights / weights.sum())
-        return min(
-            int(np.searchsorted(edges, _unit_interval(trial_id), side="right")), len(edges) - 1
-        )
-
-    def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
-        super().on_trial_add(tune_controller, trial)  # checks metric and mode
-        bracket = compat.asha_brackets(self)[self.bracket_of(trial.trial_id)]
-        compat.assign_bracket(self, trial.trial_id, bracket)
-        history = self._remembered.pop(trial.trial_id, None)
-        if not history:
-            return
-        history = _replayable(trial, history, self.time_unit)
-        by_epoch = {row.get(self.time_unit): row.get(self.metric) for row in history}
-        for milestone, recorded in compat.bracket_rungs(bracket):
-            value = by_epoch.get(milestone)
-            if is_finite(value):
-                recorded.setdefault(trial.trial_id, self.sign * float(value))
-        self.replayed += 1
-
-
-class MedianStopping(MedianStoppingRule):
-    """Ray's median stopping rule, resumable, never pausing, counting each epoch once.
-
-    The rule compares a trial with the running means of the others; Tune
-    saves none of them. :meth:`remember` takes the earlier trials' histories,
-    put back when Tune re-adds each trial on resume. And a trial that
-    restarts from a checkpoint reports epochs it had reported before: Ray
-    appends them again, weighting them twice; here they replace the old.
-    """
-
-    def __init__(self, *, time_attr: str, **kwargs: Any) -> None:
-        super().__init__(time_attr=time_attr, **kwargs)
-        self.time_unit = time_attr
-        self._remembered: dict[str, History] = {}
-        self.replayed = 0
-
-    def remember(self, histories: Mapping[str, History]) -> None:
-        """Results of trials that ran before this scheduler existed, by trial id."""
-        self._remembered.update(histories)
-
-    def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
-        super().on_trial_add(tune_controller, trial)
-        metric, time = self.metric, self.time_unit
-        history = self._remembered.pop(trial.trial_id, None)
-        rows = [
-            {time: row[time], metric: row[metric]}
-            for row in history or ()
-            if time in row and metric in row
-        ]
-        if rows:
-            compat.median_results(self)[trial] = rows
-            self.replayed += 1
-
-    # An override of a private hook (listed in compat.PRIVATE, tested there).
-    def _on_insufficient_samples(self, tune_controller: Any, trial: Trial, time: float) -> str:
-        # Never pause: a paused function trainable retrains the epochs since its checkpoint.
-        return str(TrialScheduler.CONTINUE)
-
-    def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict[str, Any]) -> str:
-        # .get, not [ ]: _results is a defaultdict, and an empty entry would
-        # break Ray's _trials_beyond_time, which reads every entry's last row.
-        rows = compat.median_results(self).get(trial)
-        now = result.get(self.time_unit)
-        while rows and now is not None and rows[-1][self.time_unit] >= now:
-            rows.pop()
-        return str(super().on_trial_result(tune_controller, trial, result))
-
-
-def _halving(config: SearchConfig, brackets: int = 1) -> AsyncHyperBand:
-    """Asynchronous successive halving over epochs; HyperBand with several brackets."""
-    return AsyncHyperBand(
-        time_attr="epoch",
-        max_t=config.max_epochs,
-        grace_period=config.resolved_grace_period(),
+def _halving(config: SearchConfig) -> optuna.pruners.BasePruner:
+    return optuna.pruners.SuccessiveHalvingPruner(
+        min_resource=config.resolved_grace_period(),
         reduction_factor=REDUCTION_FACTOR,
-        brackets=brackets,
+        min_early_stopping_rate=0,
+        bootstrap_count=0,
+    )
+
+
+def _hyperband(config: SearchConfig) -> optuna.pruners.BasePruner:
+    grace = config.resolved_grace_period()
+    # max_resource sets the brackets: 4 x grace gives 3 (rates 0, 1, 2).
+    return optuna.pruners.HyperbandPruner(
+        min_resource=grace, max_resource=4 * grace, reduction_factor=REDUCTION_FACTOR
+    )
+
+
+def _median(config: SearchConfig) -> optuna.pruners.BasePruner:
+    return optuna.pruners.MedianPruner(
+        n_startup_trials=0, n_warmup_steps=config.resolved_grace_period(), n_min_trials=3
     )
 
 
 SCHEDULERS: dict[str, SchedulerEntry] = {
     "asha": SchedulerEntry(
-        _halving,
-        "asynchronous successive halving: keeps the best half at each rung (default)",
+        _halving, "asynchronous successive halving: keeps the best half at each rung (default)"
     ),
-    # Asynchronous: Ray's synchronous HyperBand waits for full brackets, which a
-    # sequential searcher under a concurrency limit never fills, so it stopped nothing.
     "hyperband": SchedulerEntry(
-        lambda c: _halving(c, brackets=3),
-        "asynchronous HyperBand: successive halving over 3 brackets of grace periods",
+        _hyperband, "HyperBand: successive halving over 3 brackets of grace periods"
     ),
     "median": SchedulerEntry(
-        lambda c: MedianStopping(
-            time_attr="epoch", grace_period=c.resolved_grace_period(), min_samples_required=3
-        ),
-        "median stopping: ends a trial below the others' running median",
+        _median, "median stopping: ends a trial below the median of finished trials"
     ),
-    "none": SchedulerEntry(lambda c: FIFOScheduler(), "no early stopping: every trial runs out"),
+    "none": SchedulerEntry(
+        lambda c: optuna.pruners.NopPruner(), "no early stopping: every trial runs out"
+    ),
 }
 
 
-def build_scheduler(config: SearchConfig) -> TrialScheduler:
-    """The scheduler named by ``config.scheduler``, counting time in epochs."""
+def build_pruner(config: SearchConfig) -> optuna.pruners.BasePruner:
+    """The pruner named by ``config.scheduler``, counting resources in epochs."""
     return lookup(SCHEDULERS, "scheduler", config.scheduler).factory(config)
 
 
-def stop_epochs(config: SearchConfig) -> frozenset[int]:
-    """Epochs at which the scheduler may end a trial, so trials checkpoint there.
+class StudyScheduler(FIFOScheduler):
+    """Tune's side of early stopping: each epoch's value goes into the study, and the
+    study's pruner says whether the trial goes on. Never pauses (a paused function
+    trainable retrains the epochs since its checkpoint)."""
 
-    ASHA (and asynchronous HyperBand, whose brackets start at later rungs)
-    decides only at its rungs, grace_period * REDUCTION_FACTOR**k; checkpointing at those
-    epochs means a trial it stops always leaves its final weights.
+    def __init__(self, record: StudyRecord, metric: str, max_epochs: int) -> None:
+        super().__init__()
+        self.record, self.value_key, self.max_epochs = record, metric, max_epochs
+        self.stopped: set[int] = set()
+
+    @property
+    def supports_buffered_results(self) -> bool:
+        return False  # each epoch is judged as it comes
+
+    def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict[str, Any]) -> str:
+        number = int(trial.config["trial_number"])
+        self.record_result(number, result)
+        if result.get("checkpoint_dir_name") and number in self.record.trials:
+            # Where a resumed search continues this trial from, should this run stop
+            # (relative: the experiment may have moved by then).
+            where = f"trial_{trial.trial_id}/{result['checkpoint_dir_name']}"
+            self.record.set_attrs(number, checkpoint=where)
+        self.record.sync()
+        epoch = int(result.get("epoch", 0))
+        # The last epoch is never pruned: that trial ran to the end.
+        if 0 < epoch < self.max_epochs and self.record.should_prune(number):
+            self.stopped.add(number)
+            return str(TrialScheduler.STOP)
+        return str(TrialScheduler.CONTINUE)
+
+    def record_result(self, number: int, result: dict[str, Any]) -> None:
+        """The epoch's value into the study (a non-finite one is not a value)."""
+        value, epoch = result.get(self.value_key), result.get("epoch")
+        if is_finite(value) and isinstance(epoch, int) and number in self.record.trials:
+            self.record.report(number, epoch, float(value))
+
+
+def stop_epochs(config: SearchConfig) -> frozenset[int]:
+    """Epochs at which the pruner may end a trial, so trials checkpoint there.
+
+    Successive halving (and HyperBand, whose brackets start at later rungs)
+    decides only at its rungs, grace_period * REDUCTION_FACTOR**k; checkpointing at
+    those epochs means a trial it stops always leaves its final weights.
     """
     if config.scheduler in ("asha", "hyperband"):
         rungs, epoch = set(), config.resolved_grace_period()
@@ -213,14 +131,3 @@ def stop_epochs(config: SearchConfig) -> frozenset[int]:
             epoch *= REDUCTION_FACTOR
         return frozenset(rungs)
     return frozenset()
-
-
-def remember_histories(scheduler: TrialScheduler, histories: Iterable[tuple[str, History]]) -> bool:
-    """Hand a fresh scheduler the results of a resumed search's earlier trials.
-
-    Returns False for a scheduler with no state to rebuild (``none``).
-    """
-    if not isinstance(scheduler, AsyncHyperBand | MedianStopping):
-        return False
-    scheduler.remember(dict(histories))
-    return True

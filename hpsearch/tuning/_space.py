@@ -12,7 +12,6 @@ from typing import Any
 
 import optuna
 
-from hpsearch import compat
 from hpsearch.config import SearchConfig
 from hpsearch.data import TabularData
 from hpsearch.experiments import OPTUNA_KEY
@@ -53,12 +52,11 @@ class DefineByRun:
         config["seed"] = trial_seed(self.search_seed, trial.number)
         # Optuna's own view of the trial (raw suggestions and their ranges), so
         # a study can be rebuilt from storage alone: reports, warm starts.
-        raw = compat.optuna_trial(trial)
         config[OPTUNA_KEY] = {
-            "params": dict(raw.params),
+            "params": dict(trial.params),
             "distributions": {
                 name: optuna.distributions.distribution_to_json(d)
-                for name, d in raw.distributions.items()
+                for name, d in trial.distributions.items()
             },
         }
         return config

@@ -4,24 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from hpsearch import storage
 from hpsearch.config import SearchConfig
 from hpsearch.data import TabularData
 from hpsearch.experiments import (
     FINAL_STATES,
+    TrialRecord,
     hyperparameters,
     is_usable,
-    last_error_line,
+    read_trials,
     trial_state,
 )
-from hpsearch.metrics import best_score, format_score, format_value
+from hpsearch.metrics import format_score, format_value
 from hpsearch.storage import join, redact
 from hpsearch.trainable import model_from_checkpoint, score_splits
 from hpsearch.tuning._status import driver_identity
-
-if TYPE_CHECKING:
-    from ray.tune import ResultGrid
 
 
 @dataclass
@@ -32,52 +31,43 @@ class TrialTimes:
     end: float | None = None
 
 
-def _trial_row(
-    result: Any, metric: str, mode: str, max_epochs: int, experiment_path: str
-) -> dict[str, Any]:
-    """One trial: its outcome, its best score and epoch, its checkpoint."""
-    last = result.metrics or {}
-    trial_id = last.get("trial_id") or result.path.rsplit("trial_", 1)[-1]
-    epochs = int(last.get("epoch", 0))
-    history = result.metrics_dataframe
-    rows = [] if history is None or metric not in history else history.to_dict("records")
-    best_value, best_at = best_score(rows, metric, mode)
-    state, reason = trial_state(
-        epochs=epochs,
-        max_epochs=max_epochs,
-        done=bool(last.get("done")),
-        diverged=bool(last.get("diverged")),
-        error=None if result.error is None else last_error_line(str(result.error)),
-        live=False,
-    )
+def _trial_row(trial: TrialRecord, metric: str, mode: str) -> dict[str, Any]:
+    """One trial as the summary lists it: its outcome, best score and epoch, checkpoint."""
+    last = trial.history[-1] if trial.history else {}
+    best_value, best_at = trial.score(metric, mode)
     return {
-        "trial_id": trial_id,
-        "number": int((result.config or {}).get("trial_number", -1)),
-        "state": state,
-        "reason": reason,
-        "epochs": epochs,
+        "trial_id": trial.trial_id,
+        "number": trial.number,
+        "state": trial.state,
+        "reason": trial.reason,
+        "epochs": trial.epochs,
         "best_value": best_value,
         "best_epoch": best_at,
         "last": {k: v for k, v in last.items() if k.startswith(("val_", "train_"))},
         "num_params": last.get("num_params"),
-        "config": result.config or {},
+        "params": trial.params,
         # Where the checkpoint is, as a path or URI a user can read from anywhere.
-        "checkpoint": (
-            redact(
-                join(
-                    experiment_path, f"trial_{trial_id}", result.checkpoint.path.rsplit("/", 1)[-1]
-                )
-            )
-            if result.checkpoint
-            else None
-        ),
-        "node": last.get("node_ip"),
+        "checkpoint": None if trial.checkpoint is None else redact(trial.checkpoint),
+        "node": trial.node,
     }
 
 
-def _how_it_ended(config: SearchConfig, trials: int, wall_time_s: float) -> str:
-    """``finished`` (every trial ran), ``time_budget`` or ``interrupted`` (Ctrl-C)."""
-    if trials >= config.num_samples:
+def _as_told(row: dict[str, Any], ended: str, last_epoch: int, max_epochs: int) -> None:
+    """A trial the study was told had ended, whose result file was cut short by a kill."""
+    row["epochs"] = max(row["epochs"], last_epoch)
+    row["state"], row["reason"] = trial_state(
+        epochs=row["epochs"],
+        max_epochs=max_epochs,
+        done=True,
+        diverged=ended == "diverged",
+        error="ended with an error" if ended in ("errored", "no score") else None,
+        live=False,
+    )
+
+
+def _how_it_ended(config: SearchConfig, ended: int, wall_time_s: float) -> str:
+    """``finished`` (every trial ended), ``time_budget`` or ``interrupted`` (Ctrl-C)."""
+    if ended >= config.num_samples:
         return "finished"
     # Tune stops at the budget; allow for the time it takes to wind trials down.
     if config.time_budget_s is not None and wall_time_s >= 0.9 * config.time_budget_s:
@@ -107,7 +97,6 @@ def overlap_share(times: dict[str, TrialTimes], at_least: int) -> float:
 
 
 def summarize(
-    results: ResultGrid,
     config: SearchConfig,
     data: TabularData,
     *,
@@ -116,66 +105,73 @@ def summarize(
     times: dict[str, TrialTimes],
     wall_time_s: float,
     ray_start_s: float,
+    outcomes: dict[int, tuple[str, int]],
 ) -> dict[str, Any]:
     """Everything a user wants to know when the search ends, as JSON-able data.
 
-    The best trial is the one whose validation metric was best at any epoch;
-    its best checkpointed weights are scored on the test split here, once;
-    the search itself never saw that split.
+    The trials are read back from storage, so a resumed search summarizes
+    every run's trials, each number once. The best trial is the one whose
+    validation metric was best at any epoch; its best checkpointed weights are
+    scored on the test split here, once; the search itself never saw that split.
     """
     metric, mode = config.resolved_metric(data.task), config.resolved_mode(data.task)
-    # A trial Tune created as the time budget ran out may never have started:
-    # no config, no metrics. It did not run, so it is not summarized.
-    ran = [results[i] for i in range(len(results)) if results[i].config or results[i].metrics]
-    rows = [_trial_row(r, metric, mode, config.max_epochs, experiment_path) for r in ran]
-    checkpoints: dict[str, Any] = {
-        row["trial_id"]: r.checkpoint for row, r in zip(rows, ran, strict=True)
-    }
+    trials = read_trials(experiment_path, config.max_epochs, live=False)
+    rows = [_trial_row(t, metric, mode) for t in trials]
     for row in rows:
-        if row["trial_id"] in times:
-            t = times[row["trial_id"]]
-            row["started_s"], row["ended_s"] = round(t.start, 3), round(t.end or wall_time_s, 3)
+        if row["number"] in outcomes and row["state"] == "interrupted":
+            _as_told(row, *outcomes[row["number"]], config.max_epochs)
+    for trial, row in zip(trials, rows, strict=True):
+        ran = [times[run] for run in trial.runs if run in times]
+        if ran:
+            row["started_s"] = round(min(t.start for t in ran), 3)
+            row["ended_s"] = round(max(t.end or wall_time_s for t in ran), 3)
     ranked = sorted(filter(_usable, rows), key=lambda r: r["best_value"], reverse=mode == "max")
     counts = {s: sum(r["state"] == s for r in rows) for s in (*FINAL_STATES, "interrupted")}
+    ended = sum(r["state"] in FINAL_STATES for r in rows)
     summary: dict[str, Any] = {
         **describe_search(config, data, name),
         "path": redact(experiment_path),
         "trials": {"total": len(rows), "requested": config.num_samples, **counts},
-        "ended": _how_it_ended(config, len(rows), wall_time_s),
+        "ended": _how_it_ended(config, ended, wall_time_s),
         "wall_time_s": round(wall_time_s, 3),
         "ray_start_s": round(ray_start_s, 3),
         "concurrency": {
             "share_2_or_more": round(overlap_share(times, 2), 3),
         },
         "best": None,
-        "leaderboard": [
-            {k: v for k, v in r.items() if k != "config"} | {"params": hyperparameters(r["config"])}
-            # Ranked trials first, then those without a usable score.
-            for r in ranked + [r for r in rows if not _usable(r)]
-        ],
+        # Ranked trials first, then those without a usable score.
+        "leaderboard": ranked + [r for r in rows if not _usable(r)],
     }
     best = next((r for r in ranked if r["checkpoint"]), None)
     if best is not None:
-        # Through Tune's Checkpoint: downloaded first when storage is remote.
-        with checkpoints[best["trial_id"]].as_directory() as directory:
-            model, state = model_from_checkpoint(directory, data.num_features, data.num_outputs)
-        scores = score_splits(model, state, data, ("val", "test"))
-        summary["best"] = {
-            "trial_id": best["trial_id"],
-            "number": best["number"],
-            "config": hyperparameters(best["config"]),
-            metric: best["best_value"],
-            "epoch": best["best_epoch"],
-            "epochs_trained": best["epochs"],
-            "state": best["state"],
-            "checkpoint": best["checkpoint"],
-            # The weights scored below are the best the trial had checkpointed.
-            "evaluated_epoch": int(state["best"]["epoch"] or state["epoch"]),
-            "val": scores["val"],
-            "test": scores["test"],
-            "num_params": best["num_params"],
-        }
+        summary["best"] = _score_best(best, trials, data, metric)
     return summary
+
+
+def _score_best(
+    best: dict[str, Any], trials: tuple[TrialRecord, ...], data: TabularData, metric: str
+) -> dict[str, Any]:
+    """The best trial, its best checkpointed weights scored on validation and test."""
+    trial = next(t for t in trials if t.number == best["number"])
+    assert trial.checkpoint is not None  # ranked with one
+    with storage.local_copy(trial.checkpoint) as directory:  # downloaded when remote
+        model, state = model_from_checkpoint(directory, data.num_features, data.num_outputs)
+    scores = score_splits(model, state, data, ("val", "test"))
+    return {
+        "trial_id": best["trial_id"],
+        "number": best["number"],
+        "config": best["params"],
+        metric: best["best_value"],
+        "epoch": best["best_epoch"],
+        "epochs_trained": best["epochs"],
+        "state": best["state"],
+        "checkpoint": best["checkpoint"],
+        # The weights scored below are the best the trial had checkpointed.
+        "evaluated_epoch": int(state["best"]["epoch"] or state["epoch"]),
+        "val": scores["val"],
+        "test": scores["test"],
+        "num_params": best["num_params"],
+    }
 
 
 def search_record(config: SearchConfig, data: TabularData, name: str) -> dict[str, Any]:

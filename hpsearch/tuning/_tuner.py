@@ -2,52 +2,129 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import optuna
+from optuna.trial import FrozenTrial
 from ray import tune
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
-from ray.tune.search.optuna import OptunaSearch
+from ray.tune.search import Searcher
 
-from hpsearch import compat
 from hpsearch.config import SearchConfig
 from hpsearch.data import TabularData
 from hpsearch.metrics import is_finite
 from hpsearch.trainable import TrainSettings, train_mlp
+from hpsearch.tuning._record import WARM_START, StudyRecord
 from hpsearch.tuning._samplers import build_sampler
-from hpsearch.tuning._schedulers import build_scheduler, stop_epochs
+from hpsearch.tuning._schedulers import StudyScheduler, build_pruner, stop_epochs
 from hpsearch.tuning._space import DefineByRun, space_context
 
 #: Restarts from the last checkpoint a trial gets after its worker died.
 MAX_TRIAL_RESTARTS = 2
 
 
-class Searcher(OptunaSearch):
-    """Ray's OptunaSearch, telling Optuna a diverged trial was PRUNED.
+class StudySearcher(Searcher):
+    """Tune's searcher over the study of record: each trial is asked from the study
+    (an earlier run's unfinished trials first), and told how it ended.
 
-    Ray tells its NaN score, which Optuna refuses, leaving the trial RUNNING
-    for good; PRUNED, TPE ranks it worst and steers away from its region.
+    Nothing of it is saved by Tune: the study's journal is its whole state.
     """
 
-    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
-        # A restarted trial re-reports epochs; Optuna keeps the first and warns, harmlessly.
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "The reported value is ignored", UserWarning)
-            super().on_trial_result(trial_id, result)
+    def __init__(
+        self, record: StudyRecord, define: DefineByRun, metric: str, mode: str, total: int
+    ) -> None:
+        super().__init__(metric=metric, mode=mode)
+        self.record, self.define, self.total = record, define, total
+        self.numbers: dict[str, int] = {}
+        self.scheduler: StudyScheduler | None = None
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        if self.record.asked() >= self.total and not self.record.waiting():
+            return Searcher.FINISHED  # type: ignore[return-value]  # Tune's "no more" marker
+        number, config = self.record.ask(self.define)
+        self.numbers[trial_id] = number
+        self.record.set_attrs(number, tune_trial_id=trial_id)
+        return config
 
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
     ) -> None:
-        value = (result or {}).get(self.metric)
-        diverged = bool((result or {}).get("diverged")) or (
-            isinstance(value, float) and not is_finite(value)
-        )
-        if diverged:
-            compat.tell_pruned(self, trial_id)
+        number = self.numbers.pop(trial_id, None)
+        if number is None or number not in self.record.trials:
             return
-        super().on_trial_complete(trial_id, result, error)
+        result = result or {}
+        if self.scheduler is not None:  # a last result may not have reached the scheduler
+            self.scheduler.record_result(number, result)
+        state, value, ended = self._outcome(number, result, error)
+        self.record.set_attrs(number, ended=ended, **_best(self.record, number, self.mode))
+        self.record.finish(number, state, value)
+        self.record.sync()
+
+    def _outcome(
+        self, number: int, result: dict[str, Any], error: bool
+    ) -> tuple[optuna.trial.TrialState, float | None, str]:
+        """How the study hears of the trial: its state, its value, and why it ended."""
+        value = result.get(self.metric)
+        if error:
+            return optuna.trial.TrialState.FAIL, None, "errored"
+        if result.get("diverged") or (value is not None and not is_finite(value)):
+            # PRUNED: TPE ranks it worst and steers away from its region.
+            return optuna.trial.TrialState.PRUNED, None, "diverged"
+        best = _best(self.record, number, self.mode).get("best_value")
+        stopped = self.scheduler is not None and number in self.scheduler.stopped
+        if best is None:
+            return optuna.trial.TrialState.FAIL, None, "no score"
+        # A trial the pruner stopped counts with its best value, as the sampler saw it.
+        return optuna.trial.TrialState.COMPLETE, best, "stopped" if stopped else "completed"
+
+    def save(self, checkpoint_path: str) -> None:
+        raise NotImplementedError  # the study's journal holds the state; no pickle
+
+    def restore(self, checkpoint_path: str) -> None:
+        raise NotImplementedError
+
+
+def _best(record: StudyRecord, number: int, mode: str | None) -> dict[str, Any]:
+    """The trial's best value so far and its epoch, from the study."""
+    values = record.study.trials[number].intermediate_values
+    if not values:
+        return {}
+    pick = max if mode == "max" else min
+    epoch = pick(values, key=lambda e: (values[e], -e) if mode == "max" else (values[e], e))
+    return {"best_value": values[epoch], "best_epoch": epoch}
+
+
+def new_record(
+    config: SearchConfig, task: str, name: str, location: str, warm: Sequence[FrozenTrial] = ()
+) -> StudyRecord:
+    """The study of record of a new search; a warm start's trials seed it, marked as such."""
+    direction: Literal["minimize", "maximize"] = (
+        "maximize" if config.resolved_mode(task) == "max" else "minimize"
+    )
+    seeds = [_warm(t, str(config.warm_start)) for t in warm]
+    return StudyRecord.create(location, name, direction, *_algorithms(config), earlier=seeds)
+
+
+def reopened_record(config: SearchConfig, name: str, location: str) -> StudyRecord:
+    """The study of record of an experiment being resumed or extended."""
+    return StudyRecord.reopen(location, name, *_algorithms(config))
+
+
+def _algorithms(config: SearchConfig) -> tuple[optuna.samplers.BaseSampler, Any]:
+    return build_sampler(config.sampler, config.seed, config.num_samples), build_pruner(config)
+
+
+def _warm(trial: FrozenTrial, source: str) -> FrozenTrial:
+    """A previous search's trial, as the new study holds it: not one of this search's."""
+    return optuna.trial.create_trial(
+        state=trial.state,
+        value=trial.value,
+        params=trial.params,
+        distributions=trial.distributions,
+        intermediate_values=trial.intermediate_values,
+        user_attrs={**trial.user_attrs, WARM_START: source},
+    )
 
 
 def train_settings(config: SearchConfig, task: str) -> TrainSettings:
@@ -87,7 +164,7 @@ def build_tuner(
     max_concurrent: int,
     callbacks: Sequence[tune.Callback] = (),
     data_ref: Any = None,
-    warm: Sequence[optuna.trial.FrozenTrial] = (),
+    record: StudyRecord,
 ) -> tune.Tuner:
     """Everything Tune needs for one search, and nothing it would default badly.
 
@@ -104,15 +181,10 @@ def build_tuner(
         ),
         {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial},
     )
-    searcher = Searcher(
-        space=DefineByRun(config.space, space_context(config, data), config.seed),
-        metric=metric,
-        mode=mode,
-        sampler=build_sampler(config.sampler, config.seed, config.num_samples),
-    )
-    if warm:
-        # A previous search's trials, as if this study had run them (see _warm.py).
-        compat.optuna_study(searcher).add_trials(warm)
+    define = DefineByRun(config.space, space_context(config, data), config.seed)
+    searcher = StudySearcher(record, define, metric, mode, config.num_samples)
+    scheduler = StudyScheduler(record, metric, config.max_epochs)
+    searcher.scheduler = scheduler
     storage_path, storage_filesystem = tune_storage(storage_root)
     return tune.Tuner(
         trainable,
@@ -120,8 +192,9 @@ def build_tuner(
             metric=metric,
             mode=mode,
             search_alg=searcher,
-            scheduler=build_scheduler(config),
-            num_samples=config.num_samples,
+            scheduler=scheduler,
+            # This run's trials: those left to end (a resumed search's unfinished ones too).
+            num_samples=config.num_samples - record.ended(),
             time_budget_s=config.time_budget_s,
             # Also sets how many trials Optuna may have pending (Tune's default
             # for a searcher is 1, which leaves all but one CPU idle).

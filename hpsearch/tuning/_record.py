@@ -1,0 +1,247 @@
+"""The study of record: the search's Optuna study, in a journal beside its results.
+
+The driver is the only writer. Every trial is asked from this study, reports
+its per-epoch metric into it (what the pruners judge), and is told how it
+ended, with hpsearch's attributes (best epoch, why it ended, its checkpoint,
+the Tune trial it ran as). A journal is JSON lines: reading one back never
+unpickles anything, so resume, warm start, the report and the dashboard can
+trust it as data.
+
+On object storage the journal is written to a local file and uploaded as it
+changes, at most every :data:`SYNC_S` seconds and when the search ends.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, Literal, TypeGuard
+
+import optuna
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import FrozenTrial, TrialState
+
+from hpsearch import storage
+from hpsearch.experiments import STUDY_FILE
+
+#: Seconds between uploads of a journal kept on object storage.
+SYNC_S = 5.0
+#: The user attribute that marks a warm start's trial (not one of this search's).
+WARM_START = "warm_start"
+#: States of a trial that ended; the others continue on resume.
+ENDED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+class StudyRecord:
+    """The experiment's study, open for writing by this driver."""
+
+    def __init__(self, location: str, study: optuna.Study, journal: Path) -> None:
+        self.location = location
+        self.study = study
+        self.journal = journal
+        self.trials: dict[int, optuna.Trial] = {}
+        self._synced_size = -1
+        self._synced_at = 0.0
+
+    # Opening --------------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        location: str,
+        name: str,
+        direction: Literal["minimize", "maximize"],
+        sampler: optuna.samplers.BaseSampler,
+        pruner: optuna.pruners.BasePruner,
+        earlier: Iterable[FrozenTrial] = (),
+    ) -> StudyRecord:
+        """A new study for the experiment at ``location``; ``earlier`` trials (a warm
+        start's, or a resumed study's) are added first, keeping their order."""
+        journal = _journal_path(location)
+        study = optuna.create_study(
+            study_name=name,
+            storage=_storage(journal),
+            direction=direction,
+            sampler=sampler,
+            pruner=pruner,
+        )
+        for trial in earlier:
+            study.add_trial(trial)
+        record = cls(location, study, journal)
+        record.sync(force=True)
+        return record
+
+    @classmethod
+    def reopen(
+        cls,
+        location: str,
+        name: str,
+        sampler: optuna.samplers.BaseSampler,
+        pruner: optuna.pruners.BasePruner,
+    ) -> StudyRecord:
+        """The experiment's study for a resumed search: trials that ended as they are,
+        unfinished ones WAITING (with their values so far), so that asking the study
+        hands them back under their own numbers before any new trial."""
+        old = load_study(location, name)
+        trials = [_continuing(t) for t in sorted(old.trials, key=lambda t: t.number)]
+        journal = _journal_path(location)
+        fresh = journal.with_name(f".{journal.name}.rebuild")
+        fresh.unlink(missing_ok=True)
+        study = optuna.create_study(
+            study_name=name,
+            storage=_storage(fresh),
+            direction=old.direction,
+            sampler=sampler,
+            pruner=pruner,
+        )
+        for key, value in old.user_attrs.items():
+            study.set_user_attr(key, value)
+        for trial in trials:
+            study.add_trial(trial)
+        os.replace(fresh, journal)  # the rebuilt journal, whole, under the name readers use
+        study = optuna.load_study(
+            study_name=name, storage=_storage(journal), sampler=sampler, pruner=pruner
+        )
+        record = cls(location, study, journal)
+        record.sync(force=True)
+        return record
+
+    # Trials ---------------------------------------------------------------------------
+
+    def ask(self, define: Callable[[optuna.Trial], dict[str, Any]]) -> tuple[int, dict[str, Any]]:
+        """The next trial (a WAITING one first: it continues) and its config."""
+        trial = self.study.ask()
+        self.trials[trial.number] = trial
+        config = define(trial)
+        checkpoint = trial.user_attrs.get("checkpoint")
+        earlier = self.study.get_trials(deepcopy=False)[trial.number].intermediate_values
+        if earlier and _relative(checkpoint):
+            # An unfinished trial of an earlier run: it continues from its checkpoint.
+            config["resume_from"] = storage.join(self.location, checkpoint)
+        return trial.number, config
+
+    def asked(self) -> int:
+        """This search's trials in the study (ended, running, waiting; a warm start's
+        trials are not this search's)."""
+        return sum(WARM_START not in t.user_attrs for t in self.study.get_trials(deepcopy=False))
+
+    def ended(self) -> int:
+        """This search's trials that ended."""
+        return sum(
+            WARM_START not in t.user_attrs and t.state in ENDED
+            for t in self.study.get_trials(deepcopy=False)
+        )
+
+    def waiting(self) -> int:
+        """Unfinished trials of an earlier run not handed out yet."""
+        return len(self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+
+    def outcomes(self) -> dict[int, tuple[str, int]]:
+        """How this search's ended trials ended (the ``ended`` attribute) and their last
+        epoch, by number: what the study was told, which storage's result files may
+        not show yet (they lag the study when the driver is killed)."""
+        return {
+            t.number: (str(t.user_attrs.get("ended", "")), max(t.intermediate_values, default=0))
+            for t in self.study.get_trials(deepcopy=False)
+            if t.state in ENDED and WARM_START not in t.user_attrs
+        }
+
+    def report(self, number: int, epoch: int, value: float) -> None:
+        """The trial's ``value`` at ``epoch`` (each epoch once: a restart re-reports)."""
+        trial = self.trials[number]
+        if epoch not in self.study.trials[number].intermediate_values:
+            trial.report(value, epoch)
+
+    def should_prune(self, number: int) -> bool:
+        """The study's pruner on the trial's values so far (every earlier trial counts)."""
+        return self.trials[number].should_prune()
+
+    def set_attrs(self, number: int, **attrs: Any) -> None:
+        """hpsearch's attributes of a trial (JSON values)."""
+        for key, value in attrs.items():
+            self.trials[number].set_user_attr(key, value)
+
+    def finish(self, number: int, state: TrialState, value: float | None) -> None:
+        """Tell the study how the trial ended; its value only if COMPLETE."""
+        trial = self.trials.pop(number)
+        if state == TrialState.COMPLETE and value is not None:
+            self.study.tell(trial, value)
+        else:
+            self.study.tell(trial, state=state)
+
+    # Storage --------------------------------------------------------------------------
+
+    def sync(self, force: bool = False) -> None:
+        """Upload the journal if it lives on object storage and changed (at most every
+        :data:`SYNC_S` s unless ``force``)."""
+        if not _remote(self.location):
+            return
+        size = self.journal.stat().st_size
+        now = time.monotonic()
+        if size == self._synced_size or (not force and now - self._synced_at < SYNC_S):
+            return
+        storage.write_bytes(storage.join(self.location, STUDY_FILE), self.journal.read_bytes())
+        self._synced_size, self._synced_at = size, now
+
+    def close(self) -> None:
+        """Upload what is left; remove the local copy of a remote journal."""
+        self.sync(force=True)
+        if _remote(self.location):
+            shutil.rmtree(self.journal.parent, ignore_errors=True)
+
+
+def load_study(location: str, name: str) -> optuna.Study:
+    """The study of the experiment at ``location`` as its journal holds it (a copy for a
+    remote one), for reading."""
+    path = storage.join(location, STUDY_FILE)
+    if _remote(location):
+        local = Path(tempfile.mkdtemp(prefix="hpsearch-study-")) / STUDY_FILE
+        local.write_bytes(storage.read_bytes(path) or b"")
+    else:
+        local = Path(path)
+    return optuna.load_study(study_name=name, storage=_storage(local))
+
+
+def _continuing(trial: FrozenTrial) -> FrozenTrial:
+    """An unfinished trial as WAITING, keeping its params and values so far."""
+    if trial.state in ENDED:
+        return trial
+    return optuna.trial.create_trial(
+        state=TrialState.WAITING,
+        params=trial.params,
+        distributions=trial.distributions,
+        user_attrs=trial.user_attrs,
+        system_attrs=trial.system_attrs,
+        intermediate_values=trial.intermediate_values,
+    )
+
+
+def _relative(checkpoint: Any) -> TypeGuard[str]:
+    """A checkpoint named as hpsearch records it: ``trial_<id>/checkpoint_<n>``, nothing else
+    (the journal is data from storage: never a path outside the experiment)."""
+    return isinstance(checkpoint, str) and bool(_CHECKPOINT.fullmatch(checkpoint))
+
+
+_CHECKPOINT = re.compile(r"trial_[A-Za-z0-9_]{1,64}/checkpoint_\d{6}")
+
+
+def _journal_path(location: str) -> Path:
+    if _remote(location):
+        return Path(tempfile.mkdtemp(prefix="hpsearch-study-")) / STUDY_FILE
+    folder = Path(location)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / STUDY_FILE
+
+
+def _storage(path: Path) -> JournalStorage:
+    return JournalStorage(JournalFileBackend(str(path)))
+
+
+def _remote(location: str) -> bool:
+    return "://" in location and not location.startswith("file://")
