@@ -26,6 +26,7 @@ __all__ = [
     "export_model",
     "list_experiments",
     "load_experiment",
+    "open_study",
     "resume_search",
     "run_search",
 ]
@@ -33,7 +34,7 @@ __all__ = [
 if TYPE_CHECKING:
     from hpsearch.config import SearchConfig
     from hpsearch.errors import UserError
-    from hpsearch.experiments import Experiment, list_experiments, load_experiment
+    from hpsearch.experiments import Experiment, list_experiments, load_experiment, open_study
     from hpsearch.models import export_model
     from hpsearch.tuning import SearchResult, resume_search, run_search
 
@@ -45,6 +46,7 @@ __getattr__ = exports(
         "Experiment": ".experiments",
         "list_experiments": ".experiments",
         "load_experiment": ".experiments",
+        "open_study": ".experiments",
         "export_model": ".models",
         "SearchResult": ".tuning",
         "resume_search": ".tuning",

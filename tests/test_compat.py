@@ -19,50 +19,9 @@ from hpsearch import compat
 PACKAGE = Path(hpsearch.__file__).parent
 
 
-def _asha() -> Any:
-    from ray.tune.schedulers import AsyncHyperBandScheduler
-
-    return AsyncHyperBandScheduler(time_attr="epoch", max_t=8, grace_period=1)
-
-
-def _optuna_search() -> Any:
-    from ray.tune.search.optuna import OptunaSearch
-
-    def space(trial: Any) -> None:
-        trial.suggest_float("x", 0.0, 1.0)
-
-    return OptunaSearch(space=space, metric="val_accuracy", mode="max")
-
-
-def _captor() -> Any:
-    """What Ray's OptunaSearch hands a define-by-run space: a wrapped Optuna trial."""
-    import optuna
-
-    captor = _class("ray.tune.search.optuna.optuna_search", "_OptunaTrialSuggestCaptor")
-    return captor(optuna.create_study().ask())
-
-
-def _tuner() -> Any:
-    from ray import tune
-
-    return tune.Tuner(lambda config: None)
-
-
-# Real objects, built as hpsearch builds them: instance attributes exist only on instances.
-INSTANCES: dict[tuple[str, str], Callable[[], Any]] = {
-    ("ray.tune.schedulers", "AsyncHyperBandScheduler"): _asha,
-    ("ray.tune.schedulers.async_hyperband", "_Bracket"): lambda: compat.asha_brackets(_asha())[0],
-    ("ray.tune.schedulers", "MedianStoppingRule"): lambda: _class(
-        "ray.tune.schedulers", "MedianStoppingRule"
-    )(time_attr="epoch"),
-    ("ray.tune.search.optuna", "OptunaSearch"): _optuna_search,
-    ("ray.tune.search", "SearchGenerator"): lambda: _class("ray.tune.search", "SearchGenerator")(
-        _optuna_search()
-    ),
-    ("ray.tune.search.optuna.optuna_search", "_OptunaTrialSuggestCaptor"): _captor,
-    ("ray.tune", "Tuner"): _tuner,
-    ("ray.tune.impl.tuner_internal", "TunerInternal"): lambda: _tuner()._local_tuner,
-}
+# Real objects, built as hpsearch builds them, for the listed attributes of a class (instance
+# attributes exist only on instances): one entry per (module, class) that PRIVATE names.
+INSTANCES: dict[tuple[str, str], Callable[[], Any]] = {}
 
 
 def _class(module: str, name: str) -> Any:
@@ -77,7 +36,11 @@ def _class(module: str, name: str) -> Any:
 def test_every_private_name_hpsearch_uses_is_there(
     module: str, owner: str, attribute: str, why: str
 ) -> None:
-    target = INSTANCES[(module, owner)]() if owner else importlib.import_module(module)
+    if owner:
+        assert (module, owner) in INSTANCES, f"add a builder of {owner} to INSTANCES"
+        target = INSTANCES[(module, owner)]()
+    else:
+        target = importlib.import_module(module)
     assert hasattr(target, attribute), (
         f"{owner or module}.{attribute} is gone from the installed Ray/Optuna; "
         f"hpsearch uses it to {why}: update hpsearch/compat.py"
@@ -85,8 +48,14 @@ def test_every_private_name_hpsearch_uses_is_there(
 
 
 def test_a_missing_internal_fails_naming_it() -> None:
+    from ray.tune.schedulers import AsyncHyperBandScheduler
+
+    scheduler = AsyncHyperBandScheduler(time_attr="epoch", max_t=8, grace_period=1)
     with pytest.raises(compat.PrivateAttributeGone, match=r"AsyncHyperBandScheduler\._rungs_v2"):
-        compat.private(_asha(), "_rungs_v2")
+        compat.private(scheduler, "_rungs_v2")
+    with pytest.raises(compat.PrivateAttributeGone, match=r"\._rungs_v2 is not in the installed"):
+        compat.set_private(scheduler, "_rungs_v2", [])
+    assert not hasattr(scheduler, "_rungs_v2")  # nothing set where nothing was
 
 
 def _compat_literals() -> set[str]:
@@ -251,14 +220,31 @@ def test_the_check_catches_a_private_name(tmp_path: Path) -> None:
     assert not any("_brackets_x" in v for v in found)  # not Ray's: a name of our own
 
 
+def test_the_check_catches_an_optuna_subclass_reading_its_base_state(tmp_path: Path) -> None:
+    planted = tmp_path / "planted.py"
+    planted.write_text(
+        "from optuna.storages.journal import JournalFileBackend\n"
+        "class ReadOnly(JournalFileBackend):\n"
+        "    def append_logs(self, logs):\n"
+        "        raise PermissionError(self._file_path)\n"
+        "    def where(self):\n"
+        "        return self._own_path\n"
+    )
+    found = _violations(planted)
+    assert any("ReadOnly._file_path" in v for v in found), found
+    assert not any("_own_path" in v for v in found)  # not Optuna's: a name of our own
+
+
 @pytest.mark.parametrize(
     ("source", "caught"),
     [
         ("getattr(tuner, '_local_tuner')", "getattr(..., '_local_tuner')"),
         ("setattr(gen, '_finished', False)", "setattr(..., '_finished')"),
         ("hasattr(study, '_storage')", "hasattr(..., '_storage')"),
-        ("getattr(trial, 'ot_trial', trial)", "getattr(..., 'ot_trial')"),  # listed, no underscore
-        ("trial.ot_trial", ".ot_trial"),
+        # Listed in PRIVATE, though without an underscore.
+        ("getattr(constants, 'ENABLE_RAY_CLUSTER')", "getattr(..., 'ENABLE_RAY_CLUSTER')"),
+        ("constants.ENABLE_RAY_CLUSTER = False", ".ENABLE_RAY_CLUSTER"),
+        ("from ray._private.ray_constants import ENABLE_RAY_CLUSTER", "import ray._private"),
         ("sys.modules.get('ray._private.ray_constants')", "'ray._private'"),
         ("logging.getLogger('ray.train._internal.storage')", "'ray.train._internal'"),
         ("import ray._private.ray_constants", "import ray._private.ray_constants"),

@@ -15,6 +15,7 @@ import click
 
 from hpsearch.commands._shared import OrderedGroup
 from hpsearch.commands.catalog import datasets, spaces
+from hpsearch.commands.dashboard import dashboard
 from hpsearch.commands.job import job
 from hpsearch.commands.model import export_model, predict
 from hpsearch.commands.results import best, export, list_, report, trials
@@ -85,7 +86,7 @@ def cli() -> None:
 
 
 for command in (
-    *(run, resume, list_, best, trials, export, report, export_model, predict),
+    *(run, resume, list_, best, trials, export, report, dashboard, export_model, predict),
     *(spaces, datasets, job),
 ):
     cli.add_command(command)

@@ -3,8 +3,12 @@
 Imports storage and pyarrow, never Ray or torch, so ``hpsearch list`` and
 ``hpsearch best`` start at once and work on any machine that can read the
 results (a laptop, a CI job, a bucket). The file names and trial states that
-writer and reader share are in :mod:`hpsearch.experiments._layout`.
+writer and reader share are in :mod:`hpsearch.experiments._layout`. Optuna
+loads only when a study is read (:func:`open_study`) or served
+(:func:`serve_dashboard`).
 """
+
+from typing import TYPE_CHECKING
 
 from hpsearch.experiments._experiment import (
     EXPERIMENT_STATES,
@@ -15,6 +19,7 @@ from hpsearch.experiments._experiment import (
     list_experiments,
     load_experiment,
     now_iso,
+    read_trials,
     scan_experiments,
 )
 from hpsearch.experiments._layout import (
@@ -25,6 +30,7 @@ from hpsearch.experiments._layout import (
     SEARCH_FILE,
     STATUS_FILE,
     STOPPED_EARLY,
+    STUDY_FILE,
     SUMMARY_FILE,
     TRIAL_PREFIX,
     TRIAL_STATES,
@@ -35,8 +41,12 @@ from hpsearch.experiments._layout import (
     trial_state,
 )
 from hpsearch.experiments._report import write_report
-from hpsearch.experiments._study import build_study
+from hpsearch.experiments._study import build_study, open_study
 from hpsearch.experiments._tables import TABLE_FORMATS, check_table_path, trials_table, write_table
+from hpsearch.lazy import exports
+
+if TYPE_CHECKING:
+    from hpsearch.experiments._dashboard import DashboardServer, ReadOnlyJournal, serve_dashboard
 
 __all__ = [
     "CHECKPOINT_PREFIX",
@@ -47,11 +57,14 @@ __all__ = [
     "SEARCH_FILE",
     "STATUS_FILE",
     "STOPPED_EARLY",
+    "STUDY_FILE",
     "SUMMARY_FILE",
     "TABLE_FORMATS",
     "TRIAL_PREFIX",
     "TRIAL_STATES",
+    "DashboardServer",
     "Experiment",
+    "ReadOnlyJournal",
     "TrialRecord",
     "Unreadable",
     "build_study",
@@ -64,9 +77,22 @@ __all__ = [
     "list_experiments",
     "load_experiment",
     "now_iso",
+    "open_study",
+    "read_trials",
     "scan_experiments",
+    "serve_dashboard",
     "trial_state",
     "trials_table",
     "write_report",
     "write_table",
 ]
+
+# The dashboard's module imports Optuna (its journal backend): on first use only.
+__getattr__ = exports(
+    __name__,
+    {
+        "DashboardServer": "._dashboard",
+        "ReadOnlyJournal": "._dashboard",
+        "serve_dashboard": "._dashboard",
+    },
+)

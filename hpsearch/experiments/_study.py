@@ -1,15 +1,28 @@
 """The experiment as an Optuna study: what the report charts and a warm start replays.
 
-The study is rebuilt in memory from what each trial recorded (Optuna's raw
-params and distributions, its per-epoch metric): plain JSON, nothing unpickled.
+The study of record is the search's journal, ``study.journal`` (:func:`open_study`
+reads it, read-only). An experiment written before the journal existed has its
+study rebuilt in memory from what each trial recorded (:func:`build_study`:
+Optuna's raw params and distributions, its per-epoch metric). Either way plain
+JSON, nothing unpickled. Optuna loads on first use, not on import: ``hpsearch
+list`` never needs it.
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+import weakref
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+from hpsearch.errors import UserError
+from hpsearch.experiments._layout import STUDY_FILE
+from hpsearch.storage import join, read_bytes
 
 if TYPE_CHECKING:
     import optuna
+    from optuna.storages import JournalStorage
 
     from hpsearch.experiments._experiment import Experiment
 
@@ -27,13 +40,18 @@ _STUDY_STATE = {
 }
 
 
-def build_study(exp: Experiment) -> optuna.Study:
-    """An in-memory Optuna study holding the experiment's trials, as the sampler saw them."""
+def build_study(
+    exp: Experiment, storage: optuna.storages.BaseStorage | None = None
+) -> optuna.Study:
+    """An Optuna study holding the experiment's trials, as the sampler saw them, rebuilt
+    from the trials' files (in memory unless ``storage`` is given)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
-        study_name=exp.name, direction="maximize" if exp.mode == "max" else "minimize"
+        study_name=exp.name,
+        storage=storage,
+        direction="maximize" if exp.mode == "max" else "minimize",
     )
     for trial in exp.trials:
         if not trial.optuna:
@@ -61,3 +79,73 @@ def build_study(exp: Experiment) -> optuna.Study:
             )
         )
     return study
+
+
+def journal_location(exp: Experiment) -> str:
+    """Where the experiment's study journal is (a path or a URI), whether or not it exists."""
+    return join(exp.location, STUDY_FILE)
+
+
+def is_remote(exp: Experiment) -> bool:
+    """Whether the experiment is on a storage URI (its journal is read from a copy)."""
+    return "://" in exp.location
+
+
+def open_study(exp: Experiment) -> optuna.Study:
+    """The experiment's study of record, read-only: what its journal holds now.
+
+    For an experiment on a storage URI, the journal is downloaded to a temporary
+    copy (removed with the study). An experiment written before the journal
+    existed has none: its study is then rebuilt from the trials' files
+    (:func:`build_study`). A write to a journal's study raises
+    ``PermissionError``.
+
+    Example:
+        >>> study = open_study(load_experiment("spirals-mlp-20261127-101500"))  # doctest: +SKIP
+        >>> optuna.importance.get_param_importances(study)  # doctest: +SKIP
+    """
+    import optuna
+
+    if not is_remote(exp):
+        path = Path(journal_location(exp))
+        if not path.is_file():
+            return build_study(exp)
+        journal, _ = read_journal(path, exp)
+    else:
+        content = read_bytes(journal_location(exp))
+        if content is None:
+            return build_study(exp)
+        folder = tempfile.mkdtemp(prefix="hpsearch-study-")
+        (Path(folder) / STUDY_FILE).write_bytes(content)
+        journal, _ = read_journal(Path(folder) / STUDY_FILE, exp)
+        weakref.finalize(journal, shutil.rmtree, folder, ignore_errors=True)
+    return optuna.load_study(study_name=exp.name, storage=journal)
+
+
+def read_journal(path: Path, exp: Experiment) -> tuple[JournalStorage, int]:
+    """A read-only Optuna storage on the journal file at ``path`` (the experiment's or a
+    copy of it) and the storage id of the experiment's study in it."""
+    import optuna
+    from optuna.storages import JournalStorage
+
+    from hpsearch.experiments._dashboard import ReadOnlyJournal
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        journal = JournalStorage(ReadOnlyJournal(str(path)))
+    except _MALFORMED as exc:  # not JSON lines as Optuna writes them
+        what = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(
+            f"experiment {exp.name!r}: its {STUDY_FILE} is unreadable: {what}"
+        ) from None
+    try:
+        return journal, journal.get_study_id_from_name(exp.name)
+    except KeyError:
+        raise UserError(
+            f"experiment {exp.name!r}: its {STUDY_FILE} holds no study named {exp.name!r}",
+            "it is not the journal hpsearch writes",
+        ) from None
+
+
+# What a journal that is not Optuna's raises when replayed (JSONDecodeError is a ValueError).
+_MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError)

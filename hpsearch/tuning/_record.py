@@ -155,12 +155,12 @@ class StudyRecord:
     def report(self, number: int, epoch: int, value: float) -> None:
         """The trial's ``value`` at ``epoch`` (each epoch once: a restart re-reports)."""
         trial = self.trials[number]
-        if epoch not in self.study.trials[number].intermediate_values:
+        if epoch not in self.study.get_trials(deepcopy=False)[number].intermediate_values:
             trial.report(value, epoch)
 
     def should_prune(self, number: int) -> bool:
         """The study's pruner on the trial's values so far (every earlier trial counts)."""
-        return self.trials[number].should_prune()
+        return bool(self.trials[number].should_prune())
 
     def set_attrs(self, number: int, **attrs: Any) -> None:
         """hpsearch's attributes of a trial (JSON values)."""
@@ -200,12 +200,15 @@ def load_study(location: str, name: str) -> optuna.Study:
     """The study of the experiment at ``location`` as its journal holds it (a copy for a
     remote one), for reading."""
     path = storage.join(location, STUDY_FILE)
-    if _remote(location):
-        local = Path(tempfile.mkdtemp(prefix="hpsearch-study-")) / STUDY_FILE
+    if not _remote(location):
+        return optuna.load_study(study_name=name, storage=_storage(Path(path)))
+    with tempfile.TemporaryDirectory(prefix="hpsearch-study-") as folder:
+        local = Path(folder) / STUDY_FILE
         local.write_bytes(storage.read_bytes(path) or b"")
-    else:
-        local = Path(path)
-    return optuna.load_study(study_name=name, storage=_storage(local))
+        # Copied into memory: the download is gone once read.
+        memory = optuna.storages.InMemoryStorage()
+        optuna.copy_study(from_study_name=name, from_storage=_storage(local), to_storage=memory)
+        return optuna.load_study(study_name=name, storage=memory)
 
 
 def _continuing(trial: FrozenTrial) -> FrozenTrial:

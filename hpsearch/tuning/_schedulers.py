@@ -1,4 +1,4 @@
-"""Early stopping by name: Optuna's pruners, judging from the study of record.
+"""Early stopping by name: pruners judging from the study of record alone.
 
 A pruner decides from the study's per-epoch values alone, so a resumed
 search judges its trials against every earlier trial without any saved
@@ -18,6 +18,7 @@ from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from hpsearch.config import SearchConfig
 from hpsearch.errors import lookup
 from hpsearch.metrics import is_finite
+from hpsearch.tuning._pruners import HalvingPruner, MedianRulePruner
 from hpsearch.tuning._record import StudyRecord
 
 PrunerFactory = Callable[[SearchConfig], optuna.pruners.BasePruner]
@@ -36,27 +37,13 @@ class SchedulerEntry:
 REDUCTION_FACTOR = 2
 
 
-def _halving(config: SearchConfig) -> optuna.pruners.BasePruner:
-    return optuna.pruners.SuccessiveHalvingPruner(
-        min_resource=config.resolved_grace_period(),
-        reduction_factor=REDUCTION_FACTOR,
-        min_early_stopping_rate=0,
-        bootstrap_count=0,
-    )
-
-
-def _hyperband(config: SearchConfig) -> optuna.pruners.BasePruner:
+def _halving(config: SearchConfig, brackets: int = 1) -> optuna.pruners.BasePruner:
     grace = config.resolved_grace_period()
-    # max_resource sets the brackets: 4 x grace gives 3 (rates 0, 1, 2).
-    return optuna.pruners.HyperbandPruner(
-        min_resource=grace, max_resource=4 * grace, reduction_factor=REDUCTION_FACTOR
-    )
+    return HalvingPruner(grace, REDUCTION_FACTOR, config.max_epochs, brackets)
 
 
 def _median(config: SearchConfig) -> optuna.pruners.BasePruner:
-    return optuna.pruners.MedianPruner(
-        n_startup_trials=0, n_warmup_steps=config.resolved_grace_period(), n_min_trials=3
-    )
+    return MedianRulePruner(config.resolved_grace_period(), min_trials=3)
 
 
 SCHEDULERS: dict[str, SchedulerEntry] = {
@@ -64,10 +51,11 @@ SCHEDULERS: dict[str, SchedulerEntry] = {
         _halving, "asynchronous successive halving: keeps the best half at each rung (default)"
     ),
     "hyperband": SchedulerEntry(
-        _hyperband, "HyperBand: successive halving over 3 brackets of grace periods"
+        lambda c: _halving(c, brackets=3),
+        "asynchronous HyperBand: successive halving over 3 brackets of grace periods",
     ),
     "median": SchedulerEntry(
-        _median, "median stopping: ends a trial below the median of finished trials"
+        _median, "median stopping: ends a trial below the others' running median"
     ),
     "none": SchedulerEntry(
         lambda c: optuna.pruners.NopPruner(), "no early stopping: every trial runs out"

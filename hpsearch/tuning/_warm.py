@@ -1,9 +1,8 @@
 """Warm start: a new search's Optuna sampler seeded with a previous experiment's trials.
 
-Ray's own ``evaluated_rewards`` does not work with define-by-run spaces, so
-the previous trials go straight into the searcher's Optuna study, rebuilt
-from what each trial recorded on storage (its Optuna params, their
-distributions, its best score).
+The previous experiment's ended trials are copied, marked as a warm start's,
+into the new search's study from the previous study of record (its journal:
+params, distributions, values), where the sampler learns from them.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ import optuna
 
 from hpsearch.config import SearchConfig
 from hpsearch.errors import UserError
-from hpsearch.experiments import build_study, load_experiment
+from hpsearch.experiments import load_experiment, open_study
 from hpsearch.spaces import SpaceContext, call_space, get_space
 
 #: Times the new space is sampled to learn its parameters (conditional ones included).
@@ -55,8 +54,9 @@ def warm_trials(
             f"this search {metric} ({mode})",
             "use the same --metric and --mode",
         )
-    study = build_study(previous)
-    usable = [t for t in study.trials if t.state != optuna.trial.TrialState.FAIL]
+    study = open_study(previous)  # its journal; rebuilt from its files if it predates one
+    ended = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    usable = [t for t in study.trials if t.state in ended]
     if not usable:
         raise UserError(f"--warm-start {source}: it has no finished trials to learn from")
     new = _space_distributions(config, context)

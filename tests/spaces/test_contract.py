@@ -16,7 +16,6 @@ from typing import Any
 import optuna
 import pytest
 import torch
-from ray.tune.schedulers import TrialScheduler
 
 from hpsearch.config import SearchConfig
 from hpsearch.data import TabularData, load_builtin
@@ -33,7 +32,7 @@ from hpsearch.trainable import (
     build_optimizer,
 )
 from hpsearch.tuning._samplers import SAMPLERS, build_sampler
-from hpsearch.tuning._schedulers import SCHEDULERS, build_scheduler, stop_epochs
+from hpsearch.tuning._schedulers import SCHEDULERS, build_pruner, stop_epochs
 from hpsearch.tuning._space import DefineByRun, space_context
 
 #: One built-in dataset per task; everything else is parametrized from the registries.
@@ -56,7 +55,12 @@ def task(request: pytest.FixtureRequest) -> str:
 
 
 def search_config(task: str, **fields: object) -> SearchConfig:
-    return SearchConfig(dataset=DATASETS[task], num_samples=TRIALS, max_epochs=8, **fields)
+    defaults: dict[str, object] = {
+        "dataset": DATASETS[task],
+        "num_samples": TRIALS,
+        "max_epochs": 8,
+    }
+    return SearchConfig.model_validate({**defaults, **fields})
 
 
 @pytest.mark.parametrize("scheduler", list(SCHEDULERS))
@@ -66,10 +70,10 @@ def test_every_space_sampler_and_scheduler_keep_the_contract(
     space: str, sampler: str, scheduler: str, task: str
 ) -> None:
     config = search_config(task, space=space, sampler=sampler, scheduler=scheduler)
-    built = build_scheduler(config)
-    assert isinstance(built, TrialScheduler)
+    pruner = build_pruner(config)
+    assert isinstance(pruner, optuna.pruners.BasePruner)
     assert all(0 < epoch < config.max_epochs for epoch in stop_epochs(config))
-    study = optuna.create_study(sampler=build_sampler(sampler, config.seed, TRIALS))
+    study = optuna.create_study(sampler=build_sampler(sampler, config.seed, TRIALS), pruner=pruner)
     define = DefineByRun(space, space_context(config, DATA[task]), config.seed)
     for number in range(TRIALS):
         trial = study.ask()
@@ -85,8 +89,58 @@ def test_every_space_sampler_and_scheduler_keep_the_contract(
         assert returned[OPTUNA_KEY]["params"] == trial.params
         for key, applies in APPLIES.items():
             assert applies(returned) or not returned.get(key), (key, returned)
+        trial.report(float(number % 3), 1)
+        trial.should_prune()  # the pruner runs on every sampler's trials
         study.tell(trial, float(number % 3))
     assert len(study.trials) == TRIALS
+
+
+#: Earlier trials in the pruning study: enough for every HyperBand bracket to hold some.
+EARLIER = 12
+
+
+def _run_trial(study: optuna.Study, score: Callable[[int], float], epochs: int) -> int | None:
+    """One trial as the scheduler drives it: each epoch reported, then the pruner asked.
+    The epoch it was pruned at, else None (it ran out and completed)."""
+    trial = study.ask()
+    for epoch in range(1, epochs + 1):
+        trial.report(score(epoch), epoch)
+        if epoch < epochs and trial.should_prune():  # the last epoch is never pruned
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            return epoch
+    study.tell(trial, score(epochs))
+    return None
+
+
+@pytest.mark.parametrize("scheduler", list(SCHEDULERS))
+def test_every_scheduler_prunes_a_laggard_and_spares_the_leader(scheduler: str, task: str) -> None:
+    config = search_config(task, scheduler=scheduler, max_epochs=20)
+    grace, maximize = config.resolved_grace_period(), config.resolved_mode(task) == "max"
+    assert grace == 4  # the default for 20 epochs: pruning may not start at once
+    study = optuna.create_study(
+        # HyperBand's bracket for a trial follows from the study's name: fixed, not drawn.
+        study_name="contract",
+        direction="maximize" if maximize else "minimize",
+        pruner=build_pruner(config),
+    )
+    sign = 1.0 if maximize else -1.0  # better is higher, or lower
+
+    def earlier(n: int) -> Callable[[int], float]:
+        """Each earlier trial a little better than the one before, improving by the epoch."""
+        return lambda epoch: sign * (0.5 + 0.02 * n + 0.001 * epoch)
+
+    for n in range(EARLIER):
+        assert _run_trial(study, earlier(n), 20) is None
+    laggard = _run_trial(study, lambda e: sign * (0.01 + 0.001 * e), 20)
+    leader = _run_trial(study, lambda e: sign * (0.9 + 0.001 * e), 20)
+    assert leader is None, "the best trial at every epoch was stopped"
+    if scheduler == "none":
+        assert laggard is None
+        return
+    assert laggard is not None, "a trial far behind every other at every epoch ran out"
+    assert grace <= laggard < config.max_epochs, "stopped before its grace period"
+    # Halving decides at its rungs only, where trials checkpoint: a stopped trial keeps its weights.
+    assert scheduler not in ("asha", "hyperband") or laggard in stop_epochs(config)
 
 
 @pytest.mark.parametrize("space", list(SPACES))

@@ -15,7 +15,7 @@ from hpsearch.data import load_builtin
 from hpsearch.errors import UserError
 from hpsearch.spaces import SPACES, SpaceContext, get_space
 from hpsearch.tuning._samplers import SAMPLERS, build_sampler
-from hpsearch.tuning._schedulers import SCHEDULERS, build_scheduler, stop_epochs
+from hpsearch.tuning._schedulers import SCHEDULERS, build_pruner, stop_epochs
 from hpsearch.tuning._space import DefineByRun, space_context, trial_seed
 from hpsearch.tuning._tuner import train_settings
 
@@ -48,7 +48,7 @@ def test_registries_share_one_shape(kind: str) -> None:
         ("sampler", lambda name: build_sampler(name, seed=0, num_samples=4)),
         (
             "scheduler",
-            lambda name: build_scheduler(SearchConfig().model_copy(update={"scheduler": name})),
+            lambda name: build_pruner(SearchConfig().model_copy(update={"scheduler": name})),
         ),
     ],
 )

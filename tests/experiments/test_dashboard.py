@@ -1,0 +1,470 @@
+"""The study of record, read: :func:`open_study` and ``hpsearch dashboard`` (optuna-dashboard,
+read-only, on 127.0.0.1), on journals written by plain Optuna as a search writes them, and
+the dashboard opened live in Debian's chromium (slow)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from click.testing import CliRunner
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
+
+from hpsearch.commands import cli
+from hpsearch.errors import UserError
+from hpsearch.experiments import (
+    STUDY_FILE,
+    DashboardServer,
+    ReadOnlyJournal,
+    _dashboard,
+    load_experiment,
+    open_study,
+    serve_dashboard,
+)
+from tests.experiments.test_report import browser  # noqa: F401  (the chromium fixture)
+from tests.factory import make_experiment
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+# Journals as the search writes them: plain Optuna on a JournalFileBackend -------------
+
+
+def journal(exp_path: Path) -> JournalStorage:
+    """A writer's storage on the experiment's journal."""
+    return JournalStorage(JournalFileBackend(str(exp_path / STUDY_FILE)))
+
+
+def add_trial(study: optuna.Study, epochs: int = 3, value: float | None = 0.8) -> int:
+    """One trial as a search runs it: asked, a value per epoch, told (unless ``value`` is
+    None: still running)."""
+    trial = study.ask()
+    lr = trial.suggest_float("lr", 1e-3, 1e-1, log=True)
+    trial.suggest_categorical("optimizer", ["adam", "adamw"])
+    for epoch in range(1, epochs + 1):
+        trial.report(0.5 + 0.1 * epoch * lr, epoch)
+    trial.set_user_attr("ended", "completed" if value is not None else "running")
+    if value is not None:
+        study.tell(trial, value)
+    return trial.number
+
+
+def journaled(root: Path, name: str = "journaled", trials: int = 3) -> tuple[Path, optuna.Study]:
+    """A factory experiment with a study journal holding ``trials`` ended trials and one
+    running; the writer's study."""
+    fake = make_experiment(root, name)
+    (fake.path / STUDY_FILE).unlink(missing_ok=True)  # ours, whatever the factory wrote
+    study = optuna.create_study(study_name=name, storage=journal(fake.path), direction="maximize")
+    for i in range(trials):
+        add_trial(study, value=0.7 + i / 100)
+    add_trial(study, epochs=1, value=None)
+    return fake.path, study
+
+
+@pytest.fixture
+def dashboard(tmp_path: Path) -> Iterator[tuple[DashboardServer, Path, optuna.Study]]:
+    path, study = journaled(tmp_path)
+    server = serve_dashboard(load_experiment(str(path)))
+    yield server, path, study
+    server.shutdown()
+
+
+def get(url: str, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, method=method, data=b"{}" if method != "GET" else None)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, dict(answer.headers), answer.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def api(server: DashboardServer, path: str = "") -> Any:
+    return json.loads(get(f"{server.base_url}/api/studies{path}")[2])
+
+
+def eventually(check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    """Wait for ``check`` (the dashboard re-reads on its own schedule); fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"still not {what} after {timeout} s"
+        time.sleep(0.1)
+
+
+# open_study ---------------------------------------------------------------------------
+
+
+def _summary(study: optuna.Study) -> list[tuple[Any, ...]]:
+    return [
+        (t.number, t.state, t.value, t.params, t.intermediate_values, t.user_attrs)
+        for t in study.trials
+    ]
+
+
+def test_open_study_reads_the_journal_optuna_wrote(tmp_path: Path) -> None:
+    path, written = journaled(tmp_path)
+    before = (path / STUDY_FILE).read_bytes()
+    study = open_study(load_experiment(str(path)))
+    assert study.study_name == "journaled"
+    assert _summary(study) == _summary(written)
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3 + ["RUNNING"]
+    assert study.best_value == pytest.approx(0.72)
+    assert len(study.trials[0].intermediate_values) == 3
+    # Live: what the search adds next shows on the same study object.
+    add_trial(written)
+    assert len(study.trials) == 5
+    # Read-only: a write fails and leaves the journal as the search wrote it.
+    size = (path / STUDY_FILE).stat().st_size
+    with pytest.raises(PermissionError):
+        study.set_user_attr("note", "mine")
+    with pytest.raises(PermissionError):
+        study.ask()
+    assert (path / STUDY_FILE).stat().st_size == size
+    assert (path / STUDY_FILE).read_bytes().startswith(before)
+
+
+def test_open_study_on_a_storage_uri_reads_a_copy(tmp_path: Path) -> None:
+    path, written = journaled(tmp_path)
+    study = open_study(load_experiment(path.as_uri()))  # file://: read as any URI is
+    assert _summary(study) == _summary(written)
+    with pytest.raises(PermissionError):
+        study.set_user_attr("note", "mine")
+
+
+def test_without_a_journal_open_study_rebuilds_the_study_from_the_trials(tmp_path: Path) -> None:
+    """An experiment written before the journal: its trials' own records."""
+    fake = make_experiment(tmp_path, "older")
+    (fake.path / STUDY_FILE).unlink(missing_ok=True)
+    exp = load_experiment(str(fake.path))
+    study = open_study(exp)
+    assert [t.user_attrs["trial_id"] for t in study.trials] == [t.trial_id for t in exp.trials]
+    assert not (fake.path / STUDY_FILE).exists()  # reading created nothing
+
+
+def test_a_journal_that_is_not_the_experiments_is_one_user_error(tmp_path: Path) -> None:
+    path, _ = journaled(tmp_path)
+    optuna.create_study(study_name="other", storage=journal(tmp_path))
+    os.replace(tmp_path / STUDY_FILE, path / STUDY_FILE)
+    with pytest.raises(UserError, match=f"its {STUDY_FILE} holds no study named 'journaled'"):
+        open_study(load_experiment(str(path)))
+    (path / STUDY_FILE).write_text('{"op_code": 0, "worker_id": \n{"op_code": 0}\n')
+    with pytest.raises(UserError, match=f"its {STUDY_FILE} is unreadable"):
+        open_study(load_experiment(str(path)))
+
+
+def test_the_read_only_journal_refuses_writes_and_creates_no_file(tmp_path: Path) -> None:
+    path, _ = journaled(tmp_path)
+    storage = JournalStorage(ReadOnlyJournal(str(path / STUDY_FILE)))
+    with pytest.raises(PermissionError):
+        storage.set_study_user_attr(0, "note", "mine")
+    with pytest.raises(FileNotFoundError):
+        ReadOnlyJournal(str(tmp_path / "absent.journal"))
+    assert not (tmp_path / "absent.journal").exists()
+
+
+# The dashboard ------------------------------------------------------------------------
+
+
+def test_the_dashboard_serves_the_study_read_only(
+    dashboard: tuple[DashboardServer, Path, optuna.Study],
+) -> None:
+    server, path, _ = dashboard
+    summaries = api(server)["study_summaries"]
+    assert [s["study_name"] for s in summaries] == ["journaled"]
+    assert server.url == f"{server.base_url}/dashboard/studies/{summaries[0]['study_id']}"
+    detail = api(server, f"/{server.study_id}")
+    assert len(detail["trials"]) == 4
+    assert get(server.url)[0] == 200  # the UI's page
+    assert get(server.url, "HEAD")[0] == 200
+    before = (path / STUDY_FILE).read_bytes()
+    for method, route in [
+        ("POST", "/api/studies"),  # create a study
+        ("POST", f"/api/studies/{server.study_id}/rename"),
+        ("PUT", f"/api/studies/{server.study_id}/note"),
+        ("DELETE", f"/api/studies/{server.study_id}"),
+        ("POST", f"/api/trials/{detail['trials'][3]['trial_id']}/tell"),
+        ("PATCH", "/api/studies"),
+    ]:
+        code, headers, _ = get(server.base_url + route, method)
+        assert (code, headers.get("Allow")) == (405, "GET, HEAD"), (method, route)
+    assert (path / STUDY_FILE).read_bytes() == before
+    assert [s["study_name"] for s in api(server)["study_summaries"]] == ["journaled"]
+
+
+def test_the_dashboards_own_storage_refuses_writes(
+    dashboard: tuple[DashboardServer, Path, optuna.Study],
+) -> None:
+    """Read-only below the server too: what the UI would write through fails."""
+    server, path, _ = dashboard
+    before = (path / STUDY_FILE).read_bytes()
+    with pytest.raises(PermissionError):
+        server.storage.set_study_user_attr(server.study_id, "note", "mine")
+    with pytest.raises(PermissionError):
+        server.storage.delete_study(server.study_id)
+    assert (path / STUDY_FILE).read_bytes() == before
+
+
+def test_the_dashboard_listens_on_127_0_0_1_only(
+    dashboard: tuple[DashboardServer, Path, optuna.Study],
+) -> None:
+    server, _, _ = dashboard
+    assert server.url.startswith("http://127.0.0.1:")
+    port = int(server.base_url.rsplit(":", 1)[1])
+    socket.create_connection(("127.0.0.1", port), timeout=10).close()
+    # 127.0.0.2 is this machine too: a server bound to every interface would answer there.
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.2", port), timeout=10)
+
+
+def test_localhost_is_127_0_0_1(tmp_path: Path) -> None:
+    path, _ = journaled(tmp_path)
+    server = serve_dashboard(load_experiment(str(path)), host="localhost")
+    try:
+        assert server.url.startswith("http://127.0.0.1:")
+        assert api(server)["study_summaries"][0]["study_name"] == "journaled"
+    finally:
+        server.shutdown()
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20", "example.com"])
+def test_the_dashboard_refuses_any_other_host(tmp_path: Path, host: str) -> None:
+    path, _ = journaled(tmp_path)
+    with pytest.raises(UserError, match=r"loopback interface only.*ssh -L"):
+        serve_dashboard(load_experiment(str(path)), host=host)
+
+
+def test_the_dashboard_shows_what_the_search_adds(
+    dashboard: tuple[DashboardServer, Path, optuna.Study],
+) -> None:
+    server, _, study = dashboard
+    add_trial(study)
+    eventually(lambda: len(api(server, f"/{server.study_id}")["trials"]) == 5, "5 trials")
+
+
+def test_a_dashboard_on_a_storage_uri_follows_the_journal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A copy downloaded again and again: appended records show, and so does a journal
+    rewritten whole (as a resumed search rebuilds it)."""
+    monkeypatch.setattr(_dashboard, "REFRESH_S", 0.1)
+    path, study = journaled(tmp_path)
+    copies = set(Path(tempfile.gettempdir()).glob("hpsearch-dashboard-*"))
+    server = serve_dashboard(load_experiment(path.as_uri()))
+    try:
+        assert len(api(server, f"/{server.study_id}")["trials"]) == 4
+        live = server.storage
+        add_trial(study)
+        eventually(lambda: len(api(server, f"/{server.study_id}")["trials"]) == 5, "appended")
+        assert server.storage is live  # the copy replaced; its storage read on
+        rebuilt = tmp_path / "rebuilt.journal"
+        fresh = optuna.create_study(
+            study_name="journaled",
+            storage=JournalStorage(JournalFileBackend(str(rebuilt))),
+            direction="maximize",
+        )
+        fresh.add_trials(study.trials[:2])
+        os.replace(rebuilt, path / STUDY_FILE)
+        eventually(lambda: len(api(server, f"/{server.study_id}")["trials"]) == 2, "rebuilt")
+        assert server.storage is not live
+        assert len(set(Path(tempfile.gettempdir()).glob("hpsearch-dashboard-*")) - copies) == 1
+    finally:
+        server.shutdown()
+    assert set(Path(tempfile.gettempdir()).glob("hpsearch-dashboard-*")) <= copies  # removed
+
+
+def test_a_local_journal_rewritten_whole_gets_a_fresh_view(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_dashboard, "REFRESH_S", 0.1)
+    path, study = journaled(tmp_path)
+    server = serve_dashboard(load_experiment(str(path)))
+    try:
+        rebuilt = tmp_path / "rebuilt.journal"
+        fresh = optuna.create_study(
+            study_name="journaled",
+            storage=JournalStorage(JournalFileBackend(str(rebuilt))),
+            direction="maximize",
+        )
+        fresh.add_trials(study.trials[:1])
+        os.replace(rebuilt, path / STUDY_FILE)
+        eventually(lambda: len(api(server, f"/{server.study_id}")["trials"]) == 1, "rebuilt")
+    finally:
+        server.shutdown()
+
+
+def test_an_experiment_without_a_journal_is_served_as_recorded(tmp_path: Path) -> None:
+    fake = make_experiment(tmp_path, "older")
+    (fake.path / STUDY_FILE).unlink(missing_ok=True)
+    exp = load_experiment(str(fake.path))
+    server = serve_dashboard(exp)
+    try:
+        assert not server.live
+        trials = api(server, f"/{server.study_id}")["trials"]
+        assert [t["number"] for t in trials] == list(range(len(exp.trials)))
+    finally:
+        server.shutdown()
+    assert not (fake.path / STUDY_FILE).exists()
+
+
+# The command --------------------------------------------------------------------------
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args), prog_name="hpsearch")
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_dashboard_help() -> None:
+    code, out, _ = invoke("dashboard", "--help")
+    assert code == 0
+    assert out.startswith("Usage: hpsearch dashboard [OPTIONS] EXP")
+    assert "--port" in out and "--storage" in out and "127.0.0.1" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nosuch"], "hpsearch: error: no experiment 'nosuch' in "),
+        (["x", "--port", "70000"], "Invalid value for '--port'"),
+    ],
+)
+def test_dashboard_mistakes_are_one_line_exit_2(args: list[str], message: str) -> None:
+    code, out, err = invoke("dashboard", *args)
+    assert code == 2
+    assert err.startswith("hpsearch: error: ") and err.count("\n") == 1, err
+    assert message in err and "Traceback" not in err + out
+
+
+def test_dashboard_port_in_use_is_one_line_exit_2(tmp_path: Path) -> None:
+    path, _ = journaled(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        code, _, err = invoke("dashboard", str(path), "--port", str(taken.getsockname()[1]))
+    assert code == 2 and err.count("\n") == 1 and "cannot serve the dashboard on 127.0.0.1" in err
+
+
+# What runs the command in a subprocess and says which heavy modules it loaded.
+_COMMAND = """
+import sys
+from hpsearch.commands._main import main
+sys.argv = ["hpsearch", "dashboard", *sys.argv[1:]]
+try:
+    main()
+finally:
+    print("loaded:", sorted(m for m in ("torch", "ray") if m in sys.modules), flush=True)
+"""
+
+
+def test_the_command_prints_the_url_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
+    journaled(tmp_path, "served")
+    proc = subprocess.Popen(
+        [sys.executable, "-u", "-c", _COMMAND, "served", "--storage", str(tmp_path)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        url = r"(http://127\.0\.0\.1:\d+)/dashboard/studies/(\d+)"
+        found = re.fullmatch(f"Dashboard of served: {url}\n", line)
+        assert found, line
+        studies = json.loads(get(f"{found[1]}/api/studies")[2])["study_summaries"]
+        assert [(s["study_id"], s["study_name"]) for s in studies] == [(int(found[2]), "served")]
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert err == "Dashboard stopped.\n"
+    assert "loaded: []" in out
+
+
+# In the browser (slow) ----------------------------------------------------------------
+
+
+class LiveSearch:
+    """A search writing the experiment's journal as it runs: plain Optuna ask/report/tell
+    in a thread, one epoch every ``pause`` seconds. It writes trial 0, then waits for
+    :meth:`go` before the rest, so a test knows which trials came after a page loaded.
+
+    (A real search, ``python -m hpsearch run`` in a subprocess, can take its place: the
+    test only reads the journal's trial count and waits for more.)
+    """
+
+    def __init__(self, exp_path: Path, name: str, trials: int = 4, pause: float = 0.2) -> None:
+        self.study = optuna.create_study(
+            study_name=name, storage=journal(exp_path), direction="maximize"
+        )
+        add_trial(self.study)
+        self._go = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(trials, pause), daemon=True)
+        self._thread.start()
+
+    def go(self) -> None:
+        self._go.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._go.set()
+        self._thread.join()
+
+    def _run(self, trials: int, pause: float) -> None:
+        self._go.wait()
+        for _ in range(trials):
+            trial = self.study.ask()
+            trial.suggest_float("lr", 1e-3, 1e-1, log=True)
+            trial.suggest_categorical("optimizer", ["adam", "adamw"])
+            for epoch in range(1, 4):
+                if self._stop.wait(pause):
+                    return
+                trial.report(0.5 + epoch / 10, epoch)
+            self.study.tell(trial, 0.8)
+
+
+@pytest.mark.slow
+def test_the_dashboard_shows_trials_appear_live_in_chromium(
+    browser: Any,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    fake = make_experiment(tmp_path, "live")
+    (fake.path / STUDY_FILE).unlink(missing_ok=True)
+    search = LiveSearch(fake.path, "live")
+    server = serve_dashboard(load_experiment(str(fake.path)))
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(f"{server.url}/trials", wait_until="load")
+        page.get_by_text("Trial 0", exact=True).first.wait_for(timeout=30_000)
+        loaded = len(api(server, f"/{server.study_id}")["trials"])  # on the page now
+        assert page.get_by_text(f"Trial {loaded}", exact=True).count() == 0
+        search.go()
+        # A trial the search added after the page loaded shows up without a reload.
+        page.get_by_text(f"Trial {loaded}", exact=True).first.wait_for(timeout=60_000)
+        page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+    finally:
+        page.close()
+        search.stop()
+        server.shutdown()
+    assert errors == []
