@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 # Session fixtures: experiments made by real searches, for the tests that need one.
-from tests.searches import finished_experiment, interrupted_experiment  # noqa: F401
+from tests.searches import finished_experiment, interrupted_experiment, killed_search  # noqa: F401
 
 #: Fixtures that start Ray, a search or moto: a test using one is slow wherever it is.
 SLOW_FIXTURES = frozenset(
-    {"ray_session", "finished_experiment", "interrupted_experiment", "s3_server"}
+    {"ray_session", "finished_experiment", "interrupted_experiment", "killed_search", "s3_server"}
 )
 
 

@@ -8,18 +8,27 @@
 - ``interrupted_experiment``: ``hpsearch run`` in a subprocess, its driver
   killed with SIGKILL mid-search (no summary written); while it ran, the
   state inspection saw is recorded.
+- ``killed_search``: a search with ASHA, its driver SIGKILLed when its study
+  had a trial that ended and another part way past a checkpoint; with what
+  the study and the trial folders held at the kill (what resume must keep).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -27,9 +36,14 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
+from hpsearch import storage
 from hpsearch.commands import cli
+from hpsearch.experiments import RESULT_FILE, STUDY_FILE, TRIAL_PREFIX
 from tests.data.conftest import mixed_table
 from tests.netns import kill_marked
+
+if TYPE_CHECKING:
+    from optuna.trial import FrozenTrial
 
 HPSEARCH = [sys.executable, "-m", "hpsearch"]
 
@@ -60,12 +74,176 @@ def kill_search(driver: subprocess.Popen[bytes], marker: str) -> None:
     """SIGKILL a search's driver and every Ray process it started: once this returns,
     nothing writes to its experiment any more (Ray's workers run in sessions of their
     own, so killing the driver's group alone leaves them running for a while)."""
-    os.killpg(driver.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):  # it may have ended (and a test failed)
+        os.killpg(driver.pid, signal.SIGKILL)
     driver.wait()
     deadline = time.monotonic() + 60
     while kill_marked(marker):
         assert time.monotonic() < deadline, "Ray's processes outlived SIGKILL for 60 s"
         time.sleep(0.1)
+
+
+def kill_when(
+    driver: subprocess.Popen[bytes],
+    marker: str,
+    root: Path,
+    ready: Callable[[], bool],
+    what: str,
+    timeout: float = 120,
+) -> None:
+    """SIGKILL the search (:func:`kill_search`) once ``ready()`` holds, checked again
+    with its driver stopped (SIGSTOP): the driver alone writes the study, so what
+    ``ready`` saw is what the kill leaves."""
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            assert driver.poll() is None, f"the search ended before {what}:\n" + driver_stderr(root)
+            assert time.monotonic() < deadline, f"no {what} in {timeout:.0f} s"
+            if ready():
+                os.kill(driver.pid, signal.SIGSTOP)
+                if ready():
+                    return
+                os.kill(driver.pid, signal.SIGCONT)
+            time.sleep(0.05)
+    finally:
+        kill_search(driver, marker)
+
+
+def study_trials(location: str, name: str) -> tuple[FrozenTrial, ...] | None:
+    """The trials of the study in ``location``'s journal, read with plain Optuna from a
+    copy of it (the search may be writing it); ``None`` before the study exists."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    content = storage.read_bytes(storage.join(location, STUDY_FILE))
+    if not content:
+        return None
+    with tempfile.TemporaryDirectory(prefix="hpsearch-test-study-") as folder:
+        copy = Path(folder) / STUDY_FILE
+        copy.write_bytes(content)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        journal = JournalStorage(JournalFileBackend(str(copy)))
+        try:
+            study = optuna.load_study(study_name=name, storage=journal)
+        except KeyError:  # the journal holds no study yet
+            return None
+        return tuple(sorted(study.get_trials(deepcopy=True), key=lambda t: t.number))
+
+
+def trial_folders(location: str) -> dict[int, tuple[str, ...]]:
+    """The ``trial_<id>`` folders of the experiment at ``location``, by trial number."""
+    found: dict[int, list[str]] = {}
+    for name in storage.list_dirs(location):
+        params = storage.read_json(storage.join(location, name, "params.json"))
+        if name.startswith(TRIAL_PREFIX) and params is not None:
+            found.setdefault(int(params["trial_number"]), []).append(name)
+    return {number: tuple(sorted(names)) for number, names in found.items()}
+
+
+def tree(location: str) -> dict[str, bytes]:
+    """Every file under ``location`` (a path or a URI), by path relative to it."""
+    import pyarrow.fs as pafs
+
+    fs, base = storage.filesystem(location)
+    infos = fs.get_file_info(pafs.FileSelector(base, recursive=True))
+    files = {}
+    for info in infos:
+        if info.type == pafs.FileType.File:
+            with fs.open_input_stream(info.path) as stream:
+                files[info.path[len(base) :].lstrip("/")] = bytes(stream.read())
+    return files
+
+
+def result_rows(location: str, folder: str) -> list[dict[str, Any]]:
+    """The result lines of one trial folder, in the order Tune wrote them."""
+    text = storage.read_text(storage.join(location, folder, RESULT_FILE)) or ""
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+#: Whether a trial has ended, as the study holds it (the others continue on resume).
+ENDED = ("COMPLETE", "PRUNED", "FAIL")
+
+#: The killed search: 8 trials, ASHA with rungs at epochs 4 and 8, checkpoints every 3.
+KILLED_ARGS = ["--space", "quick", "--num-samples", "8", "--max-epochs", "16",
+               "--scheduler", "asha", "--grace-period", "4", "--checkpoint-every", "3"]  # fmt: skip
+KILLED_TRIALS, KILLED_GRACE = 8, 4
+
+
+def part_way(trials: tuple[FrozenTrial, ...] | None, left: int = 2) -> bool:
+    """A study in which a trial has ended, another is part way past a checkpoint, and
+    at least ``left`` trials are left to ask (so a resume runs new trials too)."""
+    return bool(
+        trials
+        and len(trials) <= KILLED_TRIALS - left
+        and any(t.state.name in ENDED for t in trials)
+        and any(t.state.name == "RUNNING" and "checkpoint" in t.user_attrs for t in trials)
+    )
+
+
+@dataclass(frozen=True)
+class KilledSearch:
+    """A search SIGKILLed mid-run, and what it held at the kill."""
+
+    name: str
+    location: str  # the experiment as the kill left it (copy it before resuming a local one)
+    at_kill: tuple[FrozenTrial, ...]  # its study's trials, by number
+    folders: dict[int, tuple[str, ...]]  # its trial folders with a params.json, by number
+    trees: dict[str, dict[str, bytes]]  # each trial folder's files (with a params.json or not)
+
+    @property
+    def ended(self) -> list[int]:
+        """The trials the study had as ended: resume must leave them be."""
+        return [t.number for t in self.at_kill if t.state.name in ENDED]
+
+    @property
+    def continuing(self) -> list[int]:
+        """Unfinished trials with a checkpoint: resume continues them from it."""
+        return [
+            t.number
+            for t in self.at_kill
+            if t.state.name not in ENDED and "checkpoint" in t.user_attrs
+        ]
+
+
+def kill_part_way(
+    args: list[str], name: str, where: str, root: Path, left: int = 2
+) -> KilledSearch:
+    """``hpsearch run ARGS --name NAME`` (results under ``root`` unless ARGS give
+    ``--storage``), SIGKILLed once :func:`part_way` (``left``); ``where`` is the
+    experiment's location, read as the kill left it."""
+    driver, marker = start_search([*args, "--name", name], root)
+    kill_when(
+        driver,
+        marker,
+        root,
+        lambda: part_way(study_trials(where, name), left),
+        "trial ended and another part way past a checkpoint",
+    )
+    at_kill = study_trials(where, name)
+    assert at_kill is not None and part_way(at_kill, left)
+    return KilledSearch(name, where, at_kill, trial_folders(where), trial_trees(where))
+
+
+def trial_trees(location: str) -> dict[str, dict[str, bytes]]:
+    """The files of each ``trial_<id>`` folder of the experiment at ``location``."""
+    return {
+        f: tree(storage.join(location, f))
+        for f in storage.list_dirs(location)
+        if f.startswith(TRIAL_PREFIX)
+    }
+
+
+@pytest.fixture(scope="session")
+def killed_search(tmp_path_factory: pytest.TempPathFactory) -> KilledSearch:
+    """:data:`KILLED_ARGS`, the driver SIGKILLed part way (:func:`part_way`); the folder
+    it ran in is removed, so that no resume can write there."""
+    root = tmp_path_factory.mktemp("killed") / "results"
+    killed = kill_part_way(KILLED_ARGS, "k", str(root / "k"), root)
+    pristine = tmp_path_factory.mktemp("pristine") / "k"
+    shutil.copytree(root / "k", pristine)
+    shutil.rmtree(root / "k")
+    return KilledSearch(killed.name, str(pristine), killed.at_kill, killed.folders, killed.trees)
 
 
 def customers(n: int = 1500, seed: int = 0) -> pa.Table:
