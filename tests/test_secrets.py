@@ -31,6 +31,8 @@ LOCATION_PARAMS = {
     ("export-model", "exp"), ("predict", "source"), ("predict", "data"),
     ("export", "storage"), ("report", "storage"), ("best", "storage"), ("trials", "storage"),
     ("export-model", "storage"), ("predict", "storage"), ("list", "storage"),
+    # The dashboard serves until stopped: tests/experiments/test_dashboard.py gives it a key.
+    ("dashboard", "exp"), ("dashboard", "storage"),
     # A results location with a key is refused (test_a_results_location_with_a_key_...);
     # so is any location with a key given to job submit (tests/cluster/test_submit.py).
     ("run", "storage"), ("resume", "exp"), ("resume", "storage"),

@@ -25,6 +25,7 @@ from hpsearch.experiments._experiment import (
 from hpsearch.experiments._layout import (
     CHECKPOINT_PREFIX,
     FINAL_STATES,
+    INTERNAL_KEYS,
     OPTUNA_KEY,
     RESULT_FILE,
     SEARCH_FILE,
@@ -52,6 +53,7 @@ __all__ = [
     "CHECKPOINT_PREFIX",
     "EXPERIMENT_STATES",
     "FINAL_STATES",
+    "INTERNAL_KEYS",
     "OPTUNA_KEY",
     "RESULT_FILE",
     "SEARCH_FILE",

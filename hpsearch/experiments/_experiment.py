@@ -533,7 +533,8 @@ def _as_summarized(
         for row in summary.get("leaderboard") or []
         if isinstance(row, dict) and row.get("state") in FINAL_STATES
     }
-    return tuple(
+    on_storage = {t.number for t in trials}
+    corrected = tuple(
         replace(
             t,
             state=str(told[t.number]["state"]),
@@ -543,6 +544,26 @@ def _as_summarized(
         if t.state not in FINAL_STATES and t.number in told
         else t
         for t in trials
+    )
+    # A trial whose result files the kill left out entirely: as the summary has it.
+    lost = [_from_summary(row, str(summary.get("metric", ""))) for n, row in told.items()
+            if n not in on_storage and isinstance(n, int)]  # fmt: skip
+    return tuple(sorted((*corrected, *lost), key=lambda t: t.number))
+
+
+def _from_summary(row: dict[str, Any], metric: str) -> TrialRecord:
+    best = {"epoch": int(row.get("best_epoch") or 0), metric: row.get("best_value")}
+    return TrialRecord(
+        trial_id=str(row.get("trial_id", "")),
+        number=int(row["number"]),
+        params=dict(row.get("params") or {}),
+        optuna=None,
+        history=(best,) if row.get("best_value") is not None else (),
+        state=str(row["state"]),
+        reason=str(row.get("reason", "")),
+        checkpoint=row.get("checkpoint"),
+        runs=(str(row.get("trial_id", "")),),
+        told_epochs=int(row.get("epochs") or 0),
     )
 
 

@@ -19,6 +19,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeGuard
 
@@ -28,14 +29,43 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch import storage
-from hpsearch.experiments import STUDY_FILE
+from hpsearch.experiments import INTERNAL_KEYS, STUDY_FILE
 
 #: Seconds between uploads of a journal kept on object storage.
 SYNC_S = 5.0
 #: The user attribute that marks a warm start's trial (not one of this search's).
 WARM_START = "warm_start"
+#: Keys of a trial's config that are hpsearch's, not hyperparameters.
+_NOT_CONFIG = INTERNAL_KEYS
 #: States of a trial that ended; the others continue on resume.
 ENDED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+@dataclass(frozen=True)
+class Told:
+    """An ended trial as the study of record has it."""
+
+    ended: str
+    epochs: int
+    values: dict[int, float]
+    config: dict[str, Any]
+    checkpoint: str | None
+    tune_trial_id: str
+
+    @classmethod
+    def of(cls, trial: FrozenTrial, location: str) -> Told:
+        """``trial``'s record; its checkpoint as a location under ``location``."""
+        attrs = trial.user_attrs
+        checkpoint = attrs.get("checkpoint")
+        config = attrs.get("config")
+        return cls(
+            ended=str(attrs.get("ended", "")),
+            epochs=max(trial.intermediate_values, default=0),
+            values=dict(trial.intermediate_values),
+            config=dict(config) if isinstance(config, dict) else {},
+            checkpoint=storage.join(location, checkpoint) if _relative(checkpoint) else None,
+            tune_trial_id=str(attrs.get("tune_trial_id", "")),
+        )
 
 
 class StudyRecord:
@@ -119,6 +149,8 @@ class StudyRecord:
         trial = self.study.ask()
         self.trials[trial.number] = trial
         config = define(trial)
+        # The trial's hyperparameters, so the study alone can tell what it trained.
+        trial.set_user_attr("config", {k: v for k, v in config.items() if k not in _NOT_CONFIG})
         checkpoint = trial.user_attrs.get("checkpoint")
         earlier = self.study.get_trials(deepcopy=False)[trial.number].intermediate_values
         if earlier and _relative(checkpoint):
@@ -142,12 +174,12 @@ class StudyRecord:
         """Unfinished trials of an earlier run not handed out yet."""
         return len(self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
 
-    def outcomes(self) -> dict[int, tuple[str, int]]:
-        """How this search's ended trials ended (the ``ended`` attribute) and their last
-        epoch, by number: what the study was told, which storage's result files may
-        not show yet (they lag the study when the driver is killed)."""
+    def told(self) -> dict[int, Told]:
+        """What the study was told of this search's ended trials, by number: what
+        storage's result files may not show yet (Tune copies them there every few
+        seconds, so they lag the study when the driver is killed)."""
         return {
-            t.number: (str(t.user_attrs.get("ended", "")), max(t.intermediate_values, default=0))
+            t.number: Told.of(t, self.location)
             for t in self.study.get_trials(deepcopy=False)
             if t.state in ENDED and WARM_START not in t.user_attrs
         }

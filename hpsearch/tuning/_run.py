@@ -317,7 +317,7 @@ def fit_and_summarize(
             times=progress.times,
             wall_time_s=search_s,
             ray_start_s=session.ray_start_s,
-            outcomes=record.outcomes(),
+            told=record.told(),
         )
         # Terminated, unless every trial had ended before the signal came.
         if termination.received and (

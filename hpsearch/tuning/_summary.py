@@ -17,9 +17,10 @@ from hpsearch.experiments import (
     read_trials,
     trial_state,
 )
-from hpsearch.metrics import format_score, format_value
+from hpsearch.metrics import best_score, format_score, format_value
 from hpsearch.storage import join, redact
 from hpsearch.trainable import model_from_checkpoint, score_splits
+from hpsearch.tuning._record import Told
 from hpsearch.tuning._status import driver_identity
 
 
@@ -52,15 +53,35 @@ def _trial_row(trial: TrialRecord, metric: str, mode: str) -> dict[str, Any]:
     }
 
 
-def _as_told(row: dict[str, Any], ended: str, last_epoch: int, max_epochs: int) -> None:
+def _row_from_study(number: int, told: Told, metric: str, mode: str) -> dict[str, Any]:
+    """A trial only the study of record has: a kill left none of its result files."""
+    history = [{"epoch": e, metric: v} for e, v in sorted(told.values.items())]
+    best_value, best_at = best_score(history, metric, mode)
+    return {
+        "trial_id": told.tune_trial_id,
+        "number": number,
+        "state": "",
+        "reason": "",
+        "epochs": told.epochs,
+        "best_value": best_value,
+        "best_epoch": best_at,
+        "last": {metric: history[-1][metric]} if history else {},
+        "num_params": None,
+        "params": told.config,
+        "checkpoint": None if told.checkpoint is None else redact(told.checkpoint),
+        "node": None,
+    }
+
+
+def _as_told(row: dict[str, Any], told: Told, max_epochs: int) -> None:
     """A trial the study was told had ended, whose result file was cut short by a kill."""
-    row["epochs"] = max(row["epochs"], last_epoch)
+    row["epochs"] = max(row["epochs"], told.epochs)
     row["state"], row["reason"] = trial_state(
         epochs=row["epochs"],
         max_epochs=max_epochs,
         done=True,
-        diverged=ended == "diverged",
-        error="ended with an error" if ended in ("errored", "no score") else None,
+        diverged=told.ended == "diverged",
+        error="ended with an error" if told.ended in ("errored", "no score") else None,
         live=False,
     )
 
@@ -105,26 +126,54 @@ def summarize(
     times: dict[str, TrialTimes],
     wall_time_s: float,
     ray_start_s: float,
-    outcomes: dict[int, tuple[str, int]],
+    told: dict[int, Told],
 ) -> dict[str, Any]:
     """Everything a user wants to know when the search ends, as JSON-able data.
 
     The trials are read back from storage, so a resumed search summarizes
-    every run's trials, each number once. The best trial is the one whose
-    validation metric was best at any epoch; its best checkpointed weights are
-    scored on the test split here, once; the search itself never saw that split.
+    every run's trials, each number once; what the study of record was told
+    fills in what a killed driver left out of storage's result files. The best
+    trial is the one whose validation metric was best at any epoch; its best
+    checkpointed weights are scored on the test split here, once; the search
+    itself never saw that split.
     """
     metric, mode = config.resolved_metric(data.task), config.resolved_mode(data.task)
     trials = read_trials(experiment_path, config.max_epochs, live=False)
-    rows = [_trial_row(t, metric, mode) for t in trials]
-    for row in rows:
-        if row["number"] in outcomes and row["state"] == "interrupted":
-            _as_told(row, *outcomes[row["number"]], config.max_epochs)
-    for trial, row in zip(trials, rows, strict=True):
-        ran = [times[run] for run in trial.runs if run in times]
+    rows = {t.number: _trial_row(t, metric, mode) for t in trials}
+    located = {t.number: t.checkpoint for t in trials}  # unredacted, to score the best
+    runs = {t.number: t.runs for t in trials}
+    for number, record in told.items():
+        if number not in rows:
+            rows[number] = _row_from_study(number, record, metric, mode)
+            there = record.checkpoint is not None and storage.exists(record.checkpoint)
+            located[number], runs[number] = (
+                record.checkpoint if there else None,
+                (record.tune_trial_id,),
+            )
+        if rows[number]["state"] in ("interrupted", ""):
+            _as_told(rows[number], record, config.max_epochs)
+    for number, row in rows.items():
+        ran = [times[run] for run in runs[number] if run in times]
         if ran:
             row["started_s"] = round(min(t.start for t in ran), 3)
             row["ended_s"] = round(max(t.end or wall_time_s for t in ran), 3)
+    return _summary(config, data, name, experiment_path, [rows[n] for n in sorted(rows)],
+                    located, times, wall_time_s, ray_start_s)  # fmt: skip
+
+
+def _summary(
+    config: SearchConfig,
+    data: TabularData,
+    name: str,
+    experiment_path: str,
+    rows: list[dict[str, Any]],
+    located: dict[int, str | None],
+    times: dict[str, TrialTimes],
+    wall_time_s: float,
+    ray_start_s: float,
+) -> dict[str, Any]:
+    """summary.json from one row per trial, the best scored on the test split."""
+    metric, mode = config.resolved_metric(data.task), config.resolved_mode(data.task)
     ranked = sorted(filter(_usable, rows), key=lambda r: r["best_value"], reverse=mode == "max")
     counts = {s: sum(r["state"] == s for r in rows) for s in (*FINAL_STATES, "interrupted")}
     ended = sum(r["state"] in FINAL_STATES for r in rows)
@@ -142,19 +191,17 @@ def summarize(
         # Ranked trials first, then those without a usable score.
         "leaderboard": ranked + [r for r in rows if not _usable(r)],
     }
-    best = next((r for r in ranked if r["checkpoint"]), None)
+    best = next((r for r in ranked if located.get(r["number"])), None)
     if best is not None:
-        summary["best"] = _score_best(best, trials, data, metric)
+        summary["best"] = _score_best(best, str(located[best["number"]]), data, metric)
     return summary
 
 
 def _score_best(
-    best: dict[str, Any], trials: tuple[TrialRecord, ...], data: TabularData, metric: str
+    best: dict[str, Any], checkpoint: str, data: TabularData, metric: str
 ) -> dict[str, Any]:
     """The best trial, its best checkpointed weights scored on validation and test."""
-    trial = next(t for t in trials if t.number == best["number"])
-    assert trial.checkpoint is not None  # ranked with one
-    with storage.local_copy(trial.checkpoint) as directory:  # downloaded when remote
+    with storage.local_copy(checkpoint) as directory:  # downloaded when remote
         model, state = model_from_checkpoint(directory, data.num_features, data.num_outputs)
     scores = score_splits(model, state, data, ("val", "test"))
     return {

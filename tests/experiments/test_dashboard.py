@@ -399,6 +399,34 @@ def test_the_command_prints_the_url_serves_and_stops_on_sigterm(tmp_path: Path) 
     assert "loaded: []" in out
 
 
+@pytest.mark.parametrize("option", ["exp", "storage"])
+def test_a_key_in_the_dashboards_location_is_never_printed(tmp_path: Path, option: str) -> None:
+    """A location given with a key (``?secret_key=...``) is read, and shown blanked."""
+    journaled(tmp_path, "keyed")
+    key = "k3y" + "9" * 20
+    where = [f"file://{tmp_path}/keyed?secret_key={key}"] if option == "exp" else [
+        "keyed", "--storage", f"file://{tmp_path}?secret_key={key}"
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-u", "-c", _COMMAND, *where],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert line.startswith("Dashboard of keyed: http://127.0.0.1:"), line + err
+    assert key not in line + out + err
+
+
 # In the browser (slow) ----------------------------------------------------------------
 
 

@@ -113,7 +113,12 @@ def test_trials_round_trip_through_the_reloaded_study(location: str) -> None:
     assert first.state == COMPLETE and first.value == 0.75
     assert first.params == {"lr": config["lr"]}
     assert first.intermediate_values == {1: 0.5, 2: 0.75}
-    assert first.user_attrs == {"tune_trial_id": "abc_00000", "ended": "completed", "best_epoch": 2}
+    assert first.user_attrs == {
+        "config": {"lr": config["lr"]},  # what it trained with, for when its files are lost
+        "tune_trial_id": "abc_00000",
+        "ended": "completed",
+        "best_epoch": 2,
+    }
     # (Optuna gives a pruned trial its last reported value.)
     assert (trials[diverged].state, trials[diverged].value) == (PRUNED, 0.2)
     assert (trials[failed].state, trials[failed].value) == (FAIL, None)
@@ -146,7 +151,7 @@ def test_an_epoch_is_reported_once(location: str) -> None:
     assert by_number(location)[number].intermediate_values == {1: 0.5, 2: 0.6}
 
 
-def test_outcomes_say_how_each_ended_trial_ended(location: str) -> None:
+def test_told_says_how_each_ended_trial_ended_and_what_it_trained(location: str) -> None:
     warm = _warm_trial(0.9)
     record = create(location, earlier=(warm,))
     done = run(record, [0.1, 0.5, 0.6])
@@ -155,11 +160,14 @@ def test_outcomes_say_how_each_ended_trial_ended(location: str) -> None:
     errored = run(record, [], None)  # failed before its first epoch
     record.set_attrs(errored, ended="errored")
     record.finish(errored, FAIL, None)
-    assert record.outcomes() == {
+    told = record.told()
+    assert {n: (t.ended, t.epochs) for n, t in told.items()} == {
         done: ("completed", 3),
         stopped: ("stopped", 2),
         errored: ("errored", 0),
     }
+    assert told[done].values == {1: 0.1, 2: 0.5, 3: 0.6}
+    assert set(told[done].config) == {"lr"}  # the hyperparameters, not hpsearch's keys
 
 
 # Warm start ---------------------------------------------------------------------------------
