@@ -71,12 +71,14 @@ class StudySearcher(Searcher):
         if result.get("diverged") or (value is not None and not is_finite(value)):
             # PRUNED: TPE ranks it worst and steers away from its region.
             return optuna.trial.TrialState.PRUNED, None, "diverged"
-        best = _best(self.record, number, self.mode).get("best_value")
+        values = self.record.study.get_trials(deepcopy=False)[number].intermediate_values
         stopped = self.scheduler is not None and number in self.scheduler.stopped
-        if best is None:
+        if not values:
             return optuna.trial.TrialState.FAIL, None, "no score"
-        # A trial the pruner stopped counts with its best value, as the sampler saw it.
-        return optuna.trial.TrialState.COMPLETE, best, "stopped" if stopped else "completed"
+        # The sampler learns from the last value, stopped trials too (as Ray's
+        # OptunaSearch told it): their best would rank early bloomers too high.
+        last = values[max(values)]
+        return optuna.trial.TrialState.COMPLETE, last, "stopped" if stopped else "completed"
 
     def save(self, checkpoint_path: str) -> None:
         raise NotImplementedError  # the study's journal holds the state; no pickle
