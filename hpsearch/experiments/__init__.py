@@ -20,6 +20,7 @@ from hpsearch.experiments._experiment import (
 from hpsearch.experiments._layout import (
     CHECKPOINT_PREFIX,
     FINAL_STATES,
+    INTERNAL_KEYS,
     OPTUNA_KEY,
     RESULT_FILE,
     SEARCH_FILE,
@@ -42,6 +43,7 @@ __all__ = [
     "CHECKPOINT_PREFIX",
     "EXPERIMENT_STATES",
     "FINAL_STATES",
+    "INTERNAL_KEYS",
     "OPTUNA_KEY",
     "RESULT_FILE",
     "SEARCH_FILE",

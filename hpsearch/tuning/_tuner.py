@@ -14,7 +14,9 @@ from ray.tune.search.optuna import OptunaSearch
 from hpsearch import compat
 from hpsearch.config import SearchConfig
 from hpsearch.data import TabularData
+from hpsearch.experiments import INTERNAL_KEYS
 from hpsearch.metrics import is_finite
+from hpsearch.spaces import SPACE_KEYS
 from hpsearch.trainable import TrainSettings, train_mlp
 from hpsearch.tuning._samplers import build_sampler
 from hpsearch.tuning._schedulers import build_scheduler, stop_epochs
@@ -25,11 +27,20 @@ MAX_TRIAL_RESTARTS = 2
 
 
 class Searcher(OptunaSearch):
-    """Ray's OptunaSearch, telling Optuna a diverged trial was PRUNED.
+    """Ray's OptunaSearch, giving each trial what the space returned and telling
+    Optuna a diverged trial was PRUNED.
 
     Ray tells its NaN score, which Optuna refuses, leaving the trial RUNNING
     for good; PRUNED, TPE ranks it worst and steers away from its region.
     """
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        config = super().suggest(trial_id)
+        if not isinstance(config, dict):
+            return config
+        # Ray merges the raw draws (width_1, use_weight_decay) into the config; they
+        # stay in Optuna's record, the trial gets the space's keys and hpsearch's.
+        return {k: v for k, v in config.items() if k in SPACE_KEYS or k in INTERNAL_KEYS}
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         # A restarted trial re-reports epochs; Optuna keeps the first and warns, harmlessly.

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from hpsearch import SearchConfig, SearchResult, UserError, run_search
+from hpsearch.experiments import INTERNAL_KEYS, load_experiment
+from hpsearch.spaces import SPACE_KEYS
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.usefixtures("ray_session")]
 
@@ -63,6 +65,11 @@ def test_a_search_writes_a_summary_with_the_best_trial_scored_on_test(results_ro
         assert {"train_loss", "val_loss", "val_accuracy", "epoch_time_s", "num_params"} <= set(
             rows[0]
         )
+        # The trial got what the space returned; Optuna's raw draws stay in its record.
+        config = json.loads((trial_dir / "params.json").read_text())
+        assert set(config) <= set(SPACE_KEYS) | INTERNAL_KEYS, set(config) - set(SPACE_KEYS)
+        drawn_only = set(config["optuna"]["params"]) - set(SPACE_KEYS)  # quick's "width"
+        assert drawn_only and not drawn_only & set(config)
 
 
 def test_regression_search_reports_rmse_and_r2() -> None:
@@ -211,8 +218,9 @@ def test_warm_start_seeds_the_sampler_with_a_previous_search(base: SearchResult)
     study = pickle.loads(state_file.read_bytes())["_ot_study"]
     assert len(study.trials) == 10
     before = {r["number"]: r for r in base.summary["leaderboard"]}
+    drawn = {t.number: t.searched for t in load_experiment(base.experiment_path).trials}
     for trial in study.trials[:6]:
-        assert trial.params == {k: before[trial.number]["params"][k] for k in trial.params}
+        assert trial.params == drawn[trial.number]
         assert trial.value == pytest.approx(before[trial.number]["best_value"])
     # The new trials are numbered after them; the search ran as many as asked.
     assert sorted(r["number"] for r in warm.summary["leaderboard"]) == [6, 7, 8, 9]
