@@ -2,10 +2,10 @@
 
 hpsearch reaches into library internals only where the public API has no
 way to do what a search needs (each function says what and why). Each name is
-listed in :data:`PRIVATE`, and tests/tuning/test_compat.py checks every one on
+listed in :data:`PRIVATE`, and tests/test_compat.py checks every one on
 the installed versions, so an upgrade that removes one fails a test naming it
 instead of breaking a resume silently. Anything else in hpsearch uses public
-APIs only (tests/tuning/test_compat.py checks the source for it).
+APIs only (tests/test_compat.py checks the source for it).
 """
 
 from __future__ import annotations

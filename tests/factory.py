@@ -217,7 +217,8 @@ def _describe(config: SearchConfig, name: str, task: Task) -> dict[str, Any]:
 
 
 def _params(number: int, trial: FakeTrial, task: Task) -> dict[str, Any]:
-    """A trial's config as the 'quick' space and hpsearch's wrapper record it."""
+    """A trial's config as the 'quick' space and hpsearch's wrapper record it: the keys
+    the space returned; what Optuna drew (width, hidden_layers) only in its record."""
     searched: dict[str, Any] = {
         "optimizer": ("adam", "adamw")[number % 2],
         "lr": round(0.002 * (number + 1), 6),
@@ -228,8 +229,6 @@ def _params(number: int, trial: FakeTrial, task: Task) -> dict[str, Any]:
     config = {
         "optimizer": searched["optimizer"],
         "lr": searched["lr"],
-        "width": searched["width"],
-        "hidden_layers": searched["hidden_layers"],
         "weight_decay": 0.0,
         "hidden_sizes": [searched["width"]] * searched["hidden_layers"],
         "activation": "relu",

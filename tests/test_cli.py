@@ -145,7 +145,7 @@ def test_ctrl_c_or_sigterm_stops_the_search_summarizes_it_and_it_resumes(
 
     sent = getattr(signal, signal_name)
     env = {**os.environ, "HPSEARCH_STORAGE": str(tmp_path)}
-    args = ["run", "--space", "quick", "--num-samples", "8", "--max-epochs", "12", "--name", "intr"]
+    args = ["run", "--space", "quick", "--num-samples", "8", "--max-epochs", "8", "--name", "intr"]
     proc = subprocess.Popen(
         HPSEARCH + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )

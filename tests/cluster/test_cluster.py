@@ -107,7 +107,7 @@ def test_jobs_are_listed_followed_and_stopped(cluster: NetnsCluster) -> None:
     storage = cluster.s3_uri("stopped")
     submit = hpsearch(
         cluster, "job", "submit", "--address", cluster.address, "--space", "quick",
-        "--num-samples", "200", "--max-epochs", "40", "--scheduler", "none",
+        "--num-samples", "200", "--max-epochs", "10", "--scheduler", "none",
         "--storage", storage, "--name", "long",
     )  # fmt: skip
     assert submit.returncode == 0, submit.stderr

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import re
 import sys
 import textwrap
@@ -13,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from hpsearch import SearchConfig, SearchResult, UserError, run_search
+from hpsearch.experiments import INTERNAL_KEYS, load_experiment, open_study
+from hpsearch.spaces import SPACE_KEYS
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.usefixtures("ray_session")]
 
@@ -63,6 +64,11 @@ def test_a_search_writes_a_summary_with_the_best_trial_scored_on_test(results_ro
         assert {"train_loss", "val_loss", "val_accuracy", "epoch_time_s", "num_params"} <= set(
             rows[0]
         )
+        # The trial got what the space returned; Optuna's raw draws stay in its record.
+        config = json.loads((trial_dir / "params.json").read_text())
+        assert set(config) <= set(SPACE_KEYS) | INTERNAL_KEYS, set(config) - set(SPACE_KEYS)
+        drawn_only = set(config["optuna"]["params"]) - set(SPACE_KEYS)  # quick's "width"
+        assert drawn_only and not drawn_only & set(config)
 
 
 def test_regression_search_reports_rmse_and_r2() -> None:
@@ -99,10 +105,9 @@ def test_diverging_trials_end_cleanly_and_the_search_goes_on(
     summary = result.summary
     sys.modules.pop("wild_space", None)
     assert summary["trials"]["diverged"] == 3
-    # The sampler was told: Optuna's study (as Tune saved the searcher) has the
-    # diverged trials as pruned, which TPE ranks below every finished trial.
-    state_file = next(Path(result.experiment_path).glob("searcher-state-*.pkl"))
-    study = pickle.loads(state_file.read_bytes())["_ot_study"]
+    # The sampler was told: the study of record has the diverged trials as
+    # pruned, which TPE ranks below every finished trial.
+    study = open_study(load_experiment(result.experiment_path))
     states = {t.number: t.state.name for t in study.trials}
     assert states == {n: "PRUNED" if n % 2 else "COMPLETE" for n in range(6)}
     assert summary["trials"]["errored"] == 0
@@ -206,14 +211,14 @@ def test_warm_start_seeds_the_sampler_with_a_previous_search(base: SearchResult)
     assert any("warm start from base: 6 trials seed the sampler" in line for line in lines)
     record = json.loads((Path(warm.experiment_path) / "hpsearch.json").read_text())
     assert record["warm_start"] == {"from": "base", "trials": 6}
-    # The searcher's study holds the previous trials first, with their params and scores.
-    state_file = next(Path(warm.experiment_path).glob("searcher-state-*.pkl"))
-    study = pickle.loads(state_file.read_bytes())["_ot_study"]
+    # The study of record holds the previous trials first, with their params and scores.
+    study = open_study(load_experiment(warm.experiment_path))
     assert len(study.trials) == 10
-    before = {r["number"]: r for r in base.summary["leaderboard"]}
+    before = open_study(load_experiment(base.experiment_path)).trials
+    drawn = {t.number: t.searched for t in load_experiment(base.experiment_path).trials}
     for trial in study.trials[:6]:
-        assert trial.params == {k: before[trial.number]["params"][k] for k in trial.params}
-        assert trial.value == pytest.approx(before[trial.number]["best_value"])
+        assert trial.params == drawn[trial.number] == before[trial.number].params
+        assert trial.value == before[trial.number].value is not None
     # The new trials are numbered after them; the search ran as many as asked.
     assert sorted(r["number"] for r in warm.summary["leaderboard"]) == [6, 7, 8, 9]
 
