@@ -166,7 +166,8 @@ ENDED = ("COMPLETE", "PRUNED", "FAIL")
 
 #: The killed search: 8 trials, ASHA with rungs at epochs 4 and 8, checkpoints every 3.
 KILLED_ARGS = ["--space", "quick", "--num-samples", "8", "--max-epochs", "16",
-               "--scheduler", "asha", "--grace-period", "4", "--checkpoint-every", "3"]  # fmt: skip
+               "--scheduler", "asha", "--grace-period", "4", "--checkpoint-every", "3",
+               "--max-concurrent", "2"]  # fmt: skip
 KILLED_TRIALS, KILLED_GRACE = 8, 4
 
 

@@ -273,3 +273,29 @@ def test_the_check_lets_self_docstrings_and_public_names_be(tmp_path: Path) -> N
         "    return getattr(obj, 'name', None), obj.__class__, '_not_a_module'\n"
     )
     assert _violations(planted) == []
+
+
+def test_the_only_unpickling_in_optuna_is_what_a_resume_strips() -> None:
+    """hpsearch trusts a journal from storage because Optuna unpickles nothing of it
+    but CMA-ES's optimizer attributes (stripped on resume: PICKLED_ATTRS) and a journal
+    snapshot (only backends that keep snapshots; hpsearch's file journal has none).
+    An Optuna that unpickles anything else fails here."""
+    import optuna
+    from optuna.storages.journal import JournalFileBackend
+    from optuna.storages.journal._base import BaseJournalSnapshot
+
+    from hpsearch.tuning._record import PICKLED_ATTRS
+
+    root = Path(optuna.__file__).parent
+    sites = {
+        str(path.relative_to(root))
+        for path in root.rglob("*.py")
+        if "testing" not in path.parts
+        and re.search(r"\bpickle\.loads?\(|\bcloudpickle\.loads?\(", path.read_text())
+    }
+    assert sites == {"storages/journal/_storage.py", "samplers/_cmaes.py"}, sites
+    cmaes = (root / "samplers" / "_cmaes.py").read_text()
+    assert '"cma:"' in cmaes and '"sepcma:"' in cmaes and '"cmawm:"' in cmaes
+    assert 'self._attr_prefix + "optimizer"' in cmaes
+    assert {p.split(":")[0] + ":" for p in PICKLED_ATTRS} == {"cma:", "sepcma:", "cmawm:"}
+    assert not issubclass(JournalFileBackend, BaseJournalSnapshot)

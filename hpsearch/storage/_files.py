@@ -5,6 +5,7 @@ No Ray and no torch here: inspection reads storage with pyarrow alone.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -39,6 +40,23 @@ def filesystem(location: str) -> tuple[pafs.FileSystem, str]:
     if "://" not in location:
         location = str(Path(location).expanduser().resolve())
     return pafs.FileSystem.from_uri(location)
+
+
+def local_path(location: str) -> Path | None:
+    """The local path of a path or a ``file://`` URI (its ``?options`` dropped); ``None``
+    for a location on another filesystem (object storage)."""
+    if "://" not in location:
+        return Path(location).expanduser()
+    if location.startswith("file://"):
+        return Path(location.removeprefix("file://").partition("?")[0])
+    return None
+
+
+def remove(location: str) -> None:
+    """Delete the file at ``location`` (nothing if there is none)."""
+    fs, path = filesystem(location)
+    with contextlib.suppress(FileNotFoundError):
+        fs.delete_file(path)
 
 
 def join(location: str, *parts: str) -> str:
@@ -242,7 +260,7 @@ def local_copy(location: str) -> Iterator[Path]:
     A local path is used as is; a remote one is downloaded to a temporary
     directory, removed afterwards.
     """
-    if "://" not in location or location.startswith("file://"):
+    if local_path(location) is not None:
         fs, path = filesystem(location)
         yield Path(path)
         return

@@ -8,11 +8,14 @@ unpickles anything, so resume, warm start, the report and the dashboard can
 trust it as data.
 
 On object storage the journal is written to a local file and uploaded as it
-changes, at most every :data:`SYNC_S` seconds and when the search ends.
+changes, at most every :data:`SYNC_S` seconds, whenever a trial is asked (before
+Tune can write its folder) and when the search ends.
 """
 
 from __future__ import annotations
 
+import copy
+import glob
 import os
 import re
 import shutil
@@ -37,6 +40,10 @@ SYNC_S = 5.0
 WARM_START = "warm_start"
 #: Keys of a trial's config that are hpsearch's, not hyperparameters.
 _NOT_CONFIG = INTERNAL_KEYS
+#: Samplers' system attributes that Optuna unpickles (CMA-ES's optimizer, in its three
+#: variants): never carried into a resumed study. tests/test_compat.py checks that no
+#: other ``pickle.loads`` is reachable in the installed Optuna.
+PICKLED_ATTRS = ("cma:optimizer", "sepcma:optimizer", "cmawm:optimizer")
 #: States of a trial that ended; the others continue on resume.
 ENDED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
@@ -119,10 +126,11 @@ class StudyRecord:
         unfinished ones WAITING (with their values so far), so that asking the study
         hands them back under their own numbers before any new trial."""
         old = load_study(location, name)
-        trials = [_continuing(t) for t in sorted(old.trials, key=lambda t: t.number)]
+        trials = [_continuing(t, location) for t in sorted(old.trials, key=lambda t: t.number)]
         journal = _journal_path(location)
         fresh = journal.with_name(f".{journal.name}.rebuild")
         fresh.unlink(missing_ok=True)
+        _drop_stale_locks(fresh)
         study = optuna.create_study(
             study_name=name,
             storage=_storage(fresh),
@@ -135,6 +143,7 @@ class StudyRecord:
         for trial in trials:
             study.add_trial(trial)
         os.replace(fresh, journal)  # the rebuilt journal, whole, under the name readers use
+        _drop_stale_locks(journal)
         study = optuna.load_study(
             study_name=name, storage=_storage(journal), sampler=sampler, pruner=pruner
         )
@@ -232,8 +241,9 @@ def load_study(location: str, name: str) -> optuna.Study:
     """The study of the experiment at ``location`` as its journal holds it (a copy for a
     remote one), for reading."""
     path = storage.join(location, STUDY_FILE)
-    if not _remote(location):
-        return optuna.load_study(study_name=name, storage=_storage(Path(path)))
+    here = storage.local_path(location)
+    if here is not None:
+        return optuna.load_study(study_name=name, storage=_storage(here / STUDY_FILE))
     with tempfile.TemporaryDirectory(prefix="hpsearch-study-") as folder:
         local = Path(folder) / STUDY_FILE
         local.write_bytes(storage.read_bytes(path) or b"")
@@ -243,18 +253,39 @@ def load_study(location: str, name: str) -> optuna.Study:
         return optuna.load_study(study_name=name, storage=memory)
 
 
-def _continuing(trial: FrozenTrial) -> FrozenTrial:
-    """An unfinished trial as WAITING, keeping its params and values so far."""
+def _continuing(trial: FrozenTrial, location: str) -> FrozenTrial:
+    """A trial as a resumed study holds it: an ended one as it was, an unfinished one
+    WAITING with its values up to the checkpoint it continues from (none if it has no
+    checkpoint left: it starts over). The system attributes Optuna would unpickle are
+    dropped (:data:`PICKLED_ATTRS`): the journal is data from storage."""
     if trial.state in ENDED:
-        return trial
+        ended = copy.deepcopy(trial)
+        ended.system_attrs = {
+            k: v for k, v in trial.system_attrs.items() if not k.startswith(PICKLED_ATTRS)
+        }
+        return ended
+    attrs = dict(trial.user_attrs)
+    checkpoint, epoch = attrs.get("checkpoint"), attrs.get("checkpoint_epoch")
+    kept = _relative(checkpoint) and storage.exists(storage.join(location, checkpoint))
+    if not kept or not isinstance(epoch, int):
+        attrs.pop("checkpoint", None)
+        attrs.pop("checkpoint_epoch", None)
+        epoch = 0
     return optuna.trial.create_trial(
         state=TrialState.WAITING,
         params=trial.params,
         distributions=trial.distributions,
-        user_attrs=trial.user_attrs,
-        system_attrs=trial.system_attrs,
-        intermediate_values=trial.intermediate_values,
+        user_attrs=attrs,
+        intermediate_values={s: v for s, v in trial.intermediate_values.items() if s <= epoch},
     )
+
+
+def _drop_stale_locks(journal: Path) -> None:
+    """Remove the lock a killed driver left on ``journal``: the caller holds the
+    experiment's claim, so no other writer can hold it, and Optuna would wait 30 s
+    for it to age before taking it over."""
+    for lock in journal.parent.glob(f"{glob.escape(journal.name)}.lock*"):
+        lock.unlink(missing_ok=True)
 
 
 def _relative(checkpoint: Any) -> TypeGuard[str]:
@@ -267,9 +298,9 @@ _CHECKPOINT = re.compile(r"trial_[A-Za-z0-9_]{1,64}/checkpoint_\d{6}")
 
 
 def _journal_path(location: str) -> Path:
-    if _remote(location):
+    folder = storage.local_path(location)
+    if folder is None:
         return Path(tempfile.mkdtemp(prefix="hpsearch-study-")) / STUDY_FILE
-    folder = Path(location)
     folder.mkdir(parents=True, exist_ok=True)
     return folder / STUDY_FILE
 
@@ -279,4 +310,4 @@ def _storage(path: Path) -> JournalStorage:
 
 
 def _remote(location: str) -> bool:
-    return "://" in location and not location.startswith("file://")
+    return storage.local_path(location) is None

@@ -9,6 +9,7 @@ JSON journal, hpsearch's own files are JSON, checkpoints load weights only.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +17,14 @@ from typing import Any
 from hpsearch import storage
 from hpsearch.config import SearchConfig
 from hpsearch.errors import UserError
-from hpsearch.experiments import SEARCH_FILE, STUDY_FILE, Experiment, load_experiment, now_iso
+from hpsearch.experiments import (
+    SEARCH_FILE,
+    STUDY_FILE,
+    Experiment,
+    load_experiment,
+    now_iso,
+    open_study,
+)
 from hpsearch.signals import Termination, sigterm_as_interrupt
 from hpsearch.tuning._claim import claim_existing
 from hpsearch.tuning._run import (
@@ -33,6 +41,39 @@ from hpsearch.tuning._run import (
 def _root_of(location: str) -> str:
     base, sep, options = location.partition("?")
     return base.rstrip("/").rsplit("/", 1)[0] + sep + options
+
+
+def _folder_of(location: str) -> str:
+    """The experiment folder's own name (a copied or renamed one differs from its record's)."""
+    return location.partition("?")[0].rstrip("/").rsplit("/", 1)[-1]
+
+
+#: Ray Tune's state files in an experiment folder (Tune unpickles them; hpsearch never
+#: reads them): a resume deletes them, so that no run of Tune can read an earlier one.
+TUNE_STATE = re.compile(
+    r"tuner\.pkl|experiment_state-.*\.json|searcher-state-.*\.pkl|search_gen_state-.*\.json"
+    r"|basic-variant-state-.*\.json|callback-states-.*\.pkl"
+)
+
+
+def _forget_tune_state(location: str) -> None:
+    """Delete Tune's state files of earlier runs (the study of record replaces them)."""
+    for name in storage.list_files(location):
+        if TUNE_STATE.fullmatch(name):
+            storage.remove(storage.join(location, name))
+
+
+def _check_study(experiment: Experiment, mode: str) -> None:
+    """The journal reads as the experiment's study, optimizing as its record says:
+    checked before any Ray starts."""
+    study = open_study(experiment)
+    direction = "max" if study.direction.name == "MAXIMIZE" else "min"
+    if direction != mode:
+        raise UserError(
+            f"experiment {experiment.name!r}: its {STUDY_FILE} {direction}imizes, its "
+            f"hpsearch.json says {mode}imize",
+            "the two files are not from the same search",
+        )
 
 
 def resume_config(experiment: Experiment, num_samples: int | None) -> SearchConfig:
@@ -73,7 +114,9 @@ def resume_config(experiment: Experiment, num_samples: int | None) -> SearchConf
         storage=_root_of(experiment.location),
         warm_start=None,
     )
-    return SearchConfig.from_mapping(recorded)
+    config = SearchConfig.from_mapping(recorded)
+    _check_study(experiment, experiment.mode)
+    return config
 
 
 def resume_search(
@@ -118,6 +161,7 @@ def _resume(
         from hpsearch.tuning._tuner import build_tuner, reopened_record
 
         record = reopened_record(config, experiment.name, location)
+        _forget_tune_state(location)
         say(
             f"hpsearch: {record.waiting()} unfinished trials continue from their checkpoints; "
             f"the {config.scheduler} scheduler judges against all {record.asked()} earlier trials"
@@ -131,7 +175,7 @@ def _resume(
             else build_tuner(
                 config,
                 session.data,
-                name=experiment.name,
+                name=_folder_of(location),
                 storage_root=_root_of(location),
                 max_concurrent=session.concurrency,
                 callbacks=[progress, Heartbeat(location)],

@@ -85,13 +85,15 @@ class StudyScheduler(FIFOScheduler):
     def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict[str, Any]) -> str:
         number = int(trial.config["trial_number"])
         self.record_result(number, result)
-        if result.get("checkpoint_dir_name") and number in self.record.trials:
+        epoch = int(result.get("epoch", 0))
+        checkpointed = bool(result.get("checkpoint_dir_name")) and number in self.record.trials
+        if checkpointed:
             # Where a resumed search continues this trial from, should this run stop
             # (relative: the experiment may have moved by then).
             where = f"trial_{trial.trial_id}/{result['checkpoint_dir_name']}"
-            self.record.set_attrs(number, checkpoint=where)
-        self.record.sync()
-        epoch = int(result.get("epoch", 0))
+            self.record.set_attrs(number, checkpoint=where, checkpoint_epoch=epoch)
+        # Uploaded at once when it names a new checkpoint: Tune may delete the one before.
+        self.record.sync(force=checkpointed)
         # The last epoch is never pruned: that trial ran to the end.
         if 0 < epoch < self.max_epochs and self.record.should_prune(number):
             self.stopped.add(number)

@@ -11,6 +11,7 @@ from ray import tune
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 from ray.tune.search import Searcher
 
+from hpsearch import storage
 from hpsearch.config import SearchConfig
 from hpsearch.data import TabularData
 from hpsearch.metrics import is_finite
@@ -45,6 +46,9 @@ class StudySearcher(Searcher):
         number, config = self.record.ask(self.define)
         self.numbers[trial_id] = number
         self.record.set_attrs(number, tune_trial_id=trial_id)
+        # Uploaded before Tune starts the trial: no trial folder on object storage
+        # carries a number its journal lacks (a resume would reuse the number).
+        self.record.sync(force=True)
         return config
 
     def on_trial_complete(
@@ -59,7 +63,7 @@ class StudySearcher(Searcher):
         state, value, ended = self._outcome(number, result, error)
         self.record.set_attrs(number, ended=ended, **_best(self.record, number, self.mode))
         self.record.finish(number, state, value)
-        self.record.sync()
+        self.record.sync(force=True)
 
     def _outcome(
         self, number: int, result: dict[str, Any], error: bool
@@ -104,7 +108,7 @@ def new_record(
     direction: Literal["minimize", "maximize"] = (
         "maximize" if config.resolved_mode(task) == "max" else "minimize"
     )
-    seeds = [_warm(t, str(config.warm_start)) for t in warm]
+    seeds = [_warm(t, storage.redact(str(config.warm_start))) for t in warm]
     return StudyRecord.create(location, name, direction, *_algorithms(config), earlier=seeds)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 import warnings
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from hpsearch.experiments import STUDY_FILE
 from hpsearch.storage import _files
 from hpsearch.tuning import _record
 from hpsearch.tuning._record import WARM_START, StudyRecord, load_study
+from tests.poison import Payload
 
 NAME = "exp"
 COMPLETE, PRUNED, FAIL = TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL
@@ -205,11 +207,12 @@ CHECKPOINT = "trial_abc_00001/checkpoint_000002"
 
 def _killed_search(location: str) -> dict[int, FrozenTrial]:
     """A search's study as its driver left it when killed: trials 0 and 2 ended, 1 and 3
-    running (1 with a checkpoint), 4 asked with nothing reported yet."""
+    running (1 past its checkpoint of epoch 2), 4 asked with nothing reported yet."""
     record = create(location)
     run(record, [0.5, 0.6])
-    one = run(record, [0.2, 0.3], None)
-    record.set_attrs(one, tune_trial_id="abc_00001", checkpoint=CHECKPOINT)
+    one = run(record, [0.2, 0.3, 0.25], None)
+    record.set_attrs(one, tune_trial_id="abc_00001", checkpoint=CHECKPOINT, checkpoint_epoch=2)
+    (Path(location) / CHECKPOINT).mkdir(parents=True)
     run(record, [0.1], PRUNED)
     run(record, [0.4], None)
     run(record, [], None)
@@ -225,12 +228,71 @@ def test_reopening_turns_unfinished_trials_into_waiting_ones(location: str) -> N
     assert [after[n].state for n in range(5)] == [COMPLETE, waiting, PRUNED, waiting, waiting]
     for n in range(5):
         assert after[n].params == before[n].params, n
-        assert after[n].intermediate_values == before[n].intermediate_values, n
         assert after[n].user_attrs == before[n].user_attrs, n
+    for n in (0, 2):  # ended: as they were
+        assert after[n].intermediate_values == before[n].intermediate_values, n
+        assert after[n].datetime_complete == before[n].datetime_complete, n
+    # Unfinished: the values up to the checkpoint the trial continues from (none without
+    # one: it starts over), so the curve and the pruner see what the continuation trains.
+    assert after[1].intermediate_values == {1: 0.2, 2: 0.3}
+    assert after[3].intermediate_values == after[4].intermediate_values == {}
     assert after[0].value == before[0].value
     assert (record.asked(), record.ended(), record.waiting()) == (5, 2, 3)
     # The journal was rebuilt whole, under its own name; no half-built file is left.
-    assert os.listdir(Path(location)) == [STUDY_FILE]
+    assert sorted(os.listdir(Path(location))) == [STUDY_FILE, "trial_abc_00001"]
+
+
+def test_a_trial_whose_checkpoint_is_gone_starts_over(location: str) -> None:
+    _killed_search(location)
+    shutil.rmtree(Path(location) / CHECKPOINT)  # deleted by Tune's num_to_keep, or by hand
+    record = reopen(location)
+    number, config = record.ask(define)
+    assert number == 1 and "resume_from" not in config
+    again = by_number(location)[1]
+    assert again.intermediate_values == {}
+    assert "checkpoint" not in again.user_attrs and "checkpoint_epoch" not in again.user_attrs
+
+
+def test_a_samplers_state_in_the_journal_is_never_unpickled(location: str, tmp_path: Path) -> None:
+    """CMA-ES restores its optimizer by unpickling trials' system attributes: a journal
+    from storage may carry a payload there. A resumed study keeps none of them."""
+    marker = tmp_path / "unpickled"
+    payload = pickle.dumps(Payload(tmp_path / "canary")).hex()
+    pickle.loads(bytes.fromhex(payload))  # the payload works: it writes its marker
+    assert (tmp_path / "canary").exists()
+    payload = pickle.dumps(Payload(marker)).hex()
+    record = create(location)
+    run(record, [0.5], None)  # unfinished, with the payload planted below
+    lr = optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)
+    record.study.add_trial(  # an attacker's trial, appended to the journal
+        optuna.trial.create_trial(
+            value=0.9,
+            params={"lr": 0.01},
+            distributions={"lr": lr},
+            system_attrs={"cma:optimizer:0": payload, "cma:generation": 0},
+        )
+    )
+    planted = load_study(location, NAME).trials[1].system_attrs
+    assert planted["cma:optimizer:0"] == payload
+    sampler = optuna.samplers.CmaEsSampler(seed=0, n_startup_trials=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reopened = StudyRecord.reopen(location, NAME, sampler, optuna.pruners.NopPruner())
+        for _ in range(3):
+            run(reopened, [0.5])
+    assert not marker.exists()
+    kept = load_study(location, NAME).trials[1].system_attrs
+    assert "cma:optimizer:0" not in kept and kept["cma:generation"] == 0
+
+
+def test_reopening_removes_the_lock_a_killed_driver_left(location: str) -> None:
+    _killed_search(location)
+    journal = Path(location) / STUDY_FILE
+    # What Optuna's lock leaves when its holder dies mid-write: the lock, and one being released.
+    os.symlink(journal, f"{journal}.lock")
+    Path(f"{journal}.lock1f2e.rename").touch()
+    reopen(location)
+    assert sorted(os.listdir(Path(location))) == [STUDY_FILE, "trial_abc_00001"]
 
 
 def test_a_resumed_study_hands_back_its_waiting_trials_first(location: str) -> None:
@@ -276,7 +338,8 @@ def test_a_resume_of_a_resume_keeps_the_numbers(location: str) -> None:
     assert (again.asked(), again.waiting()) == (5, 3)
     number, config = again.ask(define)
     assert number == 1 and config["resume_from"] == storage.join(location, CHECKPOINT)
-    assert by_number(location)[1].intermediate_values == {1: 0.2, 2: 0.3, 3: 0.35}
+    # It continues from the same checkpoint once more: what came after it is gone.
+    assert by_number(location)[1].intermediate_values == {1: 0.2, 2: 0.3}
 
 
 @pytest.mark.parametrize(
@@ -303,6 +366,22 @@ def test_a_checkpoint_not_named_as_hpsearch_names_one_is_ignored(
     record.set_attrs(number, checkpoint=checkpoint)  # the journal is data from storage
     number, config = reopen(location).ask(define)
     assert number == 0 and "resume_from" not in config
+
+
+def test_a_file_uri_keeps_the_journal_in_the_experiment_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--storage file:///PATH`` (a cluster's shared folder) is a local folder, not a
+    relative path named ``file:``."""
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "shared" / NAME
+    location = f"file://{folder}"
+    record = create(location)
+    run(record, [0.5], None)
+    record.close()
+    assert (folder / STUDY_FILE).is_file() and not (tmp_path / "file:").exists()
+    assert reopen(location).waiting() == 1
+    assert [t.state for t in load_study(str(folder), NAME).trials] == [TrialState.WAITING]
 
 
 # Object storage -----------------------------------------------------------------------------
@@ -366,8 +445,9 @@ def test_a_journal_on_s3_is_uploaded(s3_server: dict[str, str]) -> None:
     location = s3_uri(s3_server, f"record/results/{NAME}")
     record = create(location)
     number = run(record, [0.5, 0.6], None)
-    record.set_attrs(number, checkpoint=CHECKPOINT)
+    record.set_attrs(number, checkpoint=CHECKPOINT, checkpoint_epoch=2)
     record.close()
+    storage.write_bytes(storage.join(location, CHECKPOINT, "state.pt"), b"weights")
     trials = load_study(location, NAME).trials
     assert [t.intermediate_values for t in trials] == [{1: 0.5, 2: 0.6}]
     again = reopen(location)

@@ -4,6 +4,7 @@ a finished one grows; one written before the study of record is refused."""
 from __future__ import annotations
 
 import os
+import pickle
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -15,6 +16,7 @@ import pytest
 
 from hpsearch import storage
 from hpsearch.experiments import STUDY_FILE, SUMMARY_FILE, load_experiment
+from tests.poison import LAST, STAMP, Payload, payload_runs_when_tune_reads, poison
 from tests.searches import (
     ENDED,
     HPSEARCH,
@@ -107,21 +109,26 @@ def _assert_resumed(
         assert params is not None
         assert params["resume_from"] == storage.join(location, checkpoint)
         first = result_rows(location, new)[0]
-        assert first["resumed_from_epoch"] > 0, first
-        assert first["epoch"] == first["resumed_from_epoch"] + 1 > 1
+        epoch = killed.at_kill[number].user_attrs["checkpoint_epoch"]
+        assert first["resumed_from_epoch"] == epoch > 0, first
+        assert first["epoch"] == epoch + 1
         # The checkpoint's epoch, where the earlier run's rows show it (a kill may cut
         # the rows Tune writes after the study heard of the checkpoint).
         folder, name = checkpoint.split("/")
         saved = {r.get("checkpoint_dir_name"): r["epoch"] for r in result_rows(location, folder)}
-        assert saved.get(name, first["resumed_from_epoch"]) == first["resumed_from_epoch"]
-
-    # The pruner judged in the same study, which holds every value of the first run
-    # (all it judges from; a continued trial's re-reported epochs keep their first
-    # value), and new trials besides.
-    for before in killed.at_kill:
-        assert (
-            before.intermediate_values.items() <= study[before.number].intermediate_values.items()
+        assert saved.get(name, epoch) == epoch
+        # Its curve: the first run's values up to the checkpoint, the continuation's after.
+        values = study[number].intermediate_values
+        assert {e: values[e] for e in values if e <= epoch} == {
+            e: v for e, v in killed.at_kill[number].intermediate_values.items() if e <= epoch
+        }
+        rows = {r["epoch"]: r["val_accuracy"] for r in result_rows(location, new)}
+        assert {e: v for e, v in values.items() if e > epoch} == pytest.approx(
+            {e: v for e, v in rows.items() if e > epoch}
         )
+
+    # The pruner judged in the same study, which holds every value of the trials that
+    # ended (all it judges from), and new trials besides.
     assert any(max(t.intermediate_values, default=0) >= KILLED_GRACE for t in killed.at_kill)
     assert len(killed.at_kill) < KILLED_TRIALS or not new_trials
     asked = len(killed.at_kill)
@@ -142,9 +149,15 @@ def _assert_resumed(
 
 @pytest.mark.ray
 @pytest.mark.slow
-def test_a_killed_search_resumes_and_then_grows(
+def test_a_killed_search_resumes_and_then_grows_never_unpickling(
     killed_search: KilledSearch, tmp_path: Path
 ) -> None:
+    """Resume and extend on copies whose every file Tune or Optuna could unpickle is a
+    payload (tests/poison.py): the payload never runs, and each completes or refuses in
+    one line."""
+    marker = tmp_path / "unpickled"
+    pickle.loads(pickle.dumps(Payload(tmp_path / "canary")))  # the payload works
+    assert (tmp_path / "canary").read_text() == "unpickled"
     root = tmp_path / "results"
     experiment = root / "k"
     shutil.copytree(killed_search.location, experiment)
@@ -158,16 +171,23 @@ def test_a_killed_search_resumes_and_then_grows(
     for path in cut.iterdir():
         if path.is_file():
             path.unlink()
+    planted = poison(experiment, marker)
+    assert {p.parent for p in planted if p.name == "params.pkl"} == set(experiment.glob("trial_*"))
     killed = replace(killed_search, folders=trial_folders(location), trees=trial_trees(location))
     resumed = hpsearch(root, "resume", "k")
+    assert not marker.exists(), resumed.stderr[-3000:]
     _assert_resumed(killed, location, resumed, lambda *a: hpsearch(root, *a))
+    # Tune's state of the earlier run is gone: no later run of Tune can read it.
+    assert not list(experiment.glob(f"*{LAST}*")) and not list(experiment.glob(f"*{STAMP}*"))
 
-    # A finished search: nothing to resume, unless it grows.
+    # A finished search, its files poisoned again: nothing to resume, unless it grows.
+    poison(experiment, marker)
     assert refused(hpsearch(root, "resume", "k"), "finished all 8 trials")
     study = study_trials(location, "k")
     folders = trial_folders(location)
     trees = {f: tree(str(experiment / f)) for names in folders.values() for f in names}
     grown = hpsearch(root, "resume", "k", "--num-samples", "10", "--quiet")
+    assert not marker.exists(), grown.stderr[-3000:]
     assert grown.returncode == 0, grown.stderr[-3000:]
     # Two trials more in the same study; the earlier ones as they were.
     after = study_trials(location, "k")
@@ -183,6 +203,10 @@ def test_a_killed_search_resumes_and_then_grows(
     assert hpsearch(root, "list").stdout.splitlines()[1].split()[:3] == ["k", "finished", "10/10"]
     assert refused(hpsearch(root, "resume", "k", "--num-samples", "5"), "fewer than the 10 trials")
 
+    # The planted files are live: Tune's own reader of an experiment runs the payload.
+    poison(experiment, marker)
+    assert payload_runs_when_tune_reads(experiment, marker)
+
 
 @pytest.mark.ray
 @pytest.mark.slow
@@ -195,15 +219,11 @@ def test_a_search_killed_on_s3_resumes_there(s3_server: dict[str, str], tmp_path
     root = s3_uri(s3_server, "resumable/results")
     location = storage.join(root, "k")
     unused = tmp_path / "unused"  # the local results root: nothing may be written there
-    # The journal on S3 is as the driver last uploaded it (every 5 s): longer trials,
-    # slowed by a checkpoint upload each epoch, so that one upload shows a trial part
-    # way; trials left to ask are welcome, not needed (the local test has them).
-    args = [*KILLED_ARGS, "--max-epochs", "40", "--checkpoint-every", "1", "--storage", root]
-    killed = kill_part_way(args, "k", location, unused, left=0)
+    # The journal on S3 is as the driver last uploaded it: as each trial starts, ends or
+    # checkpoints (and every 5 s), so the kill finds what the local test finds.
+    killed = kill_part_way([*KILLED_ARGS, "--storage", root], "k", location, unused)
     resumed = hpsearch(unused, "resume", "k", "--storage", root)
-    _assert_resumed(
-        killed, location, resumed, lambda *a: hpsearch(unused, *a, "--storage", root), False
-    )
+    _assert_resumed(killed, location, resumed, lambda *a: hpsearch(unused, *a, "--storage", root))
     assert not unused.exists()
 
 
@@ -217,11 +237,49 @@ def test_an_experiment_from_before_the_study_of_record_is_refused(
     experiment = root / "k"
     shutil.copytree(killed_search.location, experiment)
     (experiment / STUDY_FILE).unlink()
+    marker = tmp_path / "unpickled"
+    poison(experiment, marker)  # only Tune's pickles are left to resume from
     before = tree(str(experiment))
     run = hpsearch(root, "resume", "k")
     assert refused(run, f"was written before hpsearch kept its study in {STUDY_FILE}")
     assert "--warm-start k" in run.stderr
-    assert tree(str(experiment)) == before
+    assert tree(str(experiment)) == before and not marker.exists()
+
+
+def _journal(path: Path, name: str, direction: str) -> None:
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    journal = JournalStorage(JournalFileBackend(str(path)))
+    optuna.create_study(study_name=name, storage=journal, direction=direction)
+
+
+@pytest.mark.parametrize(
+    ("journal", "why"),
+    [
+        (lambda p: p.write_bytes(b""), "holds no study named 'exp'"),
+        (lambda p: p.write_bytes(b"\x00not json\n{}\n"), "is unreadable"),
+        (lambda p: _journal(p, "other", "maximize"), "holds no study named 'exp'"),
+        (lambda p: _journal(p, "exp", "minimize"), "minimizes, its hpsearch.json says maximize"),
+    ],
+    ids=["empty", "not-json", "another-study", "other-direction"],
+)
+def test_a_journal_that_is_not_the_searchs_is_refused_before_any_work(
+    tmp_path: Path, journal: Callable[[Path], None], why: str
+) -> None:
+    from click.testing import CliRunner
+
+    from hpsearch.commands import cli
+    from tests.factory import make_experiment
+
+    fake = make_experiment(tmp_path / "results", "exp", state="interrupted")
+    journal(fake.path / STUDY_FILE)
+    before = tree(str(fake.path))
+    run = CliRunner().invoke(cli, ["resume", "exp", "--storage", str(fake.root)])
+    lines = run.output.strip().splitlines()
+    assert run.exit_code == 2 and len(lines) == 1 and why in lines[0], run.output
+    assert tree(str(fake.path)) == before
 
 
 def _pruner(scheduler: str) -> Any:
@@ -268,7 +326,7 @@ def test_a_reopened_study_judges_new_trials_against_every_earlier_trial(
     fresh.close()
 
     # The first run: trials 0-3 score 0.5 + 0.05 i + 0.01 epoch over epochs 1-4,
-    # each the best so far; two end, two are cut by the kill.
+    # each the best so far; three end, one is cut by the kill (and starts over).
     location = str(tmp_path / "resumed")
     first = _create(location, scheduler)
     for i in range(4):
@@ -276,12 +334,12 @@ def test_a_reopened_study_judges_new_trials_against_every_earlier_trial(
         for epoch in range(1, 5):
             first.report(number, epoch, 0.5 + 0.05 * i + 0.01 * epoch)
             assert not first.should_prune(number)
-    for number in (0, 1):
+    for number in (0, 1, 2):
         first.finish(number, optuna.trial.TrialState.COMPLETE, 0.54 + 0.05 * number)
     first.close()
     reopened = StudyRecord.reopen(
         location, "s", optuna.samplers.RandomSampler(seed=1), _pruner(scheduler)
     )
-    assert [reopened.ask(_define)[0] for _ in range(2)] == [2, 3]  # the unfinished ones first
+    assert reopened.ask(_define)[0] == 3  # the unfinished one first
     assert _newcomer_is_pruned(reopened, epochs)
     reopened.close()
