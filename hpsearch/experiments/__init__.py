@@ -23,6 +23,7 @@ from hpsearch.experiments._experiment import (
     scan_experiments,
 )
 from hpsearch.experiments._layout import (
+    CHECKPOINT_NAME,
     CHECKPOINT_PREFIX,
     FINAL_STATES,
     INTERNAL_KEYS,
@@ -35,6 +36,7 @@ from hpsearch.experiments._layout import (
     SUMMARY_FILE,
     TRIAL_PREFIX,
     TRIAL_STATES,
+    WARM_START,
     exit_code,
     hyperparameters,
     is_usable,
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
     from hpsearch.experiments._dashboard import DashboardServer, ReadOnlyJournal, serve_dashboard
 
 __all__ = [
+    "CHECKPOINT_NAME",
     "CHECKPOINT_PREFIX",
     "EXPERIMENT_STATES",
     "FINAL_STATES",
@@ -64,6 +67,7 @@ __all__ = [
     "TABLE_FORMATS",
     "TRIAL_PREFIX",
     "TRIAL_STATES",
+    "WARM_START",
     "DashboardServer",
     "Experiment",
     "ReadOnlyJournal",

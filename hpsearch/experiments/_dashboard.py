@@ -5,7 +5,10 @@ are asked and their learning curves grow as they report. It is read-only
 twice over: its storage refuses every write (:class:`ReadOnlyJournal`) and the
 server answers anything but GET and HEAD with 405. It binds to the loopback
 interface only, since the UI has no authentication; from another machine, an
-SSH tunnel reaches it.
+SSH tunnel reaches it. And it answers only requests addressed to it by a
+loopback name (``Host: 127.0.0.1``, ``localhost`` or ``[::1]``, with any port):
+a web page whose own name was made to point at 127.0.0.1 (DNS rebinding) gets
+403, so it cannot read the study through the user's browser.
 
 A local journal is read where it is. A journal on a storage URI is
 downloaded to a temporary copy, downloaded again every :data:`REFRESH_S`
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import shutil
 import socket
 import sys
@@ -267,28 +271,63 @@ def _identity(path: Path) -> tuple[int, int]:
     return info.st_dev, info.st_ino
 
 
-class _ReadOnlyApp:
-    """The dashboard's WSGI app behind a gate: GET and HEAD pass, anything else is 405.
+#: The names a browser reaches a loopback dashboard by, with any port: an SSH
+#: tunnel (``ssh -L 8080:127.0.0.1:PORT``) forwards another port of the same name.
+_LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+_HOST = re.compile(r"(?P<name>\[::1\]|[^:\[\]]+)(?::\d{1,5})?")
 
-    (The UI can delete a study, write notes and tell trials; none of it reaches the journal.)
+
+def _loopback_host(host: str) -> bool:
+    """Whether a ``Host`` header names a loopback address (and at most a port)."""
+    match = _HOST.fullmatch(host.strip().lower())
+    return match is not None and match["name"] in _LOOPBACK_NAMES
+
+
+class _ReadOnlyApp:
+    """The dashboard's WSGI app behind two gates.
+
+    A request must name the server by a loopback name (``Host`` ``127.0.0.1``,
+    ``localhost`` or ``[::1]``, any port: a tunnel forwards another), else 403: a
+    page from another site whose name now resolves to 127.0.0.1 (DNS rebinding)
+    sends its own name, and reads nothing. Then GET and HEAD pass, anything else
+    is 405 (the UI can delete a study, write notes and tell trials; none of it
+    reaches the journal).
     """
 
     def __init__(self, app: WSGIApp) -> None:
         self.app = app
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if not _loopback_host(str(environ.get("HTTP_HOST", ""))):
+            return _refuse(
+                start_response,
+                "403 Forbidden",
+                b"403 Forbidden: open this dashboard as http://127.0.0.1:PORT\n",
+                [],
+            )
         if environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
             return self.app(environ, start_response)
-        body = b"405 Method Not Allowed: this dashboard is read-only\n"
-        start_response(
+        return _refuse(
+            start_response,
             "405 Method Not Allowed",
-            [
-                ("Allow", "GET, HEAD"),
-                ("Content-Type", "text/plain; charset=utf-8"),
-                ("Content-Length", str(len(body))),
-            ],
+            b"405 Method Not Allowed: this dashboard is read-only\n",
+            [("Allow", "GET, HEAD")],
         )
-        return [body]
+
+
+def _refuse(
+    start_response: Callable[..., Any], status: str, body: bytes, headers: list[tuple[str, str]]
+) -> list[bytes]:
+    """A short plain-text answer that is not the dashboard's."""
+    start_response(
+        status,
+        [
+            *headers,
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Content-Length", str(len(body))),
+        ],
+    )
+    return [body]
 
 
 class _Server(ThreadingMixIn, WSGIServer):

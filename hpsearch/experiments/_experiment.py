@@ -20,6 +20,7 @@ from hpsearch import storage
 from hpsearch.config import default_storage
 from hpsearch.errors import UserError
 from hpsearch.experiments._layout import (
+    CHECKPOINT_NAME,
     CHECKPOINT_PREFIX,
     ERROR_FILE,
     FINAL_STATES,
@@ -519,12 +520,12 @@ def _read_experiment(location: str) -> Experiment:
     )
     trials = read_trials(location, max_epochs, live=state == "running")
     if summary is not None:
-        trials = _as_summarized(trials, summary)
+        trials = _as_summarized(trials, summary, location)
     return Experiment(location, record, status, summary, state, reason, trials)
 
 
 def _as_summarized(
-    trials: tuple[TrialRecord, ...], summary: dict[str, Any]
+    trials: tuple[TrialRecord, ...], summary: dict[str, Any], location: str
 ) -> tuple[TrialRecord, ...]:
     """Trials whose result files were cut short by a killed driver, as the summary (which
     asked the study of record) has them: ended, with their epochs and reason."""
@@ -546,12 +547,15 @@ def _as_summarized(
         for t in trials
     )
     # A trial whose result files the kill left out entirely: as the summary has it.
-    lost = [_from_summary(row, str(summary.get("metric", ""))) for n, row in told.items()
+    metric = str(summary.get("metric", ""))
+    lost = [_from_summary(row, metric, location) for n, row in told.items()
             if n not in on_storage and isinstance(n, int)]  # fmt: skip
     return tuple(sorted((*corrected, *lost), key=lambda t: t.number))
 
 
-def _from_summary(row: dict[str, Any], metric: str) -> TrialRecord:
+def _from_summary(row: dict[str, Any], metric: str, location: str) -> TrialRecord:
+    """A trial as the summary's leaderboard row has it; its checkpoint only if it lies
+    in the experiment at ``location``."""
     best = {"epoch": int(row.get("best_epoch") or 0), metric: row.get("best_value")}
     return TrialRecord(
         trial_id=str(row.get("trial_id", "")),
@@ -561,10 +565,32 @@ def _from_summary(row: dict[str, Any], metric: str) -> TrialRecord:
         history=(best,) if row.get("best_value") is not None else (),
         state=str(row["state"]),
         reason=str(row.get("reason", "")),
-        checkpoint=row.get("checkpoint"),
+        checkpoint=contained_checkpoint(row.get("checkpoint"), location),
         runs=(str(row.get("trial_id", "")),),
         told_epochs=int(row.get("epochs") or 0),
     )
+
+
+def contained_checkpoint(checkpoint: Any, location: str) -> str | None:
+    """``checkpoint`` (a path or URI read from storage: data, not trusted) as a location in
+    the experiment at ``location``, or ``None`` if it is anywhere else.
+
+    What follows the experiment's location must be ``trial_<id>/checkpoint_<n>``, as a
+    search writes it. The result is rebuilt under ``location`` (with its ``?options``),
+    the way checkpoints found by listing the experiment's folders are named.
+    """
+    if not isinstance(checkpoint, str):
+        return None
+    root = _bare(location).rstrip("/") + "/"
+    target = _bare(checkpoint)
+    if not target.startswith(root) or not CHECKPOINT_NAME.fullmatch(target[len(root) :]):
+        return None
+    return storage.join(location, target[len(root) :])
+
+
+def _bare(location: str) -> str:
+    """A location without its ``?options``; a ``file://`` URI as its path."""
+    return location.partition("?")[0].removeprefix("file://")
 
 
 def _read_json(location: str, name: str) -> Any:

@@ -18,6 +18,7 @@ plus ours:
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 SEARCH_FILE = "hpsearch.json"
@@ -30,6 +31,14 @@ PARAMS_FILE = "params.json"
 ERROR_FILE = "error.txt"
 TRIAL_PREFIX = "trial_"
 CHECKPOINT_PREFIX = "checkpoint_"
+
+#: A checkpoint inside its experiment, as a search names it (and the study of record
+#: holds it): ``trial_<id>/checkpoint_<n>``, no "..", no other folder.
+CHECKPOINT_NAME = re.compile(
+    rf"{re.escape(TRIAL_PREFIX)}[A-Za-z0-9_]{{1,64}}/{re.escape(CHECKPOINT_PREFIX)}\d{{6}}"
+)
+#: The user attribute marking a warm start's trial in a study (not the search's own).
+WARM_START = "warm_start"
 
 #: The config key holding Optuna's record of a trial (raw params, distributions).
 OPTUNA_KEY = "optuna"

@@ -1,7 +1,14 @@
 """The HTML report: one self-contained file, charts by Optuna's visualization module and plotly.
 
-The charts draw the experiment's Optuna study (:func:`build_study`), so the
-report needs only storage, never the search's driver or Ray.
+The charts draw the experiment's study of record, its journal as the search
+wrote it (read-only: the report never writes to it), so the report needs only
+storage, never the search's driver or Ray. An experiment written before the
+journal has its study rebuilt from its trials' files (:func:`build_study`).
+
+The journal holds each trial as the sampler was told it: its last epoch's
+value. The optimization history and the parallel coordinates rank each trial
+by its best value instead, as the leaderboard does; the importances use what
+the sampler learned from, a warm start's trials included.
 """
 
 from __future__ import annotations
@@ -13,10 +20,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpsearch import storage
-from hpsearch.experiments._study import build_study
-from hpsearch.metrics import format_value
+from hpsearch.experiments._layout import WARM_START
+from hpsearch.experiments._study import build_study, journal_study
+from hpsearch.metrics import format_value, is_finite
 
 if TYPE_CHECKING:
+    import optuna
     import plotly.graph_objects as go
 
     from hpsearch.experiments._experiment import Experiment, TrialRecord
@@ -117,12 +126,22 @@ def learning_curves(exp: Experiment) -> go.Figure:
     return fig
 
 
-def _charts(exp: Experiment) -> list[dict[str, str]]:
+# The user attribute the search marks a warm start's trials with (an earlier experiment's).
+
+
+def chart_figures(exp: Experiment) -> list[dict[str, Any]]:
+    """The report's charts in order: each a title, a note saying what it shows, and its
+    plotly figure (``None`` where it cannot be drawn; the note says why)."""
+    import optuna
     import optuna.visualization as ov
 
     charts: list[dict[str, Any]] = []
-    study = build_study(exp)
-    complete = [t for t in study.trials if t.state == study.trials[0].state.COMPLETE]
+    journal = journal_study(exp)
+    study = build_study(exp) if journal is None else journal
+    ranked = ranked_study(study, exp.mode)
+    scored = len(ranked.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+    learned = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    best = f"best {exp.metric}"
 
     def add(title: str, make: Any, note: str = "") -> None:
         try:
@@ -133,20 +152,29 @@ def _charts(exp: Experiment) -> list[dict[str, str]]:
         except (ValueError, RuntimeError, ZeroDivisionError) as exc:
             charts.append({"title": title, "note": f"Not available: {exc}", "figure": None})
 
-    if complete:
-        add("Optimization history", lambda: ov.plot_optimization_history(study))
-        add("Parallel coordinates", lambda: ov.plot_parallel_coordinate(study))
-    if len(complete) >= 2:
-        import optuna
-
+    if scored:
+        add(
+            "Optimization history",
+            lambda: ov.plot_optimization_history(ranked, target_name=best),
+            f"Each trial of this search by its best {exp.metric} over its epochs, as the "
+            "leaderboard ranks it (a trial stopped early or still running too); the line is "
+            "the best so far. Trials without a score, or that errored, are not drawn.",
+        )
+        add(
+            "Parallel coordinates",
+            lambda: ov.plot_parallel_coordinate(ranked, target_name=best),
+            f"One line per trial drawn above: its hyperparameters and its best {exp.metric}.",
+        )
+    if len(learned) >= 2:
         add(
             "Hyperparameter importances",
             # PED-ANOVA needs no scikit-learn (fANOVA does) and suits few trials.
             lambda: ov.plot_param_importances(
-                study, evaluator=optuna.importance.PedAnovaImportanceEvaluator()
+                study,
+                evaluator=optuna.importance.PedAnovaImportanceEvaluator(),
+                target_name=best if journal is None else f"{exp.metric} at the last epoch",
             ),
-            "Optuna's PED-ANOVA over the trials that finished: which parameters set the best "
-            "trials apart. Trials stopped early count with their best score.",
+            _importance_note(exp, learned, from_journal=journal is not None),
         )
     else:
         charts.append(
@@ -162,6 +190,12 @@ def _charts(exp: Experiment) -> list[dict[str, str]]:
         "One line per trial; an X marks where a trial ended before the last epoch "
         "(stopped by the scheduler, diverged, or interrupted).",
     )
+    return charts
+
+
+def _charts(exp: Experiment) -> list[dict[str, str]]:
+    """The charts as HTML, each in a ``div`` with a stable id."""
+    charts = chart_figures(exp)
     for chart in charts:
         fig = chart.pop("figure")
         # Stable ids ("chart-learning-curves"), so a link or a test can point at a chart.
@@ -172,6 +206,62 @@ def _charts(exp: Experiment) -> list[dict[str, str]]:
             else ""
         )
     return charts
+
+
+def _importance_note(
+    exp: Experiment, learned: list[optuna.trial.FrozenTrial], from_journal: bool
+) -> str:
+    """What the importances are computed over."""
+    what = "which parameters set the best trials apart."
+    if not from_journal:  # rebuilt: each finished trial with its best value
+        return (
+            f"Optuna's PED-ANOVA over the {len(learned)} trials that finished, each by its "
+            f"best {exp.metric} (trials stopped early too): {what}"
+        )
+    warm = sum(WARM_START in t.user_attrs for t in learned)
+    seeded = f", {warm} of them from the warm start" if warm else ""
+    return (
+        f"Optuna's PED-ANOVA over the study as the sampler saw it: the {len(learned)} "
+        f"finished trials it learned from{seeded}, each by the value it was told, its last "
+        f"epoch's {exp.metric} (a trial stopped early too): {what}"
+    )
+
+
+def ranked_study(study: optuna.Study, mode: str) -> optuna.Study:
+    """``study``'s trials as the leaderboard ranks them, in a new in-memory study: each of
+    this search's trials with a finite score is COMPLETE with its best value over its
+    epochs; the others (a warm start's, errored, unscored) stay in as FAIL placeholders,
+    so every trial keeps its number, and no chart draws them."""
+    import optuna
+
+    state = optuna.trial.TrialState
+    ranked = optuna.create_study(study_name=study.study_name, direction=study.direction)
+    for trial in study.get_trials(deepcopy=False):
+        value = None
+        if WARM_START not in trial.user_attrs and trial.state != state.FAIL:
+            value = best_value(trial, mode)
+        ranked.add_trial(
+            optuna.trial.create_trial(
+                state=state.FAIL if value is None else state.COMPLETE,
+                value=value,
+                params=trial.params,
+                distributions=trial.distributions,
+                user_attrs=trial.user_attrs,
+            )
+        )
+    return ranked
+
+
+def best_value(trial: optuna.trial.FrozenTrial, mode: str) -> float | None:
+    """The trial's best finite value over its epochs (``max`` or ``min`` ``mode``): the
+    search's ``best_value`` attribute, else its intermediate values, else its value."""
+    told = trial.user_attrs.get("best_value")
+    if is_finite(told):
+        return float(told)
+    values = [float(v) for v in trial.intermediate_values.values() if is_finite(v)]
+    if values:
+        return max(values) if mode == "max" else min(values)
+    return float(trial.value) if is_finite(trial.value) else None
 
 
 def render_report(exp: Experiment) -> str:

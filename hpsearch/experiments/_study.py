@@ -104,20 +104,31 @@ def open_study(exp: Experiment) -> optuna.Study:
         >>> study = open_study(load_experiment("spirals-mlp-20261127-101500"))  # doctest: +SKIP
         >>> optuna.importance.get_param_importances(study)  # doctest: +SKIP
     """
+    study = journal_study(exp)
+    return build_study(exp) if study is None else study
+
+
+def journal_study(exp: Experiment) -> optuna.Study | None:
+    """The experiment's study as its journal holds it now, read-only (see
+    :func:`open_study`); ``None`` for an experiment written before the journal."""
     import optuna
 
     if not is_remote(exp):
         path = Path(journal_location(exp))
         if not path.is_file():
-            return build_study(exp)
+            return None
         journal, _ = read_journal(path, exp)
     else:
         content = read_bytes(journal_location(exp))
         if content is None:
-            return build_study(exp)
+            return None
         folder = tempfile.mkdtemp(prefix="hpsearch-study-")
         (Path(folder) / STUDY_FILE).write_bytes(content)
-        journal, _ = read_journal(Path(folder) / STUDY_FILE, exp)
+        try:
+            journal, _ = read_journal(Path(folder) / STUDY_FILE, exp)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         weakref.finalize(journal, shutil.rmtree, folder, ignore_errors=True)
     return optuna.load_study(study_name=exp.name, storage=journal)
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import glob
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -32,12 +31,10 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch import storage
-from hpsearch.experiments import INTERNAL_KEYS, STUDY_FILE
+from hpsearch.experiments import CHECKPOINT_NAME, INTERNAL_KEYS, STUDY_FILE, WARM_START
 
 #: Seconds between uploads of a journal kept on object storage.
 SYNC_S = 5.0
-#: The user attribute that marks a warm start's trial (not one of this search's).
-WARM_START = "warm_start"
 #: Keys of a trial's config that are hpsearch's, not hyperparameters.
 _NOT_CONFIG = INTERNAL_KEYS
 #: Samplers' system attributes that Optuna unpickles (CMA-ES's optimizer, in its three
@@ -183,6 +180,11 @@ class StudyRecord:
         """Unfinished trials of an earlier run not handed out yet."""
         return len(self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
 
+    def from_checkpoint(self) -> int:
+        """Unfinished trials of an earlier run that continue from a checkpoint."""
+        waiting = self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        return sum("checkpoint" in t.user_attrs for t in waiting)
+
     def told(self) -> dict[int, Told]:
         """What the study was told of this search's ended trials, by number: what
         storage's result files may not show yet (Tune copies them there every few
@@ -291,10 +293,7 @@ def _drop_stale_locks(journal: Path) -> None:
 def _relative(checkpoint: Any) -> TypeGuard[str]:
     """A checkpoint named as hpsearch records it: ``trial_<id>/checkpoint_<n>``, nothing else
     (the journal is data from storage: never a path outside the experiment)."""
-    return isinstance(checkpoint, str) and bool(_CHECKPOINT.fullmatch(checkpoint))
-
-
-_CHECKPOINT = re.compile(r"trial_[A-Za-z0-9_]{1,64}/checkpoint_\d{6}")
+    return isinstance(checkpoint, str) and bool(CHECKPOINT_NAME.fullmatch(checkpoint))
 
 
 def _journal_path(location: str) -> Path:

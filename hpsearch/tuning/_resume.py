@@ -20,6 +20,7 @@ from hpsearch.errors import UserError
 from hpsearch.experiments import (
     SEARCH_FILE,
     STUDY_FILE,
+    WARM_START,
     Experiment,
     load_experiment,
     now_iso,
@@ -63,17 +64,18 @@ def _forget_tune_state(location: str) -> None:
             storage.remove(storage.join(location, name))
 
 
-def _check_study(experiment: Experiment, mode: str) -> None:
-    """The journal reads as the experiment's study, optimizing as its record says:
-    checked before any Ray starts."""
+def _checked_study(experiment: Experiment) -> int:
+    """How many of the search's own trials its study holds, once the journal reads as
+    the experiment's study optimizing as its record says: checked before Ray starts."""
     study = open_study(experiment)
     direction = "max" if study.direction.name == "MAXIMIZE" else "min"
-    if direction != mode:
+    if direction != experiment.mode:
         raise UserError(
             f"experiment {experiment.name!r}: its {STUDY_FILE} {direction}imizes, its "
-            f"hpsearch.json says {mode}imize",
+            f"hpsearch.json says {experiment.mode}imize",
             "the two files are not from the same search",
         )
+    return sum(WARM_START not in t.user_attrs for t in study.get_trials(deepcopy=False))
 
 
 def resume_config(experiment: Experiment, num_samples: int | None) -> SearchConfig:
@@ -89,7 +91,8 @@ def resume_config(experiment: Experiment, num_samples: int | None) -> SearchConf
             f"{STUDY_FILE}, and its older state would have to be unpickled to resume it",
             f"start a new search with --warm-start {experiment.name} to build on its trials",
         )
-    ran = len(experiment.trials)
+    # The study may hold trials whose files a kill kept from storage.
+    ran = max(len(experiment.trials), _checked_study(experiment))
     if num_samples is not None and num_samples < max(ran, 1):
         raise UserError(
             f"--num-samples {num_samples} is fewer than the {ran} trials already run",
@@ -114,9 +117,7 @@ def resume_config(experiment: Experiment, num_samples: int | None) -> SearchConf
         storage=_root_of(experiment.location),
         warm_start=None,
     )
-    config = SearchConfig.from_mapping(recorded)
-    _check_study(experiment, experiment.mode)
-    return config
+    return SearchConfig.from_mapping(recorded)
 
 
 def resume_search(
@@ -163,7 +164,8 @@ def _resume(
         record = reopened_record(config, experiment.name, location)
         _forget_tune_state(location)
         say(
-            f"hpsearch: {record.waiting()} unfinished trials continue from their checkpoints; "
+            f"hpsearch: {record.waiting()} unfinished trials continue "
+            f"({record.from_checkpoint()} from a checkpoint, the others from epoch 0); "
             f"the {config.scheduler} scheduler judges against all {record.asked()} earlier trials"
         )
         _record_resume(experiment, config)

@@ -14,9 +14,10 @@ from ray.tune.search import Searcher
 from hpsearch import storage
 from hpsearch.config import SearchConfig
 from hpsearch.data import TabularData
+from hpsearch.experiments import WARM_START
 from hpsearch.metrics import is_finite
 from hpsearch.trainable import TrainSettings, train_mlp
-from hpsearch.tuning._record import WARM_START, StudyRecord
+from hpsearch.tuning._record import StudyRecord
 from hpsearch.tuning._samplers import build_sampler
 from hpsearch.tuning._schedulers import StudyScheduler, build_pruner, stop_epochs
 from hpsearch.tuning._space import DefineByRun, space_context

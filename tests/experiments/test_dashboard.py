@@ -1,9 +1,10 @@
 """The study of record, read: :func:`open_study` and ``hpsearch dashboard`` (optuna-dashboard,
 read-only, on 127.0.0.1), on journals written by plain Optuna as a search writes them, and
-the dashboard opened live in Debian's chromium (slow)."""
+the dashboard opened in Debian's chromium during a real search (slow)."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -18,7 +19,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 import pytest
@@ -27,6 +28,7 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
 from hpsearch.commands import cli
+from hpsearch.config import SearchConfig
 from hpsearch.errors import UserError
 from hpsearch.experiments import (
     STUDY_FILE,
@@ -39,6 +41,9 @@ from hpsearch.experiments import (
 )
 from tests.experiments.test_report import browser  # noqa: F401  (the chromium fixture)
 from tests.factory import make_experiment
+
+if TYPE_CHECKING:
+    from hpsearch.tuning import SearchResult
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -231,6 +236,63 @@ def test_the_dashboard_listens_on_127_0_0_1_only(
         socket.create_connection(("127.0.0.2", port), timeout=10)
 
 
+def ask_as(server: DashboardServer, host: str | None, method: str = "GET") -> tuple[int, bytes]:
+    """A request over a real socket to the served dashboard, naming it ``host`` in its Host
+    header (``None``: no Host header at all)."""
+    port = int(server.base_url.rsplit(":", 1)[1])
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.putrequest(method, "/api/studies", skip_host=True)
+        if host is not None:
+            connection.putheader("Host", host.format(port=port))
+        connection.putheader("Content-Length", "0")
+        connection.endheaders()
+        answer = connection.getresponse()
+        return answer.status, answer.read()
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["127.0.0.1:{port}", "localhost:{port}", "[::1]:{port}", "LocalHost:{port}", "localhost:8080"],
+)
+def test_the_dashboard_answers_its_loopback_names(
+    dashboard: tuple[DashboardServer, Path, optuna.Study], host: str
+) -> None:
+    server, _, _ = dashboard
+    code, body = ask_as(server, host)
+    assert code == 200
+    assert [s["study_name"] for s in json.loads(body)["study_summaries"]] == ["journaled"]
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "rebound.example:{port}",  # DNS rebinding: another site's name, now resolving to 127.0.0.1
+        "rebound.example",
+        "127.0.0.1:{port}:80",
+        "127.0.0.1:x",
+        "localhost.rebound.example:{port}",
+        "127.0.0.2:{port}",
+        "",
+        None,
+    ],
+)
+def test_the_dashboard_refuses_any_other_host_header(
+    dashboard: tuple[DashboardServer, Path, optuna.Study], host: str | None
+) -> None:
+    """A page from another site, its name rebound to 127.0.0.1, reads nothing."""
+    server, path, _ = dashboard
+    before = (path / STUDY_FILE).read_bytes()
+    for method in ("GET", "POST"):
+        code, body = ask_as(server, host, method)
+        assert code == 403, (host, method)
+        assert body.startswith(b"403 Forbidden") and body.count(b"\n") == 1
+        assert b"journaled" not in body
+    assert (path / STUDY_FILE).read_bytes() == before
+
+
 def test_localhost_is_127_0_0_1(tmp_path: Path) -> None:
     path, _ = journaled(tmp_path)
     server = serve_dashboard(load_experiment(str(path)), host="localhost")
@@ -262,8 +324,10 @@ def test_a_dashboard_on_a_storage_uri_follows_the_journal(
     """A copy downloaded again and again: appended records show, and so does a journal
     rewritten whole (as a resumed search rebuilds it)."""
     monkeypatch.setattr(_dashboard, "REFRESH_S", 0.1)
+    temp = tmp_path / "tmp"  # this test's own temporary folder: no other process writes there
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
     path, study = journaled(tmp_path)
-    copies = set(Path(tempfile.gettempdir()).glob("hpsearch-dashboard-*"))
     server = serve_dashboard(load_experiment(path.as_uri()))
     try:
         assert len(api(server, f"/{server.study_id}")["trials"]) == 4
@@ -281,10 +345,10 @@ def test_a_dashboard_on_a_storage_uri_follows_the_journal(
         os.replace(rebuilt, path / STUDY_FILE)
         eventually(lambda: len(api(server, f"/{server.study_id}")["trials"]) == 2, "rebuilt")
         assert server.storage is not live
-        assert len(set(Path(tempfile.gettempdir()).glob("hpsearch-dashboard-*")) - copies) == 1
+        assert [p.name[:19] for p in temp.iterdir()] == ["hpsearch-dashboard-"]  # one copy
     finally:
         server.shutdown()
-    assert set(Path(tempfile.gettempdir()).glob("hpsearch-dashboard-*")) <= copies  # removed
+    assert list(temp.iterdir()) == []  # removed
 
 
 def test_a_local_journal_rewritten_whole_gets_a_fresh_view(
@@ -430,69 +494,126 @@ def test_a_key_in_the_dashboards_location_is_never_printed(tmp_path: Path, optio
 # In the browser (slow) ----------------------------------------------------------------
 
 
-class LiveSearch:
-    """A search writing the experiment's journal as it runs: plain Optuna ask/report/tell
-    in a thread, one epoch every ``pause`` seconds. It writes trial 0, then waits for
-    :meth:`go` before the rest, so a test knows which trials came after a page loaded.
+#: How long a held search waits for the test (a failed test lets it go on).
+HOLD_S = 120.0
 
-    (A real search, ``python -m hpsearch run`` in a subprocess, can take its place: the
-    test only reads the journal's trial count and waits for more.)
+
+def journal_trials(location: Path, name: str) -> int:
+    """How many trials the study of record at ``location`` holds now (read-only)."""
+    if not (location / STUDY_FILE).is_file():
+        return 0
+    storage = JournalStorage(ReadOnlyJournal(str(location / STUDY_FILE)))
+    return len(optuna.load_study(study_name=name, storage=storage).trials)
+
+
+class HeldSearch:
+    """A real search (:func:`hpsearch.run_search` on the session's Ray) in a thread, held
+    at trials' ends (its progress line, in the driver's thread) so that a test knows what a
+    page could have seen. The driver alone writes the study, and a held one writes nothing:
+
+    - at the first trial's end, until :meth:`release` (the page has loaded): the study
+      then holds :attr:`loaded` trials, no more;
+    - after that, at any trial's end while the study holds a trial the page has not
+      seen (number :attr:`loaded` or later), until :meth:`seen`. That trial must end
+      too, so the search cannot end before the page showed it.
+
+    (Ray Tune skips its signal handlers outside the main thread; hpsearch's SIGTERM
+    handler too.)
     """
 
-    def __init__(self, exp_path: Path, name: str, trials: int = 4, pause: float = 0.2) -> None:
-        self.study = optuna.create_study(
-            study_name=name, storage=journal(exp_path), direction="maximize"
-        )
-        add_trial(self.study)
-        self._go = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(trials, pause), daemon=True)
+    def __init__(self, config: SearchConfig, location: Path) -> None:
+        self.location, self.name = location, str(config.name)
+        self.held = threading.Event()  # at the first trial's end (or the search is over)
+        self.loaded = -1
+        self.error: BaseException | None = None
+        self.result: SearchResult | None = None
+        self._released = threading.Event()
+        self._seen = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(config,), daemon=True)
         self._thread.start()
 
-    def go(self) -> None:
-        self._go.set()
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune pickles the search's callbacks, this echo with them, into tuner.pkl (never
+        # read back here): the copy needs none of the events and threads.
+        return {}
 
-    def stop(self) -> None:
-        self._stop.set()
-        self._go.set()
-        self._thread.join()
+    def release(self) -> None:
+        """Let the search go on from its first trial's end."""
+        self.loaded = journal_trials(self.location, self.name)
+        self._released.set()
 
-    def _run(self, trials: int, pause: float) -> None:
-        self._go.wait()
-        for _ in range(trials):
-            trial = self.study.ask()
-            trial.suggest_float("lr", 1e-3, 1e-1, log=True)
-            trial.suggest_categorical("optimizer", ["adam", "adamw"])
-            for epoch in range(1, 4):
-                if self._stop.wait(pause):
-                    return
-                trial.report(0.5 + epoch / 10, epoch)
-            self.study.tell(trial, 0.8)
+    def seen(self) -> None:
+        """Let the search run to its end."""
+        self._seen.set()
+
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self, timeout: float = 120.0) -> None:
+        """Hold nothing any more; wait for the search to end."""
+        self._released.set()
+        self._seen.set()
+        self._thread.join(timeout)
+
+    def _run(self, config: SearchConfig) -> None:
+        from hpsearch.tuning import run_search  # Ray: only in this test
+
+        try:
+            self.result = run_search(config, echo=self._echo)
+        except BaseException as exc:  # the test reports it
+            self.error = exc
+        finally:
+            self.held.set()
+
+    def _echo(self, line: str) -> None:
+        # ProgressCallback's line for a trial that ended: "trial   2 completed ... (3/4 done)".
+        if not re.search(r"\btrial +\d+ .*\(\d+/\d+ done\)$", line):
+            return
+        if not self._released.is_set():
+            self.held.set()
+            self._released.wait(HOLD_S)
+        elif journal_trials(self.location, self.name) > self.loaded:
+            self._seen.wait(HOLD_S)
 
 
+@pytest.mark.ray
 @pytest.mark.slow
+@pytest.mark.usefixtures("ray_session")
 def test_the_dashboard_shows_trials_appear_live_in_chromium(
     browser: Any,  # noqa: F811
     tmp_path: Path,
+    results_root: Path,
 ) -> None:
-    fake = make_experiment(tmp_path, "live")
-    (fake.path / STUDY_FILE).unlink(missing_ok=True)
-    search = LiveSearch(fake.path, "live")
-    server = serve_dashboard(load_experiment(str(fake.path)))
+    """The dashboard opened during a real search: a trial the search asks after the page
+    loaded shows up on it without a reload, while the search still runs."""
+    config = SearchConfig(
+        space="quick", num_samples=3, max_epochs=2, max_concurrent=2, name="live", seed=3
+    )
+    search = HeldSearch(config, results_root / "live")
+    server: DashboardServer | None = None
     page = browser.new_page(viewport={"width": 1300, "height": 900})
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     try:
+        assert search.held.wait(HOLD_S), "no trial ended"
+        assert search.running(), f"the search ended before its first trial did: {search.error!r}"
+        server = serve_dashboard(load_experiment(str(results_root / "live")))
+        assert server.live
         page.goto(f"{server.url}/trials", wait_until="load")
         page.get_by_text("Trial 0", exact=True).first.wait_for(timeout=30_000)
-        loaded = len(api(server, f"/{server.study_id}")["trials"])  # on the page now
-        assert page.get_by_text(f"Trial {loaded}", exact=True).count() == 0
-        search.go()
-        # A trial the search added after the page loaded shows up without a reload.
-        page.get_by_text(f"Trial {loaded}", exact=True).first.wait_for(timeout=60_000)
+        search.release()
+        assert 0 < search.loaded < config.num_samples
+        assert page.get_by_text(f"Trial {search.loaded}", exact=True).count() == 0
+        # A trial the search asked after the page loaded shows up without a reload.
+        page.get_by_text(f"Trial {search.loaded}", exact=True).first.wait_for(timeout=60_000)
+        assert search.running()
         page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+        search.seen()
     finally:
         page.close()
         search.stop()
-        server.shutdown()
+        if server is not None:
+            server.shutdown()
     assert errors == []
+    assert search.error is None and search.result is not None
+    assert search.result.summary["trials"]["total"] == config.num_samples

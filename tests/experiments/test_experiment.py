@@ -154,6 +154,60 @@ def test_a_trial_restarted_after_a_failure_is_not_errored(tmp_path: Path) -> Non
     assert (failed.state, failed.reason) == ("errored", "RuntimeError: CUDA out of memory")
 
 
+def _lost_from_summary(tmp_path: Path, checkpoint: str | None) -> tuple[Path, str]:
+    """A finished experiment whose best trial's files a kill left out: the summary alone
+    knows it, and names ``checkpoint`` (``{exp}``: the experiment's folder) as its own."""
+    fake = make_experiment(tmp_path / "results", "customers")
+    assert fake.summary is not None
+    best = fake.summary["best"]
+    shutil.rmtree(fake.path / f"trial_{best['trial_id']}")  # its checkpoint with it
+    forged = None if checkpoint is None else checkpoint.format(exp=fake.path)
+    for row in [best, *fake.summary["leaderboard"]]:
+        if row["trial_id"] == best["trial_id"]:
+            row["checkpoint"] = forged
+    (fake.path / "summary.json").write_text(json.dumps(fake.summary))
+    return fake.path, best["trial_id"]
+
+
+def test_a_checkpoint_the_summary_alone_knows_is_read_in_the_experiment(tmp_path: Path) -> None:
+    path, trial_id = _lost_from_summary(tmp_path, "{exp}/trial_0a1b2c3d/checkpoint_000001")
+    exp = load_experiment(str(path))
+    trial = exp.trial(trial_id)
+    assert trial.epochs > 0  # as the summary has it
+    assert trial.checkpoint == f"{path}/trial_0a1b2c3d/checkpoint_000001"
+    best = exp.best()
+    assert best is not None and best["checkpoint"] == trial.checkpoint
+    by_uri = load_experiment(f"{path.as_uri()}?region=here").trial(trial_id)  # options kept
+    assert by_uri.checkpoint == f"{path.as_uri()}/trial_0a1b2c3d/checkpoint_000001?region=here"
+
+
+@pytest.mark.parametrize(
+    "checkpoint",
+    [
+        "{exp}/../elsewhere/trial_0a1b2c3d/checkpoint_000001",  # a ".." out of the experiment
+        "{exp}/trial_0a1b2c3d/../../elsewhere/checkpoint_000001",
+        "{exp}/trial_0a1b2c3d/checkpoint_000001/../../..",
+        "{exp}-other/trial_0a1b2c3d/checkpoint_000001",  # a sibling whose name starts the same
+        "/etc/trial_0a1b2c3d/checkpoint_000001",
+        "s3://someone-elses-bucket/customers/trial_0a1b2c3d/checkpoint_000001",
+        "{exp}/trial_0a1b2c3d/checkpoint_000001/state.pt",  # not a checkpoint folder
+        "{exp}",
+        "",
+        None,
+    ],
+)
+def test_a_checkpoint_the_summary_names_outside_the_experiment_is_ignored(
+    tmp_path: Path, checkpoint: str | None
+) -> None:
+    """summary.json is data from storage: export and predict never load weights from
+    anywhere it points but the experiment's own trial folders."""
+    path, trial_id = _lost_from_summary(tmp_path, checkpoint)
+    exp = load_experiment(str(path))
+    assert exp.trial(trial_id).checkpoint is None
+    best = exp.best()
+    assert best is not None and best["trial_id"] == trial_id and best["checkpoint"] is None
+
+
 @pytest.mark.slow
 @pytest.mark.ray
 def test_a_search_killed_with_sigkill_still_answers(

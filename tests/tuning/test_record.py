@@ -21,10 +21,10 @@ import pytest
 from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch import storage
-from hpsearch.experiments import STUDY_FILE
+from hpsearch.experiments import STUDY_FILE, WARM_START
 from hpsearch.storage import _files
 from hpsearch.tuning import _record
-from hpsearch.tuning._record import WARM_START, StudyRecord, load_study
+from hpsearch.tuning._record import StudyRecord, load_study
 from tests.poison import Payload
 
 NAME = "exp"
@@ -237,7 +237,12 @@ def test_reopening_turns_unfinished_trials_into_waiting_ones(location: str) -> N
     assert after[1].intermediate_values == {1: 0.2, 2: 0.3}
     assert after[3].intermediate_values == after[4].intermediate_values == {}
     assert after[0].value == before[0].value
-    assert (record.asked(), record.ended(), record.waiting()) == (5, 2, 3)
+    assert (record.asked(), record.ended(), record.waiting(), record.from_checkpoint()) == (
+        5,
+        2,
+        3,
+        1,
+    )
     # The journal was rebuilt whole, under its own name; no half-built file is left.
     assert sorted(os.listdir(Path(location))) == [STUDY_FILE, "trial_abc_00001"]
 

@@ -139,7 +139,7 @@ def _assert_resumed(
     assert summary is not None and summary["ended"] == "finished"
     assert summary["trials"]["total"] == summary["trials"]["requested"] == KILLED_TRIALS
     assert sorted(r["number"] for r in summary["leaderboard"]) == list(range(KILLED_TRIALS))
-    listed = inspect("trials", killed.name)
+    listed = inspect("trials", location.partition("?")[0].rsplit("/", 1)[-1])
     assert listed.returncode == 0, listed.stderr
     numbers = sorted(int(line.split()[0]) for line in listed.stdout.splitlines()[1:])
     assert numbers == list(range(KILLED_TRIALS))
@@ -159,7 +159,8 @@ def test_a_killed_search_resumes_and_then_grows_never_unpickling(
     pickle.loads(pickle.dumps(Payload(tmp_path / "canary")))  # the payload works
     assert (tmp_path / "canary").read_text() == "unpickled"
     root = tmp_path / "results"
-    experiment = root / "k"
+    # A copy under another name (its record and study still say "k"): it resumes in place.
+    experiment = root / "copied"
     shutil.copytree(killed_search.location, experiment)
     location = str(experiment)
     # Tune writes a trial's result files on the driver and syncs them to storage every
@@ -174,7 +175,7 @@ def test_a_killed_search_resumes_and_then_grows_never_unpickling(
     planted = poison(experiment, marker)
     assert {p.parent for p in planted if p.name == "params.pkl"} == set(experiment.glob("trial_*"))
     killed = replace(killed_search, folders=trial_folders(location), trees=trial_trees(location))
-    resumed = hpsearch(root, "resume", "k")
+    resumed = hpsearch(root, "resume", "copied")
     assert not marker.exists(), resumed.stderr[-3000:]
     _assert_resumed(killed, location, resumed, lambda *a: hpsearch(root, *a))
     # Tune's state of the earlier run is gone: no later run of Tune can read it.
@@ -182,11 +183,11 @@ def test_a_killed_search_resumes_and_then_grows_never_unpickling(
 
     # A finished search, its files poisoned again: nothing to resume, unless it grows.
     poison(experiment, marker)
-    assert refused(hpsearch(root, "resume", "k"), "finished all 8 trials")
+    assert refused(hpsearch(root, "resume", "copied"), "finished all 8 trials")
     study = study_trials(location, "k")
     folders = trial_folders(location)
     trees = {f: tree(str(experiment / f)) for names in folders.values() for f in names}
-    grown = hpsearch(root, "resume", "k", "--num-samples", "10", "--quiet")
+    grown = hpsearch(root, "resume", "copied", "--num-samples", "10", "--quiet")
     assert not marker.exists(), grown.stderr[-3000:]
     assert grown.returncode == 0, grown.stderr[-3000:]
     # Two trials more in the same study; the earlier ones as they were.
@@ -201,7 +202,9 @@ def test_a_killed_search_resumes_and_then_grows_never_unpickling(
     assert [t.number for t in final.trials] == list(range(10))
     assert final.requested == 10 and final.done == 10
     assert hpsearch(root, "list").stdout.splitlines()[1].split()[:3] == ["k", "finished", "10/10"]
-    assert refused(hpsearch(root, "resume", "k", "--num-samples", "5"), "fewer than the 10 trials")
+    assert refused(
+        hpsearch(root, "resume", "copied", "--num-samples", "5"), "fewer than the 10 trials"
+    )
 
     # The planted files are live: Tune's own reader of an experiment runs the payload.
     poison(experiment, marker)
