@@ -88,7 +88,8 @@ class DashboardServer:
         self.study_id = study_id
         #: False for an experiment written before the journal: a copy that never changes.
         self.live = source is not None
-        self._thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+        # Polled for shutdown every 0.05 s, not 0.5 s: Ctrl-C and the tests stop it at once.
+        self._thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
 
     @property
