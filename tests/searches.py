@@ -164,11 +164,11 @@ def result_rows(location: str, folder: str) -> list[dict[str, Any]]:
 #: Whether a trial has ended, as the study holds it (the others continue on resume).
 ENDED = ("COMPLETE", "PRUNED", "FAIL")
 
-#: The killed search: 8 trials, ASHA with rungs at epochs 4 and 8, checkpoints every 3.
-KILLED_ARGS = ["--space", "quick", "--num-samples", "8", "--max-epochs", "16",
+#: The killed search: 6 trials, ASHA with rungs at epochs 4 and 8, checkpoints every 3.
+KILLED_ARGS = ["--space", "quick", "--num-samples", "6", "--max-epochs", "12",
                "--scheduler", "asha", "--grace-period", "4", "--checkpoint-every", "3",
                "--max-concurrent", "2"]  # fmt: skip
-KILLED_TRIALS, KILLED_GRACE = 8, 4
+KILLED_TRIALS, KILLED_GRACE = 6, 4
 
 
 def part_way(trials: tuple[FrozenTrial, ...] | None, left: int = 2) -> bool:

@@ -80,10 +80,22 @@ class HalvingPruner(optuna.pruners.BasePruner):
         return sign * value < cutoff
 
 
+def _reached(trial: FrozenTrial, step: int) -> bool:
+    """Whether ``trial`` reported ``step`` or a later epoch."""
+    return bool(trial.intermediate_values) and max(trial.intermediate_values) >= step
+
+
+def _mean(trial: FrozenTrial, first: int, last: int, sign: float) -> float:
+    """The mean of ``trial``'s values (times ``sign``) over epochs ``first`` to ``last``."""
+    window = [sign * v for e, v in trial.intermediate_values.items() if first <= e <= last]
+    return statistics.fmean(window) if window else math.nan
+
+
 class MedianRulePruner(optuna.pruners.BasePruner):
-    """The median stopping rule: after ``grace`` epochs, a trial stops when its best
-    value so far is worse than the median of the other trials' mean values up to
-    the same epoch (those that got that far, at least ``min_trials`` of them)."""
+    """The median stopping rule: from epoch ``grace`` on, a trial stops when its best
+    value so far is worse than the median of the other trials' mean values over
+    epochs ``grace`` to the same epoch (those that got that far, at least
+    ``min_trials`` of them), as Ray's ``MedianStoppingRule`` decides."""
 
     def __init__(self, grace: int, min_trials: int = 3) -> None:
         self.grace, self.min_trials = grace, min_trials
@@ -94,9 +106,7 @@ class MedianRulePruner(optuna.pruners.BasePruner):
             return False
         sign = _sign(study)
         means = [
-            statistics.fmean(sign * v for e, v in t.intermediate_values.items() if e <= step)
-            for t in _others(study, trial)
-            if t.intermediate_values and max(t.intermediate_values) >= step
+            _mean(t, self.grace, step, sign) for t in _others(study, trial) if _reached(t, step)
         ]
         means = [m for m in means if math.isfinite(m)]
         if len(means) < self.min_trials:

@@ -183,27 +183,33 @@ def test_a_killed_search_resumes_and_then_grows_never_unpickling(
 
     # A finished search, its files poisoned again: nothing to resume, unless it grows.
     poison(experiment, marker)
-    assert refused(hpsearch(root, "resume", "copied"), "finished all 8 trials")
+    assert refused(hpsearch(root, "resume", "copied"), f"finished all {KILLED_TRIALS} trials")
     study = study_trials(location, "k")
+    grown_to = KILLED_TRIALS + 2
     folders = trial_folders(location)
     trees = {f: tree(str(experiment / f)) for names in folders.values() for f in names}
-    grown = hpsearch(root, "resume", "copied", "--num-samples", "10", "--quiet")
+    grown = hpsearch(root, "resume", "copied", "--num-samples", str(grown_to), "--quiet")
     assert not marker.exists(), grown.stderr[-3000:]
     assert grown.returncode == 0, grown.stderr[-3000:]
     # Two trials more in the same study; the earlier ones as they were.
     after = study_trials(location, "k")
     assert study is not None and after is not None
-    assert [t.number for t in after] == list(range(10))
-    assert [_facts(t) for t in after[:8]] == [_facts(t) for t in study]
+    assert [t.number for t in after] == list(range(grown_to))
+    assert [_facts(t) for t in after[:KILLED_TRIALS]] == [_facts(t) for t in study]
     assert {t.state.name for t in after} <= set(ENDED)
-    assert {n: f for n, f in trial_folders(location).items() if n < 8} == folders
+    assert {n: f for n, f in trial_folders(location).items() if n < KILLED_TRIALS} == folders
     assert all(tree(str(experiment / f)) == files for f, files in trees.items())
     final = load_experiment(location)
-    assert [t.number for t in final.trials] == list(range(10))
-    assert final.requested == 10 and final.done == 10
-    assert hpsearch(root, "list").stdout.splitlines()[1].split()[:3] == ["k", "finished", "10/10"]
+    assert [t.number for t in final.trials] == list(range(grown_to))
+    assert final.requested == final.done == grown_to
+    assert hpsearch(root, "list").stdout.splitlines()[1].split()[:3] == [
+        "k",
+        "finished",
+        f"{grown_to}/{grown_to}",
+    ]
     assert refused(
-        hpsearch(root, "resume", "copied", "--num-samples", "5"), "fewer than the 10 trials"
+        hpsearch(root, "resume", "copied", "--num-samples", "5"),
+        f"fewer than the {grown_to} trials",
     )
 
     # The planted files are live: Tune's own reader of an experiment runs the payload.
