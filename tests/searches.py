@@ -168,7 +168,7 @@ ENDED = ("COMPLETE", "PRUNED", "FAIL")
 KILLED_ARGS = ["--space", "quick", "--num-samples", "6", "--max-epochs", "12",
                "--scheduler", "asha", "--grace-period", "4", "--checkpoint-every", "3",
                "--max-concurrent", "2"]  # fmt: skip
-KILLED_TRIALS, KILLED_GRACE = 6, 4
+KILLED_TRIALS, KILLED_GRACE, KILLED_EPOCHS = 6, 4, 12
 
 
 def part_way(trials: tuple[FrozenTrial, ...] | None, left: int = 2) -> bool:
@@ -178,7 +178,19 @@ def part_way(trials: tuple[FrozenTrial, ...] | None, left: int = 2) -> bool:
         trials
         and len(trials) <= KILLED_TRIALS - left
         and any(t.state.name in ENDED for t in trials)
-        and any(t.state.name == "RUNNING" and "checkpoint" in t.user_attrs for t in trials)
+        and any(_part_way(t) for t in trials)
+    )
+
+
+def _part_way(trial: FrozenTrial) -> bool:
+    """Running, past a checkpoint, neither at its last epoch nor stopped by the pruner."""
+    values = trial.intermediate_values
+    return (
+        trial.state.name == "RUNNING"
+        and "checkpoint" in trial.user_attrs
+        and "stopped_at" not in trial.user_attrs
+        and bool(values)
+        and max(values) < KILLED_EPOCHS
     )
 
 
@@ -198,13 +210,27 @@ class KilledSearch:
         return [t.number for t in self.at_kill if t.state.name in ENDED]
 
     @property
-    def continuing(self) -> list[int]:
-        """Unfinished trials with a checkpoint: resume continues them from it."""
+    def unheard(self) -> list[int]:
+        """Trials that ended before the kill let the study be told (trained to the last
+        epoch, or stopped by the pruner): resume tells it, and runs them no more."""
         return [
             t.number
             for t in self.at_kill
-            if t.state.name not in ENDED and "checkpoint" in t.user_attrs
+            if t.state.name not in ENDED
+            and t.intermediate_values
+            and (max(t.intermediate_values) >= KILLED_EPOCHS or "stopped_at" in t.user_attrs)
         ]
+
+    @property
+    def unfinished(self) -> list[int]:
+        """Trials that had not ended: resume runs them again under their own numbers."""
+        done = {*self.ended, *self.unheard}
+        return [t.number for t in self.at_kill if t.number not in done]
+
+    @property
+    def continuing(self) -> list[int]:
+        """Unfinished trials with a checkpoint: resume continues them from it."""
+        return [n for n in self.unfinished if "checkpoint" in self.at_kill[n].user_attrs]
 
 
 def kill_part_way(

@@ -118,12 +118,19 @@ class StudyRecord:
         name: str,
         sampler: optuna.samplers.BaseSampler,
         pruner: optuna.pruners.BasePruner,
+        max_epochs: int | None = None,
     ) -> StudyRecord:
-        """The experiment's study for a resumed search: trials that ended as they are,
-        unfinished ones WAITING (with their values so far), so that asking the study
+        """The experiment's study for a resumed search: trials that ended as they are
+        (also those that ended unheard: trained to ``max_epochs``, or stopped by the
+        pruner, before the kill let the study be told), unfinished ones WAITING (with
+        their values so far), so that asking the study
         hands them back under their own numbers before any new trial."""
         old = load_study(location, name)
-        trials = [_continuing(t, location) for t in sorted(old.trials, key=lambda t: t.number)]
+        maximize = old.direction == optuna.study.StudyDirection.MAXIMIZE
+        trials = [
+            _continuing(t, location, max_epochs, maximize)
+            for t in sorted(old.trials, key=lambda t: t.number)
+        ]
         journal = _journal_path(location)
         fresh = journal.with_name(f".{journal.name}.rebuild")
         fresh.unlink(missing_ok=True)
@@ -255,7 +262,28 @@ def load_study(location: str, name: str) -> optuna.Study:
         return optuna.load_study(study_name=name, storage=memory)
 
 
-def _continuing(trial: FrozenTrial, location: str) -> FrozenTrial:
+def best_of(values: dict[int, float], maximize: bool) -> dict[str, Any]:
+    """hpsearch's attributes of a trial's best epoch (the earliest of equals)."""
+    if not values:
+        return {}
+    epoch = min(values, key=lambda e: (-values[e] if maximize else values[e], e))
+    return {"best_value": values[epoch], "best_epoch": epoch}
+
+
+def _ended_unheard(trial: FrozenTrial, max_epochs: int | None) -> str | None:
+    """How an unfinished trial ended if it did before the study was told: trained to
+    the last epoch, or stopped by the pruner (``stopped_at``)."""
+    values = trial.intermediate_values
+    if values and max_epochs is not None and max(values) >= max_epochs:
+        return "completed"
+    if isinstance(trial.user_attrs.get("stopped_at"), int) and values:
+        return "stopped"
+    return None
+
+
+def _continuing(
+    trial: FrozenTrial, location: str, max_epochs: int | None, maximize: bool
+) -> FrozenTrial:
     """A trial as a resumed study holds it: an ended one as it was, an unfinished one
     WAITING with its values up to the checkpoint it continues from (none if it has no
     checkpoint left: it starts over). The system attributes Optuna would unpickle are
@@ -267,6 +295,16 @@ def _continuing(trial: FrozenTrial, location: str) -> FrozenTrial:
         }
         return ended
     attrs = dict(trial.user_attrs)
+    how = _ended_unheard(trial, max_epochs)
+    if how is not None:  # told now as the searcher would have: its last value
+        values = trial.intermediate_values
+        return optuna.trial.create_trial(
+            value=values[max(values)],
+            params=trial.params,
+            distributions=trial.distributions,
+            user_attrs={**attrs, "ended": how, **best_of(values, maximize)},
+            intermediate_values=values,
+        )
     checkpoint, epoch = attrs.get("checkpoint"), attrs.get("checkpoint_epoch")
     kept = _relative(checkpoint) and storage.exists(storage.join(location, checkpoint))
     if not kept or not isinstance(epoch, int):

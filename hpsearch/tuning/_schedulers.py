@@ -95,8 +95,12 @@ class StudyScheduler(FIFOScheduler):
         # Uploaded at once when it names a new checkpoint: Tune may delete the one before.
         self.record.sync(force=checkpointed)
         # The last epoch is never pruned: that trial ran to the end.
-        if 0 < epoch < self.max_epochs and self.record.should_prune(number):
+        live = number in self.record.trials
+        if live and 0 < epoch < self.max_epochs and self.record.should_prune(number):
             self.stopped.add(number)
+            # In the journal at once: a kill before the study is told leaves it stopped.
+            self.record.set_attrs(number, stopped_at=epoch)
+            self.record.sync(force=True)
             return str(TrialScheduler.STOP)
         return str(TrialScheduler.CONTINUE)
 

@@ -17,7 +17,7 @@ from hpsearch.data import TabularData
 from hpsearch.experiments import WARM_START
 from hpsearch.metrics import is_finite
 from hpsearch.trainable import TrainSettings, train_mlp
-from hpsearch.tuning._record import StudyRecord
+from hpsearch.tuning._record import StudyRecord, best_of
 from hpsearch.tuning._samplers import build_sampler
 from hpsearch.tuning._schedulers import StudyScheduler, build_pruner, stop_epochs
 from hpsearch.tuning._space import DefineByRun, space_context
@@ -62,7 +62,8 @@ class StudySearcher(Searcher):
         if self.scheduler is not None:  # a last result may not have reached the scheduler
             self.scheduler.record_result(number, result)
         state, value, ended = self._outcome(number, result, error)
-        self.record.set_attrs(number, ended=ended, **_best(self.record, number, self.mode))
+        values = self.record.study.trials[number].intermediate_values
+        self.record.set_attrs(number, ended=ended, **best_of(values, self.mode == "max"))
         self.record.finish(number, state, value)
         self.record.sync(force=True)
 
@@ -92,16 +93,6 @@ class StudySearcher(Searcher):
         raise NotImplementedError
 
 
-def _best(record: StudyRecord, number: int, mode: str | None) -> dict[str, Any]:
-    """The trial's best value so far and its epoch, from the study."""
-    values = record.study.trials[number].intermediate_values
-    if not values:
-        return {}
-    pick = max if mode == "max" else min
-    epoch = pick(values, key=lambda e: (values[e], -e) if mode == "max" else (values[e], e))
-    return {"best_value": values[epoch], "best_epoch": epoch}
-
-
 def new_record(
     config: SearchConfig, task: str, name: str, location: str, warm: Sequence[FrozenTrial] = ()
 ) -> StudyRecord:
@@ -115,7 +106,7 @@ def new_record(
 
 def reopened_record(config: SearchConfig, name: str, location: str) -> StudyRecord:
     """The study of record of an experiment being resumed or extended."""
-    return StudyRecord.reopen(location, name, *_algorithms(config))
+    return StudyRecord.reopen(location, name, *_algorithms(config), config.max_epochs)
 
 
 def _algorithms(config: SearchConfig) -> tuple[optuna.samplers.BaseSampler, Any]:

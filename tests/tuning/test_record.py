@@ -247,6 +247,33 @@ def test_reopening_turns_unfinished_trials_into_waiting_ones(location: str) -> N
     assert sorted(os.listdir(Path(location))) == [STUDY_FILE, "trial_abc_00001"]
 
 
+def test_trials_that_ended_before_the_study_was_told_are_told_on_reopening(
+    location: str,
+) -> None:
+    """Killed between a trial's end and the study hearing of it: one trained to the last
+    epoch, one the pruner had stopped (its decision was journaled at once). Neither runs
+    again: each is told as the searcher would have told it, with its last value."""
+    record = create(location)
+    full = run(record, [0.5, 0.7, 0.6], None)  # all 3 epochs
+    stopped = run(record, [0.2, 0.1], None)
+    record.set_attrs(stopped, stopped_at=2)
+    run(record, [0.4], None)  # genuinely unfinished
+    again = StudyRecord.reopen(
+        location, NAME, optuna.samplers.RandomSampler(seed=1), optuna.pruners.NopPruner(), 3
+    )
+    trials = by_number(location)
+    assert [trials[n].state for n in range(3)] == [COMPLETE, COMPLETE, TrialState.WAITING]
+    assert (trials[full].value, trials[stopped].value) == (0.6, 0.1)
+    assert trials[full].user_attrs["ended"] == "completed"
+    assert trials[stopped].user_attrs["ended"] == "stopped"
+    assert (trials[full].user_attrs["best_value"], trials[full].user_attrs["best_epoch"]) == (
+        0.7,
+        2,
+    )
+    assert (again.ended(), again.waiting()) == (2, 1)
+    assert again.ask(define)[0] == 2
+
+
 def test_a_trial_whose_checkpoint_is_gone_starts_over(location: str) -> None:
     _killed_search(location)
     shutil.rmtree(Path(location) / CHECKPOINT)  # deleted by Tune's num_to_keep, or by hand

@@ -89,10 +89,18 @@ def _assert_resumed(
         folder = f"trial_{study[number].user_attrs['tune_trial_id']}"
         assert tree(storage.join(location, folder)) == killed.trees[folder], folder
 
+    # Trials that ended before the study was told are told now, and not run again.
+    for number in killed.unheard:
+        before, now = killed.at_kill[number], study[number]
+        assert now.state.name == "COMPLETE" and folders.get(number, ()) == killed.folders.get(
+            number, ()
+        )
+        assert now.intermediate_values == before.intermediate_values
+        assert now.value == before.intermediate_values[max(before.intermediate_values)]
+
     # Unfinished trials continued under their own numbers, with their parameters,
     # in one new run each; those with a checkpoint from it, not from epoch 0.
-    unfinished = [t.number for t in killed.at_kill if t.number not in killed.ended]
-    for number in unfinished:  # (one asked just before the kill may have no folder yet)
+    for number in killed.unfinished:  # (one asked just before the kill may have no folder yet)
         new = [f for f in folders[number] if f not in killed.folders.get(number, ())]
         assert len(new) == 1, (number, folders[number])
         assert study[number].params == killed.at_kill[number].params
