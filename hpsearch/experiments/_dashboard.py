@@ -279,9 +279,17 @@ _HOST = re.compile(r"(?P<name>\[::1\]|[^:\[\]]+)(?::\d{1,5})?")
 
 
 def _loopback_host(host: str) -> bool:
-    """Whether a ``Host`` header names a loopback address (and at most a port)."""
+    """Whether a ``Host`` header names a loopback address (and at most a port): one of
+    :data:`_LOOPBACK_NAMES` or any loopback IP literal (a rebound page sends a name)."""
     match = _HOST.fullmatch(host.strip().lower())
-    return match is not None and match["name"] in _LOOPBACK_NAMES
+    if match is None:
+        return False
+    if match["name"] in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(match["name"].strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class _ReadOnlyApp:

@@ -573,24 +573,18 @@ def _from_summary(row: dict[str, Any], metric: str, location: str) -> TrialRecor
 
 def contained_checkpoint(checkpoint: Any, location: str) -> str | None:
     """``checkpoint`` (a path or URI read from storage: data, not trusted) as a location in
-    the experiment at ``location``, or ``None`` if it is anywhere else.
+    the experiment at ``location``, or ``None`` if it is not named as a search names one.
 
-    What follows the experiment's location must be ``trial_<id>/checkpoint_<n>``, as a
-    search writes it. The result is rebuilt under ``location`` (with its ``?options``),
-    the way checkpoints found by listing the experiment's folders are named.
+    Its last two parts must be ``trial_<id>/checkpoint_<n>``; it is rebuilt under
+    ``location`` (with its ``?options``), where a search put it, so nothing outside
+    the experiment is ever read, and a moved or copied experiment keeps its checkpoints.
     """
     if not isinstance(checkpoint, str):
         return None
-    root = _bare(location).rstrip("/") + "/"
-    target = _bare(checkpoint)
-    if not target.startswith(root) or not CHECKPOINT_NAME.fullmatch(target[len(root) :]):
+    tail = "/".join(checkpoint.partition("?")[0].rstrip("/").split("/")[-2:])
+    if not CHECKPOINT_NAME.fullmatch(tail):
         return None
-    return storage.join(location, target[len(root) :])
-
-
-def _bare(location: str) -> str:
-    """A location without its ``?options``; a ``file://`` URI as its path."""
-    return location.partition("?")[0].removeprefix("file://")
+    return storage.join(location, tail)
 
 
 def _read_json(location: str, name: str) -> Any:

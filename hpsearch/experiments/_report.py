@@ -240,15 +240,18 @@ def ranked_study(study: optuna.Study, mode: str) -> optuna.Study:
         value = None
         if WARM_START not in trial.user_attrs and trial.state != state.FAIL:
             value = best_value(trial, mode)
-        ranked.add_trial(
-            optuna.trial.create_trial(
-                state=state.FAIL if value is None else state.COMPLETE,
-                value=value,
-                params=trial.params,
-                distributions=trial.distributions,
-                user_attrs=trial.user_attrs,
+        try:
+            ranked.add_trial(
+                optuna.trial.create_trial(
+                    state=state.FAIL if value is None else state.COMPLETE,
+                    value=value,
+                    params=trial.params,
+                    distributions=trial.distributions,
+                    user_attrs=trial.user_attrs,
+                )
             )
-        )
+        except (TypeError, ValueError):  # a journal from storage a study cannot take: not drawn
+            ranked.add_trial(optuna.trial.create_trial(state=state.FAIL))
     return ranked
 
 

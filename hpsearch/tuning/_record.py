@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import glob
+import math
 import os
 import shutil
 import tempfile
@@ -31,6 +32,7 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch import storage
+from hpsearch.errors import UserError
 from hpsearch.experiments import CHECKPOINT_NAME, INTERNAL_KEYS, STUDY_FILE, WARM_START
 
 #: Seconds between uploads of a journal kept on object storage.
@@ -126,11 +128,7 @@ class StudyRecord:
         their values so far), so that asking the study
         hands them back under their own numbers before any new trial."""
         old = load_study(location, name)
-        maximize = old.direction == optuna.study.StudyDirection.MAXIMIZE
-        trials = [
-            _continuing(t, location, max_epochs, maximize)
-            for t in sorted(old.trials, key=lambda t: t.number)
-        ]
+        trials = rebuilt_trials(old, location, max_epochs)
         journal = _journal_path(location)
         fresh = journal.with_name(f".{journal.name}.rebuild")
         fresh.unlink(missing_ok=True)
@@ -202,11 +200,14 @@ class StudyRecord:
             if t.state in ENDED and WARM_START not in t.user_attrs
         }
 
-    def report(self, number: int, epoch: int, value: float) -> None:
-        """The trial's ``value`` at ``epoch`` (each epoch once: a restart re-reports)."""
+    def report(self, number: int, epoch: int, value: float) -> bool:
+        """The trial's ``value`` at ``epoch`` (each epoch once: a restart re-reports);
+        whether it was new."""
         trial = self.trials[number]
-        if epoch not in self.study.get_trials(deepcopy=False)[number].intermediate_values:
-            trial.report(value, epoch)
+        if epoch in self.study.get_trials(deepcopy=False)[number].intermediate_values:
+            return False
+        trial.report(value, epoch)
+        return True
 
     def should_prune(self, number: int) -> bool:
         """The study's pruner on the trial's values so far (every earlier trial counts)."""
@@ -227,21 +228,28 @@ class StudyRecord:
 
     # Storage --------------------------------------------------------------------------
 
-    def sync(self, force: bool = False) -> None:
+    def sync(self, force: bool = False, final: bool = False) -> None:
         """Upload the journal if it lives on object storage and changed (at most every
-        :data:`SYNC_S` s unless ``force``)."""
+        :data:`SYNC_S` s unless ``force``). A failed upload is tried again at the next
+        sync (a storage hiccup must not end the search); the ``final`` one raises."""
         if not _remote(self.location):
             return
         size = self.journal.stat().st_size
         now = time.monotonic()
         if size == self._synced_size or (not force and now - self._synced_at < SYNC_S):
             return
-        storage.write_bytes(storage.join(self.location, STUDY_FILE), self.journal.read_bytes())
+        try:
+            storage.write_bytes(storage.join(self.location, STUDY_FILE), self.journal.read_bytes())
+        except (OSError, UserError):
+            if final:
+                raise
+            self._synced_at = now  # the next try waits its turn
+            return
         self._synced_size, self._synced_at = size, now
 
     def close(self) -> None:
         """Upload what is left; remove the local copy of a remote journal."""
-        self.sync(force=True)
+        self.sync(force=True, final=True)
         if _remote(self.location):
             shutil.rmtree(self.journal.parent, ignore_errors=True)
 
@@ -260,6 +268,38 @@ def load_study(location: str, name: str) -> optuna.Study:
         memory = optuna.storages.InMemoryStorage()
         optuna.copy_study(from_study_name=name, from_storage=_storage(local), to_storage=memory)
         return optuna.load_study(study_name=name, storage=memory)
+
+
+def rebuilt_trials(study: optuna.Study, location: str, max_epochs: int | None) -> list[FrozenTrial]:
+    """The trials a resumed study of ``study`` holds (:func:`_continuing`), each checked
+    as a study takes it: a journal is data from storage, and one a study would refuse
+    is one line (:class:`UserError`), not a traceback."""
+    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    check = optuna.create_study(storage=optuna.storages.InMemoryStorage())
+    trials = []
+    for trial in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
+        try:
+            _check_values(trial)
+            rebuilt = _continuing(trial, location, max_epochs, maximize)
+            check.add_trial(rebuilt)
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            what = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise UserError(
+                f"the {STUDY_FILE} of {storage.redact(location)} holds a trial a study "
+                f"cannot take back (trial {trial.number}: {what})",
+                "it is not the journal hpsearch writes",
+            ) from None
+        trials.append(rebuilt)
+    return trials
+
+
+def _check_values(trial: FrozenTrial) -> None:
+    """Epochs are positive integers, values finite numbers (what hpsearch reports)."""
+    for step, value in trial.intermediate_values.items():
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise ValueError(f"epoch {step!r} is not a whole number")
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"the value at epoch {step} is {value!r}")
 
 
 def best_of(values: dict[int, float], maximize: bool) -> dict[str, Any]:
@@ -306,17 +346,19 @@ def _continuing(
             intermediate_values=values,
         )
     checkpoint, epoch = attrs.get("checkpoint"), attrs.get("checkpoint_epoch")
-    kept = _relative(checkpoint) and storage.exists(storage.join(location, checkpoint))
-    if not kept or not isinstance(epoch, int):
+    values = trial.intermediate_values
+    sane = type(epoch) is int and 1 <= epoch <= max(values, default=0)
+    kept = sane and _relative(checkpoint) and storage.exists(storage.join(location, checkpoint))
+    until = epoch if kept and isinstance(epoch, int) else 0
+    if not kept:
         attrs.pop("checkpoint", None)
         attrs.pop("checkpoint_epoch", None)
-        epoch = 0
     return optuna.trial.create_trial(
         state=TrialState.WAITING,
         params=trial.params,
         distributions=trial.distributions,
         user_attrs=attrs,
-        intermediate_values={s: v for s, v in trial.intermediate_values.items() if s <= epoch},
+        intermediate_values={s: v for s, v in values.items() if s <= until},
     )
 
 

@@ -28,6 +28,7 @@ from hpsearch.experiments import (
 )
 from hpsearch.signals import Termination, sigterm_as_interrupt
 from hpsearch.tuning._claim import claim_existing
+from hpsearch.tuning._record import rebuilt_trials
 from hpsearch.tuning._run import (
     SearchResult,
     _silent,
@@ -66,7 +67,8 @@ def _forget_tune_state(location: str) -> None:
 
 def _checked_study(experiment: Experiment) -> int:
     """How many of the search's own trials its study holds, once the journal reads as
-    the experiment's study optimizing as its record says: checked before Ray starts."""
+    the experiment's study, optimizing as its record says, every trial one a study
+    takes back and every trial folder's number in it: checked before Ray starts."""
     study = open_study(experiment)
     direction = "max" if study.direction.name == "MAXIMIZE" else "min"
     if direction != experiment.mode:
@@ -75,7 +77,17 @@ def _checked_study(experiment: Experiment) -> int:
             f"hpsearch.json says {experiment.mode}imize",
             "the two files are not from the same search",
         )
-    return sum(WARM_START not in t.user_attrs for t in study.get_trials(deepcopy=False))
+    max_epochs = experiment.record["config"].get("max_epochs")
+    rebuilt_trials(study, experiment.location, max_epochs if type(max_epochs) is int else None)
+    trials = study.get_trials(deepcopy=False)
+    missing = sorted({t.number for t in experiment.trials} - {t.number for t in trials})
+    if missing:  # a resume would hand their numbers to new trials
+        raise UserError(
+            f"experiment {experiment.name!r}: its {STUDY_FILE} lacks trials "
+            f"{', '.join(map(str, missing[:5]))} that its folders hold",
+            "it is not this experiment's whole journal",
+        )
+    return sum(WARM_START not in t.user_attrs for t in trials)
 
 
 def resume_config(experiment: Experiment, num_samples: int | None) -> SearchConfig:

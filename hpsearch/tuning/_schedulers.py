@@ -73,9 +73,14 @@ class StudyScheduler(FIFOScheduler):
     study's pruner says whether the trial goes on. Never pauses (a paused function
     trainable retrains the epochs since its checkpoint)."""
 
-    def __init__(self, record: StudyRecord, metric: str, max_epochs: int) -> None:
+    def __init__(
+        self, record: StudyRecord, metric: str, max_epochs: int, keep_checkpoints: int = 2
+    ) -> None:
         super().__init__()
         self.record, self.value_key, self.max_epochs = record, metric, max_epochs
+        # Kept one at a time, a trial's previous checkpoint is gone once the next is
+        # made: the journal must name the new one at once (else every 5 s is enough).
+        self.upload_checkpoints = keep_checkpoints == 1
         self.stopped: set[int] = set()
 
     @property
@@ -84,7 +89,7 @@ class StudyScheduler(FIFOScheduler):
 
     def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict[str, Any]) -> str:
         number = int(trial.config["trial_number"])
-        self.record_result(number, result)
+        fresh = self.record_result(number, result)
         epoch = int(result.get("epoch", 0))
         checkpointed = bool(result.get("checkpoint_dir_name")) and number in self.record.trials
         if checkpointed:
@@ -92,11 +97,10 @@ class StudyScheduler(FIFOScheduler):
             # (relative: the experiment may have moved by then).
             where = f"trial_{trial.trial_id}/{result['checkpoint_dir_name']}"
             self.record.set_attrs(number, checkpoint=where, checkpoint_epoch=epoch)
-        # Uploaded at once when it names a new checkpoint: Tune may delete the one before.
-        self.record.sync(force=checkpointed)
-        # The last epoch is never pruned: that trial ran to the end.
-        live = number in self.record.trials
-        if live and 0 < epoch < self.max_epochs and self.record.should_prune(number):
+        self.record.sync(force=checkpointed and self.upload_checkpoints)
+        # Judged once per epoch, on a value it just recorded (a restart re-reports epochs,
+        # as Ray's rules never judge a rung twice); never at the last epoch: it ran to the end.
+        if fresh and 0 < epoch < self.max_epochs and self.record.should_prune(number):
             self.stopped.add(number)
             # In the journal at once: a kill before the study is told leaves it stopped.
             self.record.set_attrs(number, stopped_at=epoch)
@@ -104,11 +108,13 @@ class StudyScheduler(FIFOScheduler):
             return str(TrialScheduler.STOP)
         return str(TrialScheduler.CONTINUE)
 
-    def record_result(self, number: int, result: dict[str, Any]) -> None:
-        """The epoch's value into the study (a non-finite one is not a value)."""
+    def record_result(self, number: int, result: dict[str, Any]) -> bool:
+        """The epoch's value into the study (a non-finite one is not a value); whether it
+        is new there."""
         value, epoch = result.get(self.value_key), result.get("epoch")
         if is_finite(value) and isinstance(epoch, int) and number in self.record.trials:
-            self.record.report(number, epoch, float(value))
+            return self.record.report(number, epoch, float(value))
+        return False
 
 
 def stop_epochs(config: SearchConfig) -> frozenset[int]:

@@ -62,7 +62,7 @@ class StudySearcher(Searcher):
         if self.scheduler is not None:  # a last result may not have reached the scheduler
             self.scheduler.record_result(number, result)
         state, value, ended = self._outcome(number, result, error)
-        values = self.record.study.trials[number].intermediate_values
+        values = self.record.study.get_trials(deepcopy=False)[number].intermediate_values
         self.record.set_attrs(number, ended=ended, **best_of(values, self.mode == "max"))
         self.record.finish(number, state, value)
         self.record.sync(force=True)
@@ -181,7 +181,7 @@ def build_tuner(
     )
     define = DefineByRun(config.space, space_context(config, data), config.seed)
     searcher = StudySearcher(record, define, metric, mode, config.num_samples)
-    scheduler = StudyScheduler(record, metric, config.max_epochs)
+    scheduler = StudyScheduler(record, metric, config.max_epochs, config.keep_checkpoints)
     searcher.scheduler = scheduler
     storage_path, storage_filesystem = tune_storage(storage_root)
     return tune.Tuner(

@@ -255,7 +255,14 @@ def ask_as(server: DashboardServer, host: str | None, method: str = "GET") -> tu
 
 @pytest.mark.parametrize(
     "host",
-    ["127.0.0.1:{port}", "localhost:{port}", "[::1]:{port}", "LocalHost:{port}", "localhost:8080"],
+    [
+        "127.0.0.1:{port}",
+        "localhost:{port}",
+        "[::1]:{port}",
+        "LocalHost:{port}",
+        "localhost:8080",  # an SSH tunnel's port
+        "127.0.0.2:{port}",  # any loopback address
+    ],
 )
 def test_the_dashboard_answers_its_loopback_names(
     dashboard: tuple[DashboardServer, Path, optuna.Study], host: str
@@ -274,7 +281,8 @@ def test_the_dashboard_answers_its_loopback_names(
         "127.0.0.1:{port}:80",
         "127.0.0.1:x",
         "localhost.rebound.example:{port}",
-        "127.0.0.2:{port}",
+        "10.0.0.1:{port}",
+        "[::2]:{port}",
         "",
         None,
     ],

@@ -271,3 +271,19 @@ def test_report_of_an_interrupted_search(
     text = page.inner_text("body")
     assert "interrupted" in text and "not scored" in text
     assert page.locator("#chart-learning-curves .scatterlayer .trace").count() >= 2
+
+
+def test_a_journal_trial_no_study_can_take_is_left_out_of_the_charts(tmp_path: Path) -> None:
+    """The journal is data from storage: a trial whose parameter lies outside its own
+    range (as no search writes it) is not drawn, and the report is written."""
+    exp = load_experiment(str(make_experiment(tmp_path / "results", "customers").path))
+    write_journal(exp)
+    journal = Path(exp.location) / STUDY_FILE
+    lines = journal.read_text().splitlines()
+    first = next(i for i, line in enumerate(lines) if '"op_code":4' in line)  # trial 0
+    lines[first] = re.sub(r"(\"params\":\{[^}]*\"lr\":)[^,}]+", r"\g<1>1e9", lines[first])
+    assert "1e9" in lines[first]
+    journal.write_text("\n".join(lines) + "\n")
+    points, _ = history(exp)
+    assert points and 0 not in [n for n, _ in points]
+    assert Path(exp.report(str(tmp_path / "r.html"))).read_text().count("plotly") > 0

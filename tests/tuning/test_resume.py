@@ -272,6 +272,24 @@ def _journal(path: Path, name: str, direction: str) -> None:
     optuna.create_study(study_name=name, storage=journal, direction=direction)
 
 
+def _tampered(path: Path, old: str, new: str) -> None:
+    """The journal of a killed search with one running trial (lr, a value at epoch 1,
+    stopped by the pruner there), with ``old`` replaced by ``new`` as an attacker would."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    journal = JournalStorage(JournalFileBackend(str(path)))
+    study = optuna.create_study(study_name="exp", storage=journal, direction="maximize")
+    trial = study.ask()
+    trial.suggest_float("lr", 0.001, 0.1, log=True)
+    trial.report(0.5, 1)
+    trial.set_user_attr("stopped_at", 1)
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
 @pytest.mark.parametrize(
     ("journal", "why"),
     [
@@ -279,8 +297,24 @@ def _journal(path: Path, name: str, direction: str) -> None:
         (lambda p: p.write_bytes(b"\x00not json\n{}\n"), "is unreadable"),
         (lambda p: _journal(p, "other", "maximize"), "holds no study named 'exp'"),
         (lambda p: _journal(p, "exp", "minimize"), "minimizes, its hpsearch.json says maximize"),
+        (lambda p: _tampered(p, '"step":1', '"step":"1"'), "epoch '1' is not a whole number"),
+        (lambda p: _tampered(p, '"intermediate_value":0.5', '"intermediate_value":NaN'), "nan"),
+        (
+            lambda p: _tampered(p, '"param_value_internal":', '"param_value_internal":7.0,"x":'),
+            "holds a trial a study cannot take back (trial 0",
+        ),
+        (lambda p: _tampered(p, "exp", "exp"), "lacks trials 1, 2, 3, 4, 5 that its folders"),
     ],
-    ids=["empty", "not-json", "another-study", "other-direction"],
+    ids=[
+        "empty",
+        "not-json",
+        "another-study",
+        "other-direction",
+        "text-epoch",
+        "nan-value",
+        "param-out-of-range",
+        "fewer-trials-than-folders",
+    ],
 )
 def test_a_journal_that_is_not_the_searchs_is_refused_before_any_work(
     tmp_path: Path, journal: Callable[[Path], None], why: str
