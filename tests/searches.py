@@ -135,7 +135,10 @@ def trial_folders(location: str) -> dict[int, tuple[str, ...]]:
     """The ``trial_<id>`` folders of the experiment at ``location``, by trial number."""
     found: dict[int, list[str]] = {}
     for name in storage.list_dirs(location):
-        params = storage.read_json(storage.join(location, name, "params.json"))
+        try:
+            params = storage.read_json(storage.join(location, name, "params.json"))
+        except ValueError:  # cut short by the kill (Tune writes it in place)
+            continue
         if name.startswith(TRIAL_PREFIX) and params is not None:
             found.setdefault(int(params["trial_number"]), []).append(name)
     return {number: tuple(sorted(names)) for number, names in found.items()}

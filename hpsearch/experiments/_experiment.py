@@ -160,7 +160,10 @@ class _Run:
 def _read_run(location: str, name: str, max_epochs: int, live: bool) -> _Run | None:
     trial_dir = storage.join(location, name)
     lines = _read_lines(storage.read_text(storage.join(trial_dir, RESULT_FILE)))
-    config = storage.read_json(storage.join(trial_dir, PARAMS_FILE))
+    try:
+        config = storage.read_json(storage.join(trial_dir, PARAMS_FILE))
+    except ValueError:  # Tune writes params.json in place: a kill can leave it cut short
+        config = None
     if config is None:
         config = lines[0].get("config") if lines else None
     if config is None:

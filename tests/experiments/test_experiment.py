@@ -284,3 +284,15 @@ def test_unknown_experiments_are_user_errors(tmp_path: Path) -> None:
     (tmp_path / "plain").mkdir()
     with pytest.raises(UserError, match="is not an hpsearch experiment"):
         load_experiment(str(tmp_path / "plain"))
+
+
+def test_a_params_file_a_kill_cut_short_is_read_from_the_results(tmp_path: Path) -> None:
+    """Tune writes params.json in place: a SIGKILL mid-write leaves it cut. The trial
+    still reads (its config is on every result line), and so does the experiment."""
+    fake = make_experiment(tmp_path / "results", "cut", state="interrupted")
+    params = fake.path / f"trial_{fake.trial_ids[0]}" / "params.json"
+    whole = json.loads(params.read_text())
+    params.write_text(params.read_text()[:20])
+    exp = load_experiment(str(fake.path))
+    assert [t.number for t in exp.trials] == list(range(len(fake.trial_ids)))
+    assert exp.trials[0].params["lr"] == whole["lr"]

@@ -3,7 +3,6 @@ a finished one grows; one written before the study of record is refused."""
 
 from __future__ import annotations
 
-import os
 import pickle
 import shutil
 import subprocess
@@ -19,7 +18,6 @@ from hpsearch.experiments import STUDY_FILE, SUMMARY_FILE, load_experiment
 from tests.poison import LAST, STAMP, Payload, payload_runs_when_tune_reads, poison
 from tests.searches import (
     ENDED,
-    HPSEARCH,
     KILLED_ARGS,
     KILLED_GRACE,
     KILLED_TRIALS,
@@ -36,8 +34,16 @@ Inspect = Callable[..., subprocess.CompletedProcess[str]]
 
 
 def hpsearch(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HPSEARCH_STORAGE": str(root)}
-    return subprocess.run([*HPSEARCH, *args], env=env, capture_output=True, text=True)
+    """``hpsearch ARGS`` with results under ``root``, in this process: a resume runs on
+    the tests' shared Ray (``ray_session``), as a command run reuses an initialized one."""
+    from click.testing import CliRunner
+
+    from hpsearch.commands import cli
+
+    result = CliRunner().invoke(cli, list(args), env={"HPSEARCH_STORAGE": str(root)})
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
 
 
 def refused(run: subprocess.CompletedProcess[str], why: str) -> bool:
@@ -103,7 +109,8 @@ def _assert_resumed(
     for number in killed.unfinished:  # (one asked just before the kill may have no folder yet)
         new = [f for f in folders[number] if f not in killed.folders.get(number, ())]
         assert len(new) == 1, (number, folders[number])
-        assert study[number].params == killed.at_kill[number].params
+        # Its parameters (those the kill let it draw, and the rest drawn now).
+        assert killed.at_kill[number].params.items() <= study[number].params.items()
         assert study[number].user_attrs["tune_trial_id"] == new[0].removeprefix("trial_")
     # A trial new to the resumed run ran once: no folder of the first run has its number
     # (one the study never heard of would be merged into it).
@@ -157,6 +164,7 @@ def _assert_resumed(
 
 @pytest.mark.ray
 @pytest.mark.slow
+@pytest.mark.usefixtures("ray_session")
 def test_a_killed_search_resumes_and_then_grows_never_unpickling(
     killed_search: KilledSearch, tmp_path: Path
 ) -> None:
@@ -227,6 +235,7 @@ def test_a_killed_search_resumes_and_then_grows_never_unpickling(
 
 @pytest.mark.ray
 @pytest.mark.slow
+@pytest.mark.usefixtures("ray_session")
 def test_a_search_killed_on_s3_resumes_there(s3_server: dict[str, str], tmp_path: Path) -> None:
     """The same search, run on a real S3-compatible server (moto, 127.0.0.1) and
     SIGKILLed there: its journal is what the driver had uploaded."""
