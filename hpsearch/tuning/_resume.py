@@ -30,13 +30,12 @@ from hpsearch.signals import Termination, sigterm_as_interrupt
 from hpsearch.tuning._claim import claim_existing
 from hpsearch.tuning._record import rebuilt_trials
 from hpsearch.tuning._run import (
-    SearchResult,
     _silent,
-    fit_and_summarize,
     load_data,
     progress_for,
     ray_session,
     redacting,
+    search_study,
 )
 
 
@@ -169,9 +168,8 @@ def _resume(
         f"{experiment.requested} trials ended) up to {config.num_samples} trials"
     )
     with ray_session(config, data, say, location) as session:
-        # These import Ray, which must come after ray_session set its environment.
-        from hpsearch.tuning._progress import Heartbeat
-        from hpsearch.tuning._tuner import build_tuner, reopened_record
+        # This imports Ray, which must come after ray_session set its environment.
+        from hpsearch.tuning._tuner import reopened_record
 
         record = reopened_record(config, experiment.name, location)
         _forget_tune_state(location)
@@ -181,37 +179,19 @@ def _resume(
             f"the {config.scheduler} scheduler judges against all {record.asked()} earlier trials"
         )
         _record_resume(experiment, config)
-        progress = progress_for(config, session.data.task, echo)
-        nothing_left = not record.waiting() and record.asked() >= config.num_samples
-        tuner = (
-            None
-            if nothing_left
-            else build_tuner(
-                config,
-                session.data,
-                name=_folder_of(location),
-                storage_root=_root_of(location),
-                max_concurrent=session.concurrency,
-                callbacks=[progress, Heartbeat(location)],
-                data_ref=session.data_ref,
-                record=record,
-            )
+        return search_study(
+            config,
+            session,
+            record,
+            name=experiment.name,
+            folder=_folder_of(location),
+            root=_root_of(location),
+            experiment_path=location,
+            progress=progress_for(config, session.data.task, echo),
+            started=started,
+            termination=termination,
+            run=record.waiting() > 0 or record.asked() < config.num_samples,
         )
-        try:
-            results, summary = fit_and_summarize(
-                tuner,
-                config,
-                session,
-                name=experiment.name,
-                experiment_path=location,
-                progress=progress,
-                started=started,
-                termination=termination,
-                record=record,
-            )
-        finally:
-            record.close()
-    return SearchResult(experiment_path=location, summary=summary, results=results)
 
 
 def _record_resume(experiment: Experiment, config: SearchConfig) -> None:

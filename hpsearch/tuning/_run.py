@@ -157,37 +157,71 @@ def _search(
     _announce(config, data, say)
     warm = _warm_start(config, data, say)
     with ray_session(config, data, say, experiment_path) as session:
-        # These import Ray, which must come after ray_session set its environment.
-        from hpsearch.tuning._progress import Heartbeat
-        from hpsearch.tuning._tuner import build_tuner, new_record
+        # This imports Ray, which must come after ray_session set its environment.
+        from hpsearch.tuning._tuner import new_record
 
         _write_record(config, session.data, name, experiment_path, warm)
         record = new_record(config, data.task, name, experiment_path, warm)
-        progress = progress_for(config, data.task, echo)
+        return search_study(
+            config,
+            session,
+            record,
+            name=name,
+            folder=name,
+            root=root,
+            experiment_path=experiment_path,
+            progress=progress_for(config, data.task, echo),
+            started=started,
+            termination=termination,
+        )
+
+
+def search_study(
+    config: SearchConfig,
+    session: RaySession,
+    record: StudyRecord,
+    *,
+    name: str,
+    folder: str,
+    root: str,
+    experiment_path: str,
+    progress: Any,
+    started: float,
+    termination: Termination,
+    run: bool = True,
+) -> SearchResult:
+    """Tune's run over the study of record in ``root/folder`` (none when not ``run``:
+    nothing is left), summarized (:func:`fit_and_summarize`); the record closed."""
+    # These import Ray, which must come after ray_session set its environment.
+    from hpsearch.tuning._progress import Heartbeat
+    from hpsearch.tuning._tuner import build_tuner
+
+    tuner = None
+    if run:
         tuner = build_tuner(
             config,
             session.data,
-            name=name,
+            name=folder,
             storage_root=root,
             max_concurrent=session.concurrency,
             callbacks=[progress, Heartbeat(experiment_path)],
             data_ref=session.data_ref,
             record=record,
         )
-        try:
-            results, summary = fit_and_summarize(
-                tuner,
-                config,
-                session,
-                name=name,
-                experiment_path=experiment_path,
-                progress=progress,
-                started=started,
-                termination=termination,
-                record=record,
-            )
-        finally:
-            record.close()
+    try:
+        results, summary = fit_and_summarize(
+            tuner,
+            config,
+            session,
+            name=name,
+            experiment_path=experiment_path,
+            progress=progress,
+            started=started,
+            termination=termination,
+            record=record,
+        )
+    finally:
+        record.close()
     return SearchResult(experiment_path=experiment_path, summary=summary, results=results)
 
 

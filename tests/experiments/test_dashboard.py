@@ -26,6 +26,7 @@ import pytest
 from click.testing import CliRunner
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
+from optuna.trial import FrozenTrial
 
 from hpsearch.commands import cli
 from hpsearch.config import SearchConfig
@@ -80,6 +81,18 @@ def journaled(root: Path, name: str = "journaled", trials: int = 3) -> tuple[Pat
         add_trial(study, value=0.7 + i / 100)
     add_trial(study, epochs=1, value=None)
     return fake.path, study
+
+
+def rewrite_whole(path: Path, trials: list[FrozenTrial]) -> None:
+    """Replace the experiment's journal with one holding ``trials`` (as a resume does)."""
+    rebuilt = path.parent / "rebuilt.journal"
+    fresh = optuna.create_study(
+        study_name="journaled",
+        storage=JournalStorage(JournalFileBackend(str(rebuilt))),
+        direction="maximize",
+    )
+    fresh.add_trials(trials)
+    os.replace(rebuilt, path / STUDY_FILE)
 
 
 @pytest.fixture
@@ -343,14 +356,7 @@ def test_a_dashboard_on_a_storage_uri_follows_the_journal(
         add_trial(study)
         eventually(lambda: len(api(server, f"/{server.study_id}")["trials"]) == 5, "appended")
         assert server.storage is live  # the copy replaced; its storage read on
-        rebuilt = tmp_path / "rebuilt.journal"
-        fresh = optuna.create_study(
-            study_name="journaled",
-            storage=JournalStorage(JournalFileBackend(str(rebuilt))),
-            direction="maximize",
-        )
-        fresh.add_trials(study.trials[:2])
-        os.replace(rebuilt, path / STUDY_FILE)
+        rewrite_whole(path, study.trials[:2])
         eventually(lambda: len(api(server, f"/{server.study_id}")["trials"]) == 2, "rebuilt")
         assert server.storage is not live
         assert [p.name[:19] for p in temp.iterdir()] == ["hpsearch-dashboard-"]  # one copy
@@ -366,14 +372,7 @@ def test_a_local_journal_rewritten_whole_gets_a_fresh_view(
     path, study = journaled(tmp_path)
     server = serve_dashboard(load_experiment(str(path)))
     try:
-        rebuilt = tmp_path / "rebuilt.journal"
-        fresh = optuna.create_study(
-            study_name="journaled",
-            storage=JournalStorage(JournalFileBackend(str(rebuilt))),
-            direction="maximize",
-        )
-        fresh.add_trials(study.trials[:1])
-        os.replace(rebuilt, path / STUDY_FILE)
+        rewrite_whole(path, study.trials[:1])
         eventually(lambda: len(api(server, f"/{server.study_id}")["trials"]) == 1, "rebuilt")
     finally:
         server.shutdown()
@@ -443,10 +442,13 @@ finally:
 """
 
 
-def test_the_command_prints_the_url_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
-    journaled(tmp_path, "served")
+def _serve_until_sigterm(
+    args: list[str], while_served: Callable[[str], None]
+) -> tuple[int, str, str, str]:
+    """``hpsearch dashboard ARGS`` in a process of its own: ``while_served`` gets its
+    first line, then SIGTERM; its exit code, first line, the rest of stdout, stderr."""
     proc = subprocess.Popen(
-        [sys.executable, "-u", "-c", _COMMAND, "served", "--storage", str(tmp_path)],
+        [sys.executable, "-u", "-c", _COMMAND, *args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -455,18 +457,31 @@ def test_the_command_prints_the_url_serves_and_stops_on_sigterm(tmp_path: Path) 
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
-        url = r"(http://127\.0\.0\.1:\d+)/dashboard/studies/(\d+)"
-        found = re.fullmatch(f"Dashboard of served: {url}\n", line)
-        assert found, line
-        studies = json.loads(get(f"{found[1]}/api/studies")[2])["study_summaries"]
-        assert [(s["study_id"], s["study_name"]) for s in studies] == [(int(found[2]), "served")]
+        while_served(line)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 0, err
+    return proc.returncode, line, out, err
+
+
+def test_the_command_prints_the_url_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
+    journaled(tmp_path, "served")
+    studies: list[Any] = []
+
+    def while_served(line: str) -> None:
+        url = r"(http://127\.0\.0\.1:\d+)/dashboard/studies/(\d+)"
+        found = re.fullmatch(f"Dashboard of served: {url}\n", line)
+        assert found, line
+        summaries = json.loads(get(f"{found[1]}/api/studies")[2])["study_summaries"]
+        studies.extend((s["study_id"], s["study_name"]) for s in summaries)
+        studies.append(int(found[2]))
+
+    code, _, out, err = _serve_until_sigterm(["served", "--storage", str(tmp_path)], while_served)
+    assert studies[:-1] == [(studies[-1], "served")]
+    assert code == 0, err
     assert err == "Dashboard stopped.\n"
     assert "loaded: []" in out
 
@@ -479,22 +494,7 @@ def test_a_key_in_the_dashboards_location_is_never_printed(tmp_path: Path, optio
     where = [f"file://{tmp_path}/keyed?secret_key={key}"] if option == "exp" else [
         "keyed", "--storage", f"file://{tmp_path}?secret_key={key}"
     ]  # fmt: skip
-    proc = subprocess.Popen(
-        [sys.executable, "-u", "-c", _COMMAND, *where],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    _, line, out, err = _serve_until_sigterm(where, lambda line: None)
     assert line.startswith("Dashboard of keyed: http://127.0.0.1:"), line + err
     assert key not in line + out + err
 
