@@ -195,7 +195,10 @@ def test_a_lost_node_s_trials_continue_from_their_checkpoints(
     deadline = time.monotonic() + 180
     while True:  # until a trial on the worker has checkpointed a few epochs
         rows = _rows(cluster, experiment, tmp_path / "t.csv")
-        on_worker = [r for r in rows if r["node_ip"] == cluster.worker_ip and r["epoch"] >= 6]
+        # (A trial that has not reported yet has a row with neither column.)
+        on_worker = [
+            r for r in rows if r.get("node_ip") == cluster.worker_ip and (r.get("epoch") or 0) >= 6
+        ]
         if on_worker:
             break
         assert time.monotonic() < deadline, "no trial reached the worker node"
