@@ -294,7 +294,7 @@ def rebuilt_trials(study: optuna.Study, location: str, max_epochs: int | None) -
 
 
 def _check_values(trial: FrozenTrial) -> None:
-    """Epochs are positive integers, values finite numbers (what hpsearch reports)."""
+    """Epochs are whole numbers, values finite numbers (what hpsearch reports)."""
     for step, value in trial.intermediate_values.items():
         if isinstance(step, bool) or not isinstance(step, int) or step < 0:
             raise ValueError(f"epoch {step!r} is not a whole number")
