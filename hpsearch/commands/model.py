@@ -14,15 +14,24 @@ from hpsearch.metrics import format_value
 @exp_argument
 @storage_option
 @output_option("model.pt", "TorchScript archive to write.")
-def export_model(exp: str, storage: str | None, output: str) -> None:
-    """Export the best model of EXP, preprocessing included, as one TorchScript file.
+@click.option(
+    "--trial",
+    "number",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="Export trial number N instead of the best (`hpsearch trials EXP` lists them).",
+)
+def export_model(exp: str, storage: str | None, output: str, number: int | None) -> None:
+    """Export the best model of EXP (or trial N), preprocessing included, as one
+    TorchScript file.
 
     Raw columns go in, predictions come out; loading it needs only torch:
     model = torch.jit.load("model.pt"); model.labels(numeric, categorical).
     """
     if not output.endswith(".pt"):
         raise UserError(f"cannot write model {output!r}: it must end in .pt")
-    info = models.export_model(experiments.load_experiment(exp, storage), output)
+    info = models.export_model(experiments.load_experiment(exp, storage), output, number)
     score = f"{info['metric']} {format_value(info['value'])}"
     click.echo(
         f"Wrote {output}: trial #{info['trial_number']} ({score}), "

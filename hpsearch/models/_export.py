@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import hpsearch
 from hpsearch import storage
 from hpsearch.errors import UserError
-from hpsearch.experiments import Experiment
+from hpsearch.experiments import Experiment, TrialRecord
 from hpsearch.models._predictor import build_predictor, save_predictor
 from hpsearch.trainable import model_from_checkpoint
 
@@ -43,17 +43,42 @@ def model_metadata(exp: Experiment, trial_id: str) -> dict[str, Any]:
     }
 
 
-def best_predictor(exp: Experiment) -> tuple[torch.jit.ScriptModule, dict[str, Any]]:
-    """The best trial's best checkpointed weights, with the preprocessing, as TorchScript."""
-    trial = exp.best_trial()
-    if trial is None or not trial.checkpoint:
+def chosen_trial(exp: Experiment, number: int | None = None) -> TrialRecord:
+    """The best trial, or trial ``number``; refused in one line if it left no checkpoint."""
+    if number is None:
+        trial = exp.best_trial()
+        if trial is None or not trial.checkpoint:
+            raise UserError(
+                f"experiment {exp.name!r} has no checkpointed trial yet",
+                "wait until a trial reaches its first checkpoint",
+            )
+        return trial
+    found = [t for t in exp.trials if t.number == number]
+    if not found:
+        numbers = [t.number for t in exp.trials]
+        range_ = f"0 to {max(numbers)}" if numbers else "none yet"
         raise UserError(
-            f"experiment {exp.name!r} has no checkpointed trial yet",
-            "wait until a trial reaches its first checkpoint",
+            f"experiment {exp.name!r} has no trial {number}",
+            f"its trials are numbered {range_} (`hpsearch trials {exp.name}` lists them)",
         )
+    if not found[0].checkpoint:
+        raise UserError(
+            f"trial {number} of experiment {exp.name!r} left no checkpoint",
+            "it ended before its first one; `hpsearch trials` shows the others",
+        )
+    return found[0]
+
+
+def best_predictor(
+    exp: Experiment, number: int | None = None
+) -> tuple[torch.jit.ScriptModule, dict[str, Any]]:
+    """The best trial's (or trial ``number``'s) best checkpointed weights, with the
+    preprocessing, as TorchScript."""
+    trial = chosen_trial(exp, number)
     # The trial's newest checkpoint as storage has it (the summary names the
     # same one, by the path the driver saw): it holds the best weights so far.
     checkpoint = trial.checkpoint
+    assert checkpoint is not None  # chosen_trial refuses one without
     record = exp.record
     if not record.get("preprocessing", {}).get("columns"):
         raise UserError(
@@ -69,9 +94,10 @@ def best_predictor(exp: Experiment) -> tuple[torch.jit.ScriptModule, dict[str, A
     return build_predictor(mlp, record, tuple(state["target_scale"])), metadata
 
 
-def export_model(exp: Experiment, path: str) -> dict[str, Any]:
-    """Write the best model to ``path`` as a TorchScript archive; returns its metadata."""
-    model, metadata = best_predictor(exp)
+def export_model(exp: Experiment, path: str, trial: int | None = None) -> dict[str, Any]:
+    """Write the best model (or trial number ``trial``'s) to ``path`` as a TorchScript
+    archive; returns its metadata."""
+    model, metadata = best_predictor(exp, trial)
     with storage.atomic_path(path) as tmp:
         save_predictor(model, tmp, storage.redact_data(metadata))
     return metadata

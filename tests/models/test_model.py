@@ -23,6 +23,7 @@ from hpsearch import SearchConfig
 from hpsearch.commands import cli
 from hpsearch.data import load_table
 from hpsearch.experiments._experiment import load_experiment
+from hpsearch.models import load_predictor
 from hpsearch.trainable import model_from_checkpoint
 from tests.models.tiny_model import save_model
 from tests.searches import FinishedExperiment, customers
@@ -172,3 +173,55 @@ def test_predict_mistakes_are_one_line_and_write_nothing(
     assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     assert not list(out_dir.iterdir()) and not list(tmp_path.glob("p.*"))
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_any_trial_exports_not_only_the_best(
+    finished_experiment: FinishedExperiment, tmp_path: Path
+) -> None:
+    """`export-model EXP --trial N`: the model of trial N, its own checkpoint and score."""
+    exp = load_experiment(str(finished_experiment.root / "customers"))
+    best = finished_experiment.summary["best"]["number"]
+    other = next(t for t in exp.trials if t.number != best and t.checkpoint)
+    root = ["--storage", str(finished_experiment.root)]
+    out = tmp_path / "other.pt"
+    result = hpsearch_cli(
+        "export-model", "customers", *root, "--trial", str(other.number), "-o", str(out)
+    )
+    assert result.exit_code == 0, result.output
+    assert f"trial #{other.number} (" in result.output
+    _, meta = load_predictor(str(out))
+    assert meta["trial_number"] == other.number != best
+    assert meta["value"] == other.score(exp.metric, exp.mode)[0]
+    assert meta["checkpoint"] == other.checkpoint
+
+
+@pytest.mark.parametrize(
+    ("trial", "message"),
+    [
+        ("9", "experiment 'cut' has no trial 9 (its trials are numbered 0 to 2"),
+        ("2", "trial 2 of experiment 'cut' left no checkpoint"),
+        ("-1", "Invalid value for '--trial'"),
+    ],
+)
+def test_exporting_a_trial_that_is_not_there_is_one_line(
+    tmp_path: Path, trial: str, message: str
+) -> None:
+    from tests.factory import FakeTrial, make_experiment
+
+    trials = [FakeTrial(), FakeTrial(), FakeTrial(outcome="stopped", epochs=1, checkpoints=False)]
+    make_experiment(tmp_path / "results", "cut", trials=trials)
+    out = tmp_path / "m.pt"
+    result = hpsearch_cli(
+        "export-model",
+        "cut",
+        "--storage",
+        str(tmp_path / "results"),
+        "--trial",
+        trial,
+        "-o",
+        str(out),
+    )
+    assert result.exit_code == 2 and message in result.stderr, result.output
+    assert result.stderr.count("\n") == 1 and not out.exists()
