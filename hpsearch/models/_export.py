@@ -56,7 +56,7 @@ def chosen_trial(exp: Experiment, number: int | None = None) -> TrialRecord:
     found = [t for t in exp.trials if t.number == number]
     if not found:
         numbers = [t.number for t in exp.trials]
-        range_ = f"0 to {max(numbers)}" if numbers else "none yet"
+        range_ = f"{min(numbers)} to {max(numbers)}" if numbers else "none yet"
         raise UserError(
             f"experiment {exp.name!r} has no trial {number}",
             f"its trials are numbered {range_} (`hpsearch trials {exp.name}` lists them)",
