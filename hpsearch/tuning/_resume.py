@@ -173,11 +173,7 @@ def _resume(
 
         record = reopened_record(config, experiment.name, location)
         _forget_tune_state(location)
-        say(
-            f"hpsearch: {record.waiting()} unfinished trials continue "
-            f"({record.from_checkpoint()} from a checkpoint, the others from epoch 0); "
-            f"the {config.scheduler} scheduler judges against all {record.asked()} earlier trials"
-        )
+        say(f"hpsearch: {_plan(record, config)}")
         _record_resume(experiment, config)
         return search_study(
             config,
@@ -192,6 +188,25 @@ def _resume(
             termination=termination,
             run=record.waiting() > 0 or record.asked() < config.num_samples,
         )
+
+
+def _plan(record: Any, config: SearchConfig) -> str:
+    """What the resumed run will do: trials that continue, new ones, who judges them."""
+    waiting, resumed = record.waiting(), record.from_checkpoint()
+    new = max(0, config.num_samples - record.asked())
+    parts = []
+    if waiting:
+        parts.append(
+            f"{waiting} unfinished trials continue ({resumed} from a checkpoint, "
+            f"{waiting - resumed} from epoch 0)"
+        )
+    if new:
+        parts.append(f"{new} new trials")
+    if config.scheduler != "none":
+        parts.append(
+            f"the {config.scheduler} scheduler judges against all {record.asked()} earlier trials"
+        )
+    return "; ".join(parts) or "nothing left to run"
 
 
 def _record_resume(experiment: Experiment, config: SearchConfig) -> None:

@@ -403,3 +403,37 @@ def test_a_reopened_study_judges_new_trials_against_every_earlier_trial(
     assert reopened.ask(_define)[0] == 3  # the unfinished one first
     assert _newcomer_is_pruned(reopened, epochs)
     reopened.close()
+
+
+@pytest.mark.parametrize(
+    ("num_samples", "scheduler", "said"),
+    [
+        (
+            5,
+            "asha",
+            "1 unfinished trials continue (0 from a checkpoint, 1 from epoch 0); 2 new trials; "
+            "the asha scheduler judges against all 3 earlier trials",
+        ),
+        (3, "none", "1 unfinished trials continue (0 from a checkpoint, 1 from epoch 0)"),
+    ],
+)
+def test_resume_says_what_it_will_run(
+    tmp_path: Path, num_samples: int, scheduler: str, said: str
+) -> None:
+    import optuna
+
+    from hpsearch import SearchConfig
+    from hpsearch.tuning._record import StudyRecord
+    from hpsearch.tuning._resume import _plan
+
+    first = _create(str(tmp_path / "s"), "asha")
+    for _ in range(3):
+        number, _ = first.ask(_define)
+        first.report(number, 1, 0.5)
+    for number in (0, 1):
+        first.finish(number, optuna.trial.TrialState.COMPLETE, 0.5)
+    first.close()
+    sampler = optuna.samplers.RandomSampler(seed=1)
+    reopened = StudyRecord.reopen(str(tmp_path / "s"), "s", sampler, _pruner("asha"))
+    config = SearchConfig(num_samples=num_samples, scheduler=scheduler)
+    assert _plan(reopened, config) == said
