@@ -92,9 +92,8 @@ def claim_existing(location: str, name: str) -> Claim:
 
 def _local(location: str) -> str:
     """A ``file://`` URI as a path, so a shared folder gets the exclusive claim too."""
-    if location.startswith("file://"):
-        return location.removeprefix("file://").partition("?")[0]
-    return location
+    here = storage.local_path(location)
+    return location if here is None else str(here)
 
 
 def _take(location: str, name: str, doing: str, new: bool = False, root: str = "") -> Claim:
