@@ -6,6 +6,7 @@ from __future__ import annotations
 import pickle
 import shutil
 import subprocess
+import warnings
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -33,17 +34,28 @@ from tests.searches import (
 Inspect = Callable[..., subprocess.CompletedProcess[str]]
 
 
-def hpsearch(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+class Ran(subprocess.CompletedProcess[str]):
+    """A command's exit code and output, and the warnings it raised (in this process,
+    Python's warnings do not reach stderr)."""
+
+    warned: list[str]
+
+
+def hpsearch(root: Path, *args: str) -> Ran:
     """``hpsearch ARGS`` with results under ``root``, in this process: a resume runs on
     the tests' shared Ray (``ray_session``), as a command run reuses an initialized one."""
     from click.testing import CliRunner
 
     from hpsearch.commands import cli
 
-    result = CliRunner().invoke(cli, list(args), env={"HPSEARCH_STORAGE": str(root)})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = CliRunner().invoke(cli, list(args), env={"HPSEARCH_STORAGE": str(root)})
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
-    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
+    ran = Ran(args, result.exit_code, result.stdout, result.stderr)
+    ran.warned = [str(w.message) for w in caught]
+    return ran
 
 
 def refused(run: subprocess.CompletedProcess[str], why: str) -> bool:
@@ -70,7 +82,7 @@ def _facts(trial: Any) -> tuple[Any, ...]:
 def _assert_resumed(
     killed: KilledSearch,
     location: str,
-    run: subprocess.CompletedProcess[str],
+    run: Ran,
     inspect: Inspect,
     new_trials: bool = True,
 ) -> None:
@@ -78,7 +90,7 @@ def _assert_resumed(
     new to the resumed run unless not ``new_trials``)."""
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
     # Optuna did not warn about an epoch a continued trial reported again.
-    assert "reported value is ignored" not in run.stderr
+    assert not [w for w in run.warned if "reported value is ignored" in w], run.warned
     study = study_trials(location, killed.name)
     assert study is not None
     # The number of trials asked, each number once, all ended.
