@@ -203,7 +203,7 @@ def _read_run(location: str, name: str, max_epochs: int, live: bool) -> _Run | N
     record = TrialRecord(
         trial_id=tune_id,
         number=int(config.get("trial_number", -1)),
-        params=hyperparameters({k: v for k, v in config.items() if k != RESUME_KEY}),
+        params=hyperparameters(config),
         optuna=config.get(OPTUNA_KEY),
         history=history,
         state=state,

@@ -126,9 +126,6 @@ def learning_curves(exp: Experiment) -> go.Figure:
     return fig
 
 
-# The user attribute the search marks a warm start's trials with (an earlier experiment's).
-
-
 def chart_figures(exp: Experiment) -> list[dict[str, Any]]:
     """The report's charts in order: each a title, a note saying what it shows, and its
     plotly figure (``None`` where it cannot be drawn; the note says why)."""

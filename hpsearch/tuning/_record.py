@@ -34,6 +34,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hpsearch import storage
 from hpsearch.errors import UserError
 from hpsearch.experiments import CHECKPOINT_NAME, INTERNAL_KEYS, STUDY_FILE, WARM_START
+from hpsearch.metrics import best_score
 
 #: Seconds between uploads of a journal kept on object storage.
 SYNC_S = 5.0
@@ -304,10 +305,9 @@ def _check_values(trial: FrozenTrial) -> None:
 
 def best_of(values: dict[int, float], maximize: bool) -> dict[str, Any]:
     """hpsearch's attributes of a trial's best epoch (the earliest of equals)."""
-    if not values:
-        return {}
-    epoch = min(values, key=lambda e: (-values[e] if maximize else values[e], e))
-    return {"best_value": values[epoch], "best_epoch": epoch}
+    rows = [{"epoch": e, "value": values[e]} for e in sorted(values)]
+    best, epoch = best_score(rows, "value", "max" if maximize else "min")
+    return {} if best is None else {"best_value": best, "best_epoch": epoch}
 
 
 def _ended_unheard(trial: FrozenTrial, max_epochs: int | None) -> str | None:

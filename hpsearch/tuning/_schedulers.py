@@ -124,10 +124,6 @@ def stop_epochs(config: SearchConfig) -> frozenset[int]:
     decides only at its rungs, grace_period * REDUCTION_FACTOR**k; checkpointing at
     those epochs means a trial it stops always leaves its final weights.
     """
-    if config.scheduler in ("asha", "hyperband"):
-        rungs, epoch = set(), config.resolved_grace_period()
-        while epoch < config.max_epochs:
-            rungs.add(epoch)
-            epoch *= REDUCTION_FACTOR
-        return frozenset(rungs)
-    return frozenset()
+    pruner = build_pruner(config)
+    # Bracket 0 starts at the grace period: its rungs hold every later bracket's.
+    return pruner.rungs[0] if isinstance(pruner, HalvingPruner) else frozenset()
