@@ -14,14 +14,28 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from hpsearch.errors import UserError, user_error
 from hpsearch.metrics import TASK_METRICS
+from hpsearch.objectives import (
+    LATENCY_METRICS,
+    Constraint,
+    Objective,
+    parse_constraints,
+    parse_objectives,
+)
 
 # The registries in hpsearch.tuning hold exactly these names (a test checks);
 # written here so the config and --help need no tuning import.
-SamplerName = Literal["tpe", "random", "cmaes", "gp", "qmc"]
+SamplerName = Literal["tpe", "random", "cmaes", "gp", "qmc", "nsga2"]
 SchedulerName = Literal["asha", "hyperband", "median", "none"]
 
 STORAGE_ENV = "HPSEARCH_STORAGE"
@@ -85,6 +99,12 @@ class SearchConfig(BaseModel):
     max_concurrent: int | None = Field(None, gt=0, description="trials at once (default: fill)")
     metric: str | None = Field(None, description="metric to optimize (default: the task's)")
     mode: Literal["min", "max"] | None = Field(None, description="min or max (default: metric's)")
+    objectives: tuple[str, ...] = Field(
+        (), description="objectives, e.g. val_accuracy:max,latency_ms:min (several: a Pareto front)"
+    )
+    constraints: tuple[str, ...] = Field(
+        (), description="bounds a trial must meet, e.g. num_params<=20000"
+    )
     seed: int = Field(0, ge=0, description="search seed: data split, sampler, trial seeds")
     name: str | None = Field(
         None, description="experiment name (default: dataset-space-time-random)"
@@ -95,6 +115,12 @@ class SearchConfig(BaseModel):
     warm_start: str | None = Field(
         None, description="seed the sampler with this experiment's trials (name, path or URI)"
     )
+
+    @field_validator("objectives", "constraints", mode="before")
+    @classmethod
+    def _one_text_or_a_list(cls, value: Any) -> Any:
+        # A config file may write "val_accuracy:max,latency_ms:min" as one string.
+        return (value,) if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _check(self) -> SearchConfig:
@@ -114,6 +140,7 @@ class SearchConfig(BaseModel):
         elif self.metric is not None and not any(self.metric in m for m in TASK_METRICS.values()):
             known = sorted({m for metrics in TASK_METRICS.values() for m in metrics})
             raise UserError(f"unknown metric {self.metric!r}", f"choose one of: {', '.join(known)}")
+        self._check_objectives(task)
         if self.name is not None and not _NAME_RE.fullmatch(self.name):
             raise UserError(
                 f"name {self.name!r} is not a valid experiment name",
@@ -172,21 +199,69 @@ class SearchConfig(BaseModel):
             return get_builtin(self.dataset).task
         return None if self.task == "auto" else self.task
 
+    def _check_objectives(self, task: str | None) -> None:
+        """Parse the objectives and constraints (every task's metrics when ``task`` is
+        not known yet), refuse what cannot go together, and store the canonical texts."""
+        if self.objectives and (self.metric is not None or self.mode is not None):
+            raise UserError(
+                "give either metric/mode or objectives, not both",
+                "put the metric first in objectives, e.g. val_accuracy:max,latency_ms:min",
+            )
+        objectives = parse_objectives(self.objectives, task) if self.objectives else ()
+        constraints = parse_constraints(self.constraints, task)
+        object.__setattr__(self, "objectives", tuple(o.text for o in objectives))
+        object.__setattr__(self, "constraints", tuple(c.text for c in constraints))
+        if len(objectives) > 1 and self.sampler == "cmaes":
+            raise UserError("CMA-ES optimizes one objective", "use tpe, random, gp, qmc or nsga2")
+        if len(objectives) > 1 and self.scheduler == "median":
+            raise UserError("median stopping ranks one metric", "use asha, hyperband or none")
+
     def check_metric(self, task: str) -> None:
-        """Refuse a metric the task does not report."""
+        """Refuse a metric, objective or constraint the task does not report."""
         if self.metric is not None and self.metric not in TASK_METRICS[task]:
             raise UserError(
                 f"metric {self.metric!r} is not reported for {task}",
                 f"choose one of: {', '.join(TASK_METRICS[task])}",
             )
+        self.check_objectives(task)
+
+    def check_objectives(self, task: str) -> None:
+        """Refuse an objective or constraint metric ``task`` does not report: a table's
+        task is known only once its data is read (``check_metric`` calls this too)."""
+        if self.objectives:
+            parse_objectives(self.objectives, task)
+        parse_constraints(self.constraints, task)
+
+    def resolved_objectives(self, task: str) -> tuple[Objective, ...]:
+        """What the search optimizes: the objectives, or the one metric (the user's or
+        the task's default) as a single objective. The first is the primary one."""
+        if self.objectives:
+            return parse_objectives(self.objectives, task)
+        metric = self.metric or next(iter(TASK_METRICS[task]))
+        return (Objective(metric, self.mode or TASK_METRICS[task][metric]),)
+
+    def parsed_constraints(self, task: str) -> tuple[Constraint, ...]:
+        """The bounds a trial must meet to count (none: every trial counts)."""
+        return parse_constraints(self.constraints, task)
+
+    def multi_objective(self, task: str) -> bool:
+        """Whether the search has several objectives (a Pareto front, not one best)."""
+        return len(self.resolved_objectives(task)) > 1
+
+    def measures_latency(self, task: str) -> bool:
+        """Whether the trials must measure their model's latency: an objective or a
+        constraint names it (it costs time every trial)."""
+        named = [o.metric for o in self.resolved_objectives(task)]
+        named += [c.metric for c in self.parsed_constraints(task)]
+        return any(metric in LATENCY_METRICS for metric in named)
 
     def resolved_metric(self, task: str) -> str:
-        """The metric to optimize: the user's or the task's default."""
-        return self.metric or next(iter(TASK_METRICS[task]))
+        """The metric to optimize (the primary objective's): the user's or the task's default."""
+        return self.resolved_objectives(task)[0].metric
 
     def resolved_mode(self, task: str) -> Literal["min", "max"]:
-        """``min`` or ``max``: the user's or the metric's natural direction."""
-        return self.mode or TASK_METRICS[task][self.resolved_metric(task)]
+        """``min`` or ``max``: the primary objective's, the user's or the metric's natural one."""
+        return self.resolved_objectives(task)[0].mode
 
     def data_spec(self) -> Any:
         """How to read the user's table (``data.TableSpec``); only with ``data``."""
@@ -226,6 +301,10 @@ class SearchConfig(BaseModel):
         data = self.model_dump(mode="json")
         if self.data is not None:
             data.pop("dataset")  # a built-in dataset beside a table is refused on the way back
+        for key in ("objectives", "constraints"):
+            if not data[key]:
+                # A search of one metric is recorded as before, readable by older versions.
+                data.pop(key)
         return data
 
     @classmethod

@@ -58,8 +58,9 @@ class Constraint:
 
     @property
     def text(self) -> str:
-        """``metric<=bound``, as the user writes it."""
-        return f"{self.metric}{self.op}{self.bound:g}"
+        """``metric<=bound``, as the user writes it (the bound exactly: it reads back)."""
+        bound = repr(self.bound)
+        return f"{self.metric}{self.op}{bound.removesuffix('.0')}"
 
     def violation(self, value: Any) -> float:
         """How far ``value`` is past the bound (0 or less: met; ``inf``: no value)."""
@@ -222,9 +223,11 @@ def crowding(points: Sequence[Sequence[float]]) -> list[float]:
     for k in range(len(points[0])):
         order = sorted(range(n), key=lambda i: points[i][k])
         low, high = points[order[0]][k], points[order[-1]][k]
+        if low == high:
+            continue  # an objective where all are equal favours no point (as in Optuna)
         distance[order[0]] = distance[order[-1]] = math.inf
         span = high - low
-        if not math.isfinite(span) or span == 0:
+        if not math.isfinite(span):
             continue
         for before, i, after in zip(order, order[1:], order[2:], strict=False):
             distance[i] += (points[after][k] - points[before][k]) / span
@@ -272,3 +275,46 @@ def hypervolume(points: Sequence[Sequence[float]], reference: Sequence[float]) -
         if width > 0:
             total += width * hypervolume([p[1:] for p in inside[: i + 1]], reference[1:])
     return total
+
+
+@dataclass(frozen=True)
+class Goals:
+    """What a search optimizes and under which bounds: its objectives (the first is the
+    primary: the one metric Tune, the kept weights and every single-score view use) and
+    its constraints."""
+
+    objectives: tuple[Objective, ...]
+    constraints: tuple[Constraint, ...] = ()
+
+    @property
+    def primary(self) -> Objective:
+        """The first objective."""
+        return self.objectives[0]
+
+    @property
+    def multi(self) -> bool:
+        """Several objectives: a Pareto front, not one best value."""
+        return len(self.objectives) > 1
+
+    @property
+    def ranked(self) -> bool:
+        """Whether trials are judged on their metrics together (several objectives, or
+        any constraint), not on the primary's value alone."""
+        return self.multi or bool(self.constraints)
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """Every metric the objectives and constraints name, each once, in order."""
+        names = [o.metric for o in self.objectives] + [c.metric for c in self.constraints]
+        return tuple(dict.fromkeys(names))
+
+    @property
+    def directions(self) -> list[Literal["minimize", "maximize"]]:
+        """Optuna's direction of each objective."""
+        return ["maximize" if o.mode == "max" else "minimize" for o in self.objectives]
+
+    def hopeless(self, values: Mapping[str, Any]) -> bool:
+        """Whether a trial breaks a constraint on its model (size, latency): those do not
+        change with training, so it can never become feasible."""
+        fixed = [c for c in self.constraints if c.metric in MODEL_METRICS]
+        return any(c.metric in values and c.violation(values[c.metric]) > 0 for c in fixed)

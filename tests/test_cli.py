@@ -11,10 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
 from hpsearch.commands import cli
+from hpsearch.commands._shared import config_from_flags, search_options
 
 HPSEARCH = [sys.executable, "-m", "hpsearch"]
 
@@ -55,6 +57,14 @@ MISTAKES = [
     (["--name", "../escape"], "name '../escape' is not a valid experiment name"),
     (["--max-epochs", "ten"], "Invalid value for '--max-epochs': 'ten' is not a valid integer"),
     (["--frobnicate"], "No such option '--frobnicate'"),
+    (["--objective", "val_rmse:min"], "objective names 'val_rmse', which is not reported for c"),
+    (["--objective", "val_accuracy:up"], "objective 'val_accuracy:up' is not METRIC or METRIC:min"),
+    (["--constraint", "num_params<=lots"], "'lots' is not a finite number"),
+    (["--constraint", "num_params<=1", "--constraint", "num_params<=1.0"], "given twice"),
+    (["--metric", "val_loss", "--objective", "val_accuracy"], "give either metric/mode or obj"),
+    (["--objective", "val_accuracy,latency_ms", "--sampler", "cmaes"], "CMA-ES optimizes one"),
+    (["--objective", "val_accuracy,num_params", "--scheduler", "median"], "median stopping"),
+    ("objectives: [val_accuracy, latency_ms:fast]\n", "objective 'latency_ms:fast' is not"),
     (
         "space_options:\n  optimizers: [adam, lion]\n",
         "space_options.optimizers: 'lion' is not allowed (choose one of: sgd, adam, adamw or "
@@ -97,6 +107,36 @@ def test_flags_override_the_config_file(tmp_path: Path) -> None:
     config = config_from_flags(path, {"num_samples": 7, "sampler": None})
     assert config.num_samples == 7 and config.sampler == "random"
     assert config.space_options == {"lr": [0.001, 0.01]}
+
+
+def test_objective_and_constraint_flags_reach_the_config(tmp_path: Path) -> None:
+    @click.command()
+    @search_options
+    def probe(config_file: str | None, **flags: object) -> None:
+        config = config_from_flags(config_file, flags)
+        click.echo(json.dumps([config.objectives, config.constraints]))
+
+    def run(*args: str) -> list[list[str]]:
+        result = CliRunner().invoke(probe, list(args))
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    given = run(
+        "--objective",
+        "val_accuracy,latency_ms",
+        "--constraint",
+        "num_params<=2e4",
+        "--constraint",
+        "latency_ms<=0.5,latency_1024_ms<=20",
+    )
+    assert given == [
+        ["val_accuracy:max", "latency_ms:min"],
+        ["num_params<=20000", "latency_ms<=0.5", "latency_1024_ms<=20"],
+    ]
+    # Absent flags leave the config file's lists alone; a given one replaces its list.
+    path = write(tmp_path, "objectives: val_loss,num_params\nconstraints: [num_params<=100]\n")
+    assert run("--config", path) == [["val_loss:min", "num_params:min"], ["num_params<=100"]]
+    assert run("--config", path, "--constraint", "num_params<=5")[1] == ["num_params<=5"]
 
 
 def test_listing_commands() -> None:

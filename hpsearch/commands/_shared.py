@@ -23,6 +23,13 @@ def _split_list(ctx: click.Context, param: click.Parameter, value: str | None) -
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+def _none_if_empty(
+    ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
+) -> tuple[str, ...] | None:
+    # A repeatable flag given no times is (), which would override the config file's list.
+    return value or None
+
+
 # The flags of every command that defines a search (`run`, `job submit`). None has a
 # default: an absent flag must leave the config file's value alone.
 _SEARCH_FLAGS: list[Decorator] = [
@@ -84,6 +91,20 @@ _SEARCH_FLAGS: list[Decorator] = [
     click.option("--metric", help="Metric to optimize. [default: val_accuracy or val_rmse]"),
     click.option(
         "--mode", type=click.Choice(["min", "max"]), help="Direction. [default: the metric's]"
+    ),
+    click.option(
+        "--objective",
+        "objectives",
+        metavar="LIST",
+        help="Objectives, e.g. val_accuracy:max,latency_ms:min (several: a Pareto front).",
+    ),
+    click.option(
+        "--constraint",
+        "constraints",
+        metavar="BOUND",
+        multiple=True,
+        callback=_none_if_empty,
+        help="A bound a trial must meet, e.g. 'num_params<=20000' (repeatable).",
     ),
     click.option("--seed", type=int, help="Search seed. [default: 0]"),
     click.option("--name", help="Experiment name. [default: DATASET-SPACE-TIME-RANDOM]"),

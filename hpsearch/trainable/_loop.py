@@ -19,6 +19,7 @@ import torch
 from hpsearch.data import TabularData
 from hpsearch.metrics import TASK_METRICS, is_better
 from hpsearch.trainable._hparams import HParams
+from hpsearch.trainable._latency import measure_latency
 from hpsearch.trainable._metrics import evaluate
 from hpsearch.trainable._model import build_mlp, build_optimizer, count_parameters
 from hpsearch.trainable._objective import build_augmentation, build_loss
@@ -80,6 +81,8 @@ class TrainingRun:
         self.best_value: float | None = None
         self.best_epoch = 0
         self.best_model: dict[str, torch.Tensor] | None = None
+        # Measured once in this process (after the first epoch it runs), then carried.
+        self.latency: dict[str, float] | None = None
 
     def train_epoch(self) -> float:
         """One pass over the training split; returns the mean of the batch losses."""
@@ -129,12 +132,26 @@ class TrainingRun:
         else:
             metrics.update(self.validate())
             metrics["diverged"] = False
+        # The epoch's own work: the one-off latency measurement is not part of it.
+        epoch_time_s = time.perf_counter() - start
+        # Before the best is picked: the metric optimized may be the model's own.
+        metrics.update(self.model_metrics())
+        if not metrics["diverged"]:
             value = metrics[self.settings.metric]
             if is_better(value, self.best_value, self.settings.mode):
                 self.best_value, self.best_epoch = value, self.epoch
                 self.best_model = copy.deepcopy(self.model.state_dict())
-        metrics["epoch_time_s"] = time.perf_counter() - start
-        metrics["num_params"] = self.num_params
+        metrics["epoch_time_s"] = epoch_time_s
+        return metrics
+
+    def model_metrics(self) -> dict[str, Any]:
+        """``num_params``, and the CPU latency when the settings ask for it: measured
+        the first time, carried after (the architecture, hence the cost, is fixed)."""
+        metrics: dict[str, Any] = {"num_params": self.num_params}
+        if self.settings.measure_latency:
+            if self.latency is None:
+                self.latency = measure_latency(self.model, self.x_train)
+            metrics.update(self.latency)
         return metrics
 
     def state_dict(self) -> dict[str, Any]:
@@ -166,3 +183,5 @@ class TrainingRun:
             best["epoch"],
             best["model"],
         )
+        # A trial restored from a checkpoint may run on another machine: measure it there.
+        self.latency = None

@@ -8,7 +8,8 @@ from typing import Literal
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """What every trial of one search shares: budget, metric, resources, checkpoints."""
+    """What every trial of one search shares: budget, metric, resources, checkpoints,
+    and whether to measure latency."""
 
     max_epochs: int
     metric: str
@@ -18,6 +19,8 @@ class TrainSettings:
     checkpoint_epochs: frozenset[int] = frozenset()
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
+    #: Report the model's CPU inference latency (an objective or a constraint names it).
+    measure_latency: bool = False
 
     def checkpoints_at(self, epoch: int) -> bool:
         """Whether the trial writes a checkpoint after ``epoch``."""

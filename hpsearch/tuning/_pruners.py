@@ -18,6 +18,9 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 
+from hpsearch.objectives import Goals, losses, penalty, survivors
+from hpsearch.tuning._record import AT
+
 
 def _sign(study: optuna.Study) -> float:
     """+1 when higher is better, -1 when lower is: values times this are maximized."""
@@ -113,3 +116,46 @@ class MedianRulePruner(optuna.pruners.BasePruner):
             return False
         best = max(sign * v for v in trial.intermediate_values.values())
         return best < statistics.median(means)
+
+
+class ParetoHalving:
+    """Successive halving on several metrics: at each rung of a trial's bracket (as
+    :class:`HalvingPruner` places them), the trials of its bracket that reached the rung
+    are ranked by constrained non-dominated sorting, then crowding distance; a trial
+    goes on if it is among the first ``1/factor`` of them, or on their first feasible
+    front, so a small, fast model is not stopped for being less accurate than a big one.
+
+    It reads the study's ``at:<epoch>`` entries (Optuna prunes no study with several
+    objectives), and keeps no state: a resumed search judges against every earlier trial.
+    """
+
+    def __init__(self, halving: HalvingPruner, goals: Goals) -> None:
+        self.halving, self.goals = halving, goals
+
+    @property
+    def marks(self) -> frozenset[int]:
+        """The epochs it judges at: every bracket's rungs."""
+        return frozenset().union(*self.halving.rungs)
+
+    def stops(self, study: optuna.Study, number: int, epoch: int) -> bool:
+        """Whether trial ``number`` stops at ``epoch``, by its and its peers' metrics there."""
+        bracket = self.halving.bracket(number)
+        if epoch not in self.halving.rungs[bracket]:
+            return False
+        metrics: dict[int, dict] = {}
+        for trial in study.get_trials(deepcopy=False):
+            entry = trial.user_attrs.get(f"{AT}{epoch}")
+            if isinstance(entry, dict) and self.halving.bracket(trial.number) == bracket:
+                metrics[trial.number] = entry
+        if number not in metrics:
+            return False
+        numbers = sorted(metrics)
+        points = [losses(metrics[n], self.goals.objectives) for n in numbers]
+        mine = points[numbers.index(number)]
+        if not all(math.isfinite(x) for x in mine):
+            return True
+        if len(numbers) == 1:
+            return False
+        penalties = [penalty(metrics[n], self.goals.constraints) for n in numbers]
+        keep = math.ceil(len(numbers) / self.halving.factor)
+        return numbers.index(number) not in survivors(points, penalties, keep)

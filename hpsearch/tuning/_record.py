@@ -21,6 +21,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +35,8 @@ from optuna.trial import FrozenTrial, TrialState
 from hpsearch import storage
 from hpsearch.errors import UserError
 from hpsearch.experiments import CHECKPOINT_NAME, INTERNAL_KEYS, STUDY_FILE, WARM_START
-from hpsearch.metrics import best_score
+from hpsearch.metrics import best_score, is_better, is_finite
+from hpsearch.objectives import Goals, is_feasible
 
 #: Seconds between uploads of a journal kept on object storage.
 SYNC_S = 5.0
@@ -46,6 +48,12 @@ _NOT_CONFIG = INTERNAL_KEYS
 PICKLED_ATTRS = ("cma:optimizer", "sepcma:optimizer", "cmawm:optimizer")
 #: States of a trial that ended; the others continue on resume.
 ENDED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+#: A trial's metrics at an epoch, in a study whose trials are judged on several
+#: (:attr:`Goals.ranked`): ``at:<epoch>`` = {metric: value}, written at the epochs the
+#: rung rule judges and at the last (Optuna takes no per-epoch values for several
+#: objectives).
+AT = "at:"
+_CHECKPOINT_ATTRS = ("checkpoint", "checkpoint_epoch")
 
 
 @dataclass(frozen=True)
@@ -78,13 +86,25 @@ class Told:
 class StudyRecord:
     """The experiment's study, open for writing by this driver."""
 
-    def __init__(self, location: str, study: optuna.Study, journal: Path) -> None:
+    def __init__(
+        self, location: str, study: optuna.Study, journal: Path, goals: Goals | None = None
+    ) -> None:
         self.location = location
         self.study = study
         self.journal = journal
+        self.goals = goals
         self.trials: dict[int, optuna.Trial] = {}
+        #: Epochs whose metrics a ranked study keeps (``at:<epoch>``): set by the scheduler.
+        self.marks: frozenset[int] = frozenset()
+        #: Each running trial's best epoch by the primary objective, and its metrics there.
+        self.best: dict[int, tuple[int, dict[str, float]]] = {}
         self._synced_size = -1
         self._synced_at = 0.0
+
+    @property
+    def ranked(self) -> bool:
+        """Whether trials are judged on several metrics (``at:`` entries), not one value."""
+        return self.goals is not None and self.goals.ranked
 
     # Opening --------------------------------------------------------------------------
 
@@ -97,20 +117,24 @@ class StudyRecord:
         sampler: optuna.samplers.BaseSampler,
         pruner: optuna.pruners.BasePruner,
         earlier: Iterable[FrozenTrial] = (),
+        goals: Goals | None = None,
     ) -> StudyRecord:
         """A new study for the experiment at ``location``; ``earlier`` trials (a warm
-        start's, or a resumed study's) are added first, keeping their order."""
+        start's, or a resumed study's) are added first, keeping their order. With
+        ``goals`` its directions are the objectives' (``direction`` is then unused)."""
         journal = _journal_path(location)
         study = optuna.create_study(
             study_name=name,
             storage=_storage(journal),
-            direction=direction,
+            directions=goals.directions if goals else [direction],
             sampler=sampler,
             pruner=pruner,
         )
+        if goals is not None and goals.ranked:
+            _name_goals(study, goals)
         for trial in earlier:
             study.add_trial(trial)
-        record = cls(location, study, journal)
+        record = cls(location, study, journal, goals)
         record.sync(force=True)
         return record
 
@@ -122,6 +146,7 @@ class StudyRecord:
         sampler: optuna.samplers.BaseSampler,
         pruner: optuna.pruners.BasePruner,
         max_epochs: int | None = None,
+        goals: Goals | None = None,
     ) -> StudyRecord:
         """The experiment's study for a resumed search: trials that ended as they are
         (also those that ended unheard: trained to ``max_epochs``, or stopped by the
@@ -129,7 +154,7 @@ class StudyRecord:
         their values so far), so that asking the study
         hands them back under their own numbers before any new trial."""
         old = load_study(location, name)
-        trials = rebuilt_trials(old, location, max_epochs)
+        trials = rebuilt_trials(old, location, max_epochs, goals)
         journal = _journal_path(location)
         fresh = journal.with_name(f".{journal.name}.rebuild")
         fresh.unlink(missing_ok=True)
@@ -137,12 +162,14 @@ class StudyRecord:
         study = optuna.create_study(
             study_name=name,
             storage=_storage(fresh),
-            direction=old.direction,
+            directions=old.directions,
             sampler=sampler,
             pruner=pruner,
         )
         for key, value in old.user_attrs.items():
             study.set_user_attr(key, value)
+        if goals is not None and goals.ranked:
+            _name_goals(study, goals)
         for trial in trials:
             study.add_trial(trial)
         os.replace(fresh, journal)  # the rebuilt journal, whole, under the name readers use
@@ -150,7 +177,7 @@ class StudyRecord:
         study = optuna.load_study(
             study_name=name, storage=_storage(journal), sampler=sampler, pruner=pruner
         )
-        record = cls(location, study, journal)
+        record = cls(location, study, journal, goals)
         record.sync(force=True)
         return record
 
@@ -164,11 +191,17 @@ class StudyRecord:
         # The trial's hyperparameters, so the study alone can tell what it trained.
         trial.set_user_attr("config", {k: v for k, v in config.items() if k not in _NOT_CONFIG})
         checkpoint = trial.user_attrs.get("checkpoint")
-        earlier = self.study.get_trials(deepcopy=False)[trial.number].intermediate_values
-        if earlier and _relative(checkpoint):
+        if _relative(checkpoint):
             # An unfinished trial of an earlier run: it continues from its checkpoint.
             config["resume_from"] = storage.join(self.location, checkpoint)
+            self._recall_best(trial)
         return trial.number, config
+
+    def _recall_best(self, trial: optuna.Trial) -> None:
+        """A continued trial's best so far, as its checkpoint was made (ranked studies)."""
+        epoch, values = trial.user_attrs.get("best_epoch"), trial.user_attrs.get("best_values")
+        if type(epoch) is int and isinstance(values, dict):
+            self.best[trial.number] = (epoch, {k: v for k, v in values.items() if is_finite(v)})
 
     def asked(self) -> int:
         """This search's trials in the study (ended, running, waiting; a warm start's
@@ -214,16 +247,59 @@ class StudyRecord:
         """The study's pruner on the trial's values so far (every earlier trial counts)."""
         return bool(self.trials[number].should_prune())
 
+    def note(self, number: int, epoch: int, values: dict[str, float], keep: bool = False) -> bool:
+        """A ranked study's view of an epoch: the trial's best by the primary objective
+        follows it, and at the :attr:`marks` (or with ``keep``) its metrics are kept as
+        ``at:<epoch>`` (each once: a restart re-reports); whether they were new there."""
+        assert self.goals is not None
+        primary = self.goals.primary
+        value = values.get(primary.metric)
+        best = self.best.get(number)
+        if is_finite(value) and is_better(
+            value, best[1][primary.metric] if best else None, primary.mode
+        ):
+            self.best[number] = (epoch, values)
+        if not (keep or epoch in self.marks):
+            return False
+        key = f"{AT}{epoch}"
+        if key in self.study.get_trials(deepcopy=False)[number].user_attrs:
+            return False
+        self.trials[number].set_user_attr(key, values)
+        return True
+
+    def best_attrs(self, number: int) -> dict[str, Any]:
+        """A ranked study's trial's best epoch (by the primary) and its metrics there."""
+        if number not in self.best:
+            return {}
+        epoch, values = self.best[number]
+        return {
+            "best_epoch": epoch,
+            "best_value": values[self.goals.primary.metric] if self.goals else None,
+            "best_values": values,
+        }
+
     def set_attrs(self, number: int, **attrs: Any) -> None:
         """hpsearch's attributes of a trial (JSON values)."""
         for key, value in attrs.items():
             self.trials[number].set_user_attr(key, value)
 
-    def finish(self, number: int, state: TrialState, value: float | None) -> None:
-        """Tell the study how the trial ended; its value only if COMPLETE."""
+    def finish(
+        self,
+        number: int,
+        state: TrialState,
+        value: float | list[float] | None,
+        constraints: dict[str, float] | None = None,
+    ) -> None:
+        """Tell the study how the trial ended; its value (or values) only if COMPLETE,
+        with how far it is past each constraint (set first: a told trial takes none)."""
         trial = self.trials.pop(number)
+        self.best.pop(number, None)
         if state == TrialState.COMPLETE and value is not None:
-            self.study.tell(trial, value)
+            for key, over in (constraints or {}).items():
+                trial.set_constraint(key, over)
+            # COMPLETE named: without it, a count of values that does not match the
+            # directions turns the trial into FAIL with a mere warning.
+            self.study.tell(trial, value, state=TrialState.COMPLETE)
         else:
             self.study.tell(trial, state=state)
 
@@ -271,17 +347,21 @@ def load_study(location: str, name: str) -> optuna.Study:
         return optuna.load_study(study_name=name, storage=memory)
 
 
-def rebuilt_trials(study: optuna.Study, location: str, max_epochs: int | None) -> list[FrozenTrial]:
+def rebuilt_trials(
+    study: optuna.Study, location: str, max_epochs: int | None, goals: Goals | None = None
+) -> list[FrozenTrial]:
     """The trials a resumed study of ``study`` holds (:func:`_continuing`), each checked
     as a study takes it: a journal is data from storage, and one a study would refuse
     is one line (:class:`UserError`), not a traceback."""
-    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
-    check = optuna.create_study(storage=optuna.storages.InMemoryStorage())
+    check = optuna.create_study(
+        storage=optuna.storages.InMemoryStorage(), directions=study.directions
+    )
+    rebuild = _Rebuild(location, max_epochs, study.directions, goals)
     trials = []
     for trial in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
         try:
             _check_values(trial)
-            rebuilt = _continuing(trial, location, max_epochs, maximize)
+            rebuilt = rebuild.continuing(trial)
             check.add_trial(rebuilt)
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             what = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -310,34 +390,127 @@ def best_of(values: dict[int, float], maximize: bool) -> dict[str, Any]:
     return {} if best is None else {"best_value": best, "best_epoch": epoch}
 
 
-def _ended_unheard(trial: FrozenTrial, max_epochs: int | None) -> str | None:
-    """How an unfinished trial ended if it did before the study was told: trained to
-    the last epoch, or stopped by the pruner (``stopped_at``)."""
-    values = trial.intermediate_values
-    if values and max_epochs is not None and max(values) >= max_epochs:
-        return "completed"
-    if isinstance(trial.user_attrs.get("stopped_at"), int) and values:
-        return "stopped"
-    return None
+def kept_at(trial: FrozenTrial | optuna.Trial) -> dict[int, dict[str, Any]]:
+    """A ranked study's trial's ``at:<epoch>`` entries, by epoch (only well-formed ones:
+    the journal is data from storage)."""
+    found = {}
+    for key, value in trial.user_attrs.items():
+        epoch = key[len(AT) :]
+        if key.startswith(AT) and epoch.isdigit() and isinstance(value, dict):
+            found[int(epoch)] = value
+    return found
 
 
-def _continuing(
-    trial: FrozenTrial, location: str, max_epochs: int | None, maximize: bool
-) -> FrozenTrial:
-    """A trial as a resumed study holds it: an ended one as it was, an unfinished one
-    WAITING with its values up to the checkpoint it continues from (none if it has no
-    checkpoint left: it starts over). The system attributes Optuna would unpickle are
-    dropped (:data:`PICKLED_ATTRS`): the journal is data from storage."""
-    if trial.state in ENDED:
-        ended = copy.deepcopy(trial)
-        ended.system_attrs = {
-            k: v for k, v in trial.system_attrs.items() if not k.startswith(PICKLED_ATTRS)
-        }
-        return ended
-    attrs = dict(trial.user_attrs)
-    how = _ended_unheard(trial, max_epochs)
-    if how is not None:  # told now as the searcher would have: its last value
+def constraint_values(goals: Goals, values: dict[str, Any]) -> dict[str, float]:
+    """How far ``values`` are past each of ``goals``' constraints, by its text (Optuna's
+    constraint values: feasible at 0 or less)."""
+    return {c.text: c.violation(values.get(c.metric)) for c in goals.constraints}
+
+
+def told_values(goals: Goals, values: dict[str, Any]) -> float | list[float] | None:
+    """What the study is told of a trial whose last metrics are ``values``: the primary's
+    value (one objective) or every objective's; None if one is missing or not finite."""
+    found = [values.get(o.metric) for o in goals.objectives]
+    if not all(is_finite(v) for v in found):
+        return None
+    numbers = [float(v) for v in found if is_finite(v)]
+    return numbers if goals.multi else numbers[0]
+
+
+@dataclass(frozen=True)
+class _Rebuild:
+    """How a resumed study holds each trial of the study it continues."""
+
+    location: str
+    max_epochs: int | None
+    directions: list[optuna.study.StudyDirection]
+    goals: Goals | None
+
+    @property
+    def ranked(self) -> bool:
+        return self.goals is not None and self.goals.ranked
+
+    def continuing(self, trial: FrozenTrial) -> FrozenTrial:
+        """A trial as a resumed study holds it: an ended one as it was, an unfinished one
+        WAITING with its values up to the checkpoint it continues from (none if it has no
+        checkpoint left: it starts over). The system attributes Optuna would unpickle are
+        dropped (:data:`PICKLED_ATTRS`): the journal is data from storage."""
+        if trial.state in ENDED:
+            ended = copy.deepcopy(trial)
+            ended.system_attrs = {
+                k: v for k, v in trial.system_attrs.items() if not k.startswith(PICKLED_ATTRS)
+            }
+            return ended
+        unheard = self._ended_unheard(trial)
+        if unheard is not None:
+            return unheard
+        attrs = dict(trial.user_attrs)
+        checkpoint, epoch = attrs.get("checkpoint"), attrs.get("checkpoint_epoch")
         values = trial.intermediate_values
+        reached = max([*values, *kept_at(trial)], default=0)
+        sane = type(epoch) is int and 1 <= epoch <= reached
+        kept = (
+            sane
+            and _relative(checkpoint)
+            and storage.exists(storage.join(self.location, checkpoint))
+        )
+        until = epoch if kept and isinstance(epoch, int) else 0
+        if not kept:
+            for key in (
+                "checkpoint",
+                "checkpoint_epoch",
+                "best_epoch",
+                "best_value",
+                "best_values",
+            ):
+                attrs.pop(key, None)
+        for at in kept_at(trial):
+            if at > until:  # run again from the checkpoint
+                attrs.pop(f"{AT}{at}")
+        return optuna.trial.create_trial(
+            state=TrialState.WAITING,
+            params=trial.params,
+            distributions=trial.distributions,
+            user_attrs=attrs,
+            intermediate_values={s: v for s, v in values.items() if s <= until},
+        )
+
+    def _ended_unheard(self, trial: FrozenTrial) -> FrozenTrial | None:
+        """An unfinished trial that ended before the study was told (trained to the last
+        epoch, or stopped by the pruner: ``stopped_at``), told now as the searcher would
+        have: with its last value (or metrics)."""
+        attrs = dict(trial.user_attrs)
+        stopped = attrs.get("stopped_at")
+        if self.ranked and self.goals is not None:
+            entries = kept_at(trial)
+            last = self.max_epochs if self.max_epochs in entries else stopped
+            if type(last) is not int or last not in entries:
+                return None
+            metrics = entries[last]
+            value = told_values(self.goals, metrics)
+            if value is None:
+                return None
+            how = "completed" if last == self.max_epochs else "stopped"
+            if self.goals.constraints:
+                attrs["feasible"] = is_feasible(metrics, self.goals.constraints)
+            return optuna.trial.create_trial(
+                values=value if isinstance(value, list) else [value],
+                params=trial.params,
+                distributions=trial.distributions,
+                user_attrs={**attrs, "ended": how},
+                intermediate_values=trial.intermediate_values,
+                constraints=constraint_values(self.goals, metrics) or None,
+            )
+        values = trial.intermediate_values
+        if not values:
+            return None
+        if self.max_epochs is not None and max(values) >= self.max_epochs:
+            how = "completed"
+        elif isinstance(stopped, int):
+            how = "stopped"
+        else:
+            return None
+        maximize = self.directions[0] == optuna.study.StudyDirection.MAXIMIZE
         return optuna.trial.create_trial(
             value=values[max(values)],
             params=trial.params,
@@ -345,21 +518,16 @@ def _continuing(
             user_attrs={**attrs, "ended": how, **best_of(values, maximize)},
             intermediate_values=values,
         )
-    checkpoint, epoch = attrs.get("checkpoint"), attrs.get("checkpoint_epoch")
-    values = trial.intermediate_values
-    sane = type(epoch) is int and 1 <= epoch <= max(values, default=0)
-    kept = sane and _relative(checkpoint) and storage.exists(storage.join(location, checkpoint))
-    until = epoch if kept and isinstance(epoch, int) else 0
-    if not kept:
-        attrs.pop("checkpoint", None)
-        attrs.pop("checkpoint_epoch", None)
-    return optuna.trial.create_trial(
-        state=TrialState.WAITING,
-        params=trial.params,
-        distributions=trial.distributions,
-        user_attrs=attrs,
-        intermediate_values={s: v for s, v in values.items() if s <= until},
-    )
+
+
+def _name_goals(study: optuna.Study, goals: Goals) -> None:
+    """What a ranked study optimizes, for anyone who opens it with plain Optuna: each
+    value's metric, and the objectives and constraints as hpsearch writes them."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([o.metric for o in goals.objectives])
+    study.set_user_attr("objectives", [o.text for o in goals.objectives])
+    study.set_user_attr("constraints", [c.text for c in goals.constraints])
 
 
 def _drop_stale_locks(journal: Path) -> None:

@@ -26,6 +26,7 @@ from hpsearch.experiments import (
     now_iso,
     open_study,
 )
+from hpsearch.objectives import parse_objectives
 from hpsearch.signals import Termination, sigterm_as_interrupt
 from hpsearch.tuning._claim import claim_existing
 from hpsearch.tuning._record import rebuilt_trials
@@ -69,15 +70,18 @@ def _checked_study(experiment: Experiment) -> int:
     the experiment's study, optimizing as its record says, every trial one a study
     takes back and every trial folder's number in it: checked before Ray starts."""
     study = open_study(experiment)
-    direction = "max" if study.direction.name == "MAXIMIZE" else "min"
-    if direction != experiment.mode:
+    directions = ["max" if d.name == "MAXIMIZE" else "min" for d in study.directions]
+    recorded = _recorded_modes(experiment)
+    if directions != recorded:
         raise UserError(
-            f"experiment {experiment.name!r}: its {STUDY_FILE} {direction}imizes, its "
-            f"hpsearch.json says {experiment.mode}imize",
+            f"experiment {experiment.name!r}: its {STUDY_FILE} {_optimizes(directions)}, its "
+            f"hpsearch.json says it {_optimizes(recorded)}",
             "the two files are not from the same search",
         )
     max_epochs = experiment.record["config"].get("max_epochs")
-    rebuilt_trials(study, experiment.location, max_epochs if type(max_epochs) is int else None)
+    rebuilt_trials(
+        study, experiment.location, max_epochs if type(max_epochs) is int else None, None
+    )
     trials = study.get_trials(deepcopy=False)
     missing = sorted({t.number for t in experiment.trials} - {t.number for t in trials})
     if missing:  # a resume would hand their numbers to new trials
@@ -87,6 +91,21 @@ def _checked_study(experiment: Experiment) -> int:
             "it is not this experiment's whole journal",
         )
     return sum(WARM_START not in t.user_attrs for t in trials)
+
+
+def _recorded_modes(experiment: Experiment) -> list[str]:
+    """The direction of each objective, as the experiment's hpsearch.json records them."""
+    objectives = experiment.record["config"].get("objectives") or ()
+    try:
+        parsed = parse_objectives(objectives, experiment.record.get("task")) if objectives else ()
+    except UserError:
+        parsed = ()
+    return [o.mode for o in parsed] or [experiment.mode]
+
+
+def _optimizes(modes: list[str]) -> str:
+    """``maximizes`` or, for several objectives, ``maximizes, minimizes``."""
+    return ", ".join(f"{m}imizes" for m in modes)
 
 
 def resume_config(experiment: Experiment, num_samples: int | None) -> SearchConfig:
@@ -171,7 +190,7 @@ def _resume(
         # This imports Ray, which must come after ray_session set its environment.
         from hpsearch.tuning._tuner import reopened_record
 
-        record = reopened_record(config, experiment.name, location)
+        record = reopened_record(config, session.data.task, experiment.name, location)
         _forget_tune_state(location)
         say(f"hpsearch: {_plan(record, config)}")
         _record_resume(experiment, config)

@@ -18,7 +18,8 @@ from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from hpsearch.config import SearchConfig
 from hpsearch.errors import lookup
 from hpsearch.metrics import is_finite
-from hpsearch.tuning._pruners import HalvingPruner, MedianRulePruner
+from hpsearch.objectives import Goals
+from hpsearch.tuning._pruners import HalvingPruner, MedianRulePruner, ParetoHalving
 from hpsearch.tuning._record import StudyRecord
 
 PrunerFactory = Callable[[SearchConfig], optuna.pruners.BasePruner]
@@ -74,7 +75,12 @@ class StudyScheduler(FIFOScheduler):
     trainable retrains the epochs since its checkpoint)."""
 
     def __init__(
-        self, record: StudyRecord, metric: str, max_epochs: int, keep_checkpoints: int = 2
+        self,
+        record: StudyRecord,
+        metric: str,
+        max_epochs: int,
+        keep_checkpoints: int = 2,
+        pruner: optuna.pruners.BasePruner | None = None,
     ) -> None:
         super().__init__()
         self.record, self.value_key, self.max_epochs = record, metric, max_epochs
@@ -82,6 +88,14 @@ class StudyScheduler(FIFOScheduler):
         # made: the journal must name the new one at once (else every 5 s is enough).
         self.upload_checkpoints = keep_checkpoints == 1
         self.stopped: set[int] = set()
+        # Trials judged on several metrics: halving ranks them at its rungs (Optuna
+        # prunes no multi-objective study); the other rules judge the primary's values.
+        self.rule: ParetoHalving | None = None
+        self.early = pruner is not None and not isinstance(pruner, optuna.pruners.NopPruner)
+        if record.goals is not None and record.ranked:
+            if isinstance(pruner, HalvingPruner):
+                self.rule = ParetoHalving(pruner, record.goals)
+            record.marks = (self.rule.marks if self.rule else frozenset()) | {max_epochs}
 
     @property
     def supports_buffered_results(self) -> bool:
@@ -96,11 +110,15 @@ class StudyScheduler(FIFOScheduler):
             # Where a resumed search continues this trial from, should this run stop
             # (relative: the experiment may have moved by then).
             where = f"trial_{trial.trial_id}/{result['checkpoint_dir_name']}"
-            self.record.set_attrs(number, checkpoint=where, checkpoint_epoch=epoch)
+            best = self.record.best_attrs(number) if self.record.ranked else {}
+            self.record.set_attrs(number, checkpoint=where, checkpoint_epoch=epoch, **best)
         self.record.sync(force=checkpointed and self.upload_checkpoints)
         # Judged once per epoch, on a value it just recorded (a restart re-reports epochs,
         # as Ray's rules never judge a rung twice); never at the last epoch: it ran to the end.
-        if fresh and 0 < epoch < self.max_epochs and self.record.should_prune(number):
+        judged = 0 < epoch < self.max_epochs and number in self.record.trials
+        if judged and (
+            (fresh and self._judged_out(number, epoch)) or self._hopeless(number, result)
+        ):
             self.stopped.add(number)
             # In the journal at once: a kill before the study is told leaves it stopped.
             self.record.set_attrs(number, stopped_at=epoch)
@@ -108,13 +126,40 @@ class StudyScheduler(FIFOScheduler):
             return str(TrialScheduler.STOP)
         return str(TrialScheduler.CONTINUE)
 
+    def _judged_out(self, number: int, epoch: int) -> bool:
+        if self.rule is not None:
+            return self.rule.stops(self.record.study, number, epoch)
+        if self.record.goals is not None and self.record.goals.multi:
+            return False  # no rule: the scheduler is "none" (median is refused for several)
+        return self.record.should_prune(number)
+
+    def _hopeless(self, number: int, result: dict[str, Any]) -> bool:
+        """A trial whose model breaks a size or latency bound never becomes feasible: with
+        early stopping on, it stops at once (its metrics kept, to be told)."""
+        goals = self.record.goals
+        if not (self.early and goals is not None and goals.hopeless(result)):
+            return False
+        self.record.note(number, int(result["epoch"]), _metrics(result, goals), keep=True)
+        return True
+
     def record_result(self, number: int, result: dict[str, Any]) -> bool:
-        """The epoch's value into the study (a non-finite one is not a value); whether it
-        is new there."""
+        """The epoch's value (or metrics) into the study (a non-finite one is not a
+        value); whether it is new there."""
         value, epoch = result.get(self.value_key), result.get("epoch")
-        if is_finite(value) and isinstance(epoch, int) and number in self.record.trials:
-            return self.record.report(number, epoch, float(value))
-        return False
+        if not isinstance(epoch, int) or number not in self.record.trials:
+            return False
+        fresh = False
+        goals = self.record.goals
+        if goals is not None and self.record.ranked:
+            fresh = self.record.note(number, epoch, _metrics(result, goals))
+        if is_finite(value) and (goals is None or not goals.multi):
+            fresh = self.record.report(number, epoch, float(value)) or fresh
+        return fresh
+
+
+def _metrics(result: dict[str, Any], goals: Goals) -> dict[str, float]:
+    """The finite values of the metrics ``goals`` name in an epoch's result."""
+    return {m: float(result[m]) for m in goals.metrics if is_finite(result.get(m))}
 
 
 def stop_epochs(config: SearchConfig) -> frozenset[int]:

@@ -16,8 +16,15 @@ from hpsearch.config import SearchConfig
 from hpsearch.data import TabularData
 from hpsearch.experiments import WARM_START
 from hpsearch.metrics import is_finite
+from hpsearch.objectives import Goals, is_feasible
 from hpsearch.trainable import TrainSettings, train_mlp
-from hpsearch.tuning._record import StudyRecord, best_of
+from hpsearch.tuning._record import (
+    StudyRecord,
+    best_of,
+    constraint_values,
+    kept_at,
+    told_values,
+)
 from hpsearch.tuning._samplers import build_sampler
 from hpsearch.tuning._schedulers import StudyScheduler, build_pruner, stop_epochs
 from hpsearch.tuning._space import DefineByRun, space_context
@@ -61,11 +68,43 @@ class StudySearcher(Searcher):
         result = result or {}
         if self.scheduler is not None:  # a last result may not have reached the scheduler
             self.scheduler.record_result(number, result)
-        state, value, ended = self._outcome(number, result, error)
-        values = self.record.study.get_trials(deepcopy=False)[number].intermediate_values
-        self.record.set_attrs(number, ended=ended, **best_of(values, self.mode == "max"))
-        self.record.finish(number, state, value)
+        if self.record.ranked:
+            self._tell_ranked(number, result, error)
+        else:
+            state, value, ended = self._outcome(number, result, error)
+            values = self.record.study.get_trials(deepcopy=False)[number].intermediate_values
+            self.record.set_attrs(number, ended=ended, **best_of(values, self.mode == "max"))
+            self.record.finish(number, state, value)
         self.record.sync(force=True)
+
+    def _tell_ranked(self, number: int, result: dict[str, Any], error: bool) -> None:
+        """A trial of a study judged on several metrics ends: told every objective's last
+        value and how far it is past each constraint; ``feasible`` and its best epoch (by
+        the primary) with the metrics there, for hpsearch's views."""
+        goals = self.record.goals
+        assert goals is not None
+        last = {m: result[m] for m in goals.metrics if is_finite(result.get(m))}
+        if not last:  # the last result went astray: the last metrics the study kept
+            kept = kept_at(self.record.trials[number])
+            last = kept[max(kept)] if kept else {}
+        value = told_values(goals, last)
+        stopped = self.scheduler is not None and number in self.scheduler.stopped
+        if error:
+            state, ended = optuna.trial.TrialState.FAIL, "errored"
+        elif result.get("diverged") or any(
+            o.metric in result and not is_finite(result[o.metric]) for o in goals.objectives
+        ):
+            state, ended = optuna.trial.TrialState.PRUNED, "diverged"
+        elif value is None:
+            state, ended = optuna.trial.TrialState.FAIL, "no score"
+        else:
+            state, ended = optuna.trial.TrialState.COMPLETE, "stopped" if stopped else "completed"
+        attrs: dict[str, Any] = {"ended": ended, **self.record.best_attrs(number)}
+        told = state == optuna.trial.TrialState.COMPLETE
+        if told and goals.constraints:
+            attrs["feasible"] = is_feasible(last, goals.constraints)
+        self.record.set_attrs(number, **attrs)
+        self.record.finish(number, state, value, constraint_values(goals, last) if told else None)
 
     def _outcome(
         self, number: int, result: dict[str, Any], error: bool
@@ -93,6 +132,11 @@ class StudySearcher(Searcher):
         raise NotImplementedError
 
 
+def goals_of(config: SearchConfig, task: str) -> Goals:
+    """What the search optimizes, and under which bounds."""
+    return Goals(config.resolved_objectives(task), config.parsed_constraints(task))
+
+
 def new_record(
     config: SearchConfig, task: str, name: str, location: str, warm: Sequence[FrozenTrial] = ()
 ) -> StudyRecord:
@@ -101,12 +145,16 @@ def new_record(
         "maximize" if config.resolved_mode(task) == "max" else "minimize"
     )
     seeds = [_warm(t, storage.redact(str(config.warm_start))) for t in warm]
-    return StudyRecord.create(location, name, direction, *_algorithms(config), earlier=seeds)
+    return StudyRecord.create(
+        location, name, direction, *_algorithms(config), earlier=seeds, goals=goals_of(config, task)
+    )
 
 
-def reopened_record(config: SearchConfig, name: str, location: str) -> StudyRecord:
+def reopened_record(config: SearchConfig, task: str, name: str, location: str) -> StudyRecord:
     """The study of record of an experiment being resumed or extended."""
-    return StudyRecord.reopen(location, name, *_algorithms(config), config.max_epochs)
+    return StudyRecord.reopen(
+        location, name, *_algorithms(config), config.max_epochs, goals=goals_of(config, task)
+    )
 
 
 def _algorithms(config: SearchConfig) -> tuple[optuna.samplers.BaseSampler, Any]:
@@ -117,11 +165,12 @@ def _warm(trial: FrozenTrial, source: str) -> FrozenTrial:
     """A previous search's trial, as the new study holds it: not one of this search's."""
     return optuna.trial.create_trial(
         state=trial.state,
-        value=trial.value,
+        values=trial.values,
         params=trial.params,
         distributions=trial.distributions,
         intermediate_values=trial.intermediate_values,
         user_attrs={**trial.user_attrs, WARM_START: source},
+        constraints=dict(trial.constraints) or None,
     )
 
 
@@ -133,6 +182,7 @@ def train_settings(config: SearchConfig, task: str) -> TrainSettings:
         mode=config.resolved_mode(task),
         checkpoint_every=config.checkpoint_every,
         checkpoint_epochs=stop_epochs(config),
+        measure_latency=config.measures_latency(task),
         cpus_per_trial=config.cpus_per_trial,
         gpus_per_trial=config.gpus_per_trial,
     )
@@ -181,7 +231,9 @@ def build_tuner(
     )
     define = DefineByRun(config.space, space_context(config, data), config.seed)
     searcher = StudySearcher(record, define, metric, mode, config.num_samples)
-    scheduler = StudyScheduler(record, metric, config.max_epochs, config.keep_checkpoints)
+    scheduler = StudyScheduler(
+        record, metric, config.max_epochs, config.keep_checkpoints, build_pruner(config)
+    )
     searcher.scheduler = scheduler
     storage_path, storage_filesystem = tune_storage(storage_root)
     return tune.Tuner(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,8 @@ from hpsearch.trainable import (
     HParams,
     TrainingRun,
     TrainSettings,
+    _latency,
+    _loop,
     as_tensor,
     load_state,
     model_from_checkpoint,
@@ -40,18 +44,23 @@ NOISY = HParams(
 )
 
 
-def test_resumed_training_equals_uninterrupted_training(tmp_path: Path) -> None:
-    straight = TrainingRun(NOISY, SPIRALS, SETTINGS)
+@pytest.mark.parametrize("measure_latency", [False, True])
+def test_resumed_training_equals_uninterrupted_training(
+    tmp_path: Path, measure_latency: bool
+) -> None:
+    # Measuring latency (after the first epoch of each process) must not disturb the run.
+    settings = dataclasses.replace(SETTINGS, measure_latency=measure_latency)
+    straight = TrainingRun(NOISY, SPIRALS, settings)
     expected = [straight.step() for _ in range(6)]
 
-    first = TrainingRun(NOISY, SPIRALS, SETTINGS)
+    first = TrainingRun(NOISY, SPIRALS, settings)
     for _ in range(3):
         first.step()
     save_state(first.state_dict(), tmp_path)
     # Disturb the global RNG as another trial in the same worker would.
     torch.rand(1000)
 
-    resumed = TrainingRun(NOISY, SPIRALS, SETTINGS)
+    resumed = TrainingRun(NOISY, SPIRALS, settings)
     resumed.load_state_dict(load_state(tmp_path))
     assert resumed.epoch == 3
     rest = [resumed.step() for _ in range(3)]
@@ -142,3 +151,103 @@ def test_model_and_data_live_on_the_trials_device() -> None:
     assert run.step()["val_accuracy"] > 0
     cpu_only = TrainSettings(max_epochs=1, metric="val_accuracy", mode="max", gpus_per_trial=0)
     assert pick_device(cpu_only).type == "cpu"
+
+
+LATENCY = ("latency_ms", "latency_1024_ms")
+
+
+@pytest.fixture
+def measured(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """Counts the loop's latency measurements; torch's thread count is restored after."""
+    calls: list[int] = []
+
+    def measure(model: torch.nn.Module, x: torch.Tensor) -> dict[str, float]:
+        calls.append(len(calls))
+        return _latency.measure_latency(model, x)
+
+    monkeypatch.setattr(_loop, "measure_latency", measure)
+    threads = torch.get_num_threads()
+    yield calls
+    torch.set_num_threads(threads)
+
+
+def test_latency_is_reported_only_when_asked() -> None:
+    hp = HParams(hidden_sizes=(16,), seed=0)
+    quiet = TrainingRun(hp, SPIRALS, SETTINGS).step()
+    assert not set(LATENCY) & set(quiet)
+    timed = TrainingRun(hp, SPIRALS, dataclasses.replace(SETTINGS, measure_latency=True)).step()
+    assert set(timed) == set(quiet) | set(LATENCY)
+
+
+def test_latency_is_measured_once_and_carried(measured: list[int]) -> None:
+    torch.set_num_threads(2)
+    settings = dataclasses.replace(SETTINGS, measure_latency=True)
+    run = TrainingRun(HParams(hidden_sizes=(128, 128, 128), seed=0), SPIRALS, settings)
+    history = [run.step() for _ in range(3)]
+    assert len(measured) == 1
+    first = history[0]
+    for name in LATENCY:
+        assert math.isfinite(first[name]) and first[name] > 0
+        assert all(m[name] == first[name] for m in history)  # carried, not measured again
+    # 1,024 rows of a 128-wide, 3-layer MLP cost far more than one row (30x here).
+    assert first["latency_1024_ms"] > first["latency_ms"]
+    assert torch.get_num_threads() == 2  # restored after the measurement's one thread
+
+
+def test_the_latency_measurement_runs_on_one_thread_and_leaves_the_model_as_it_was(
+    measured: list[int],
+) -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Dropout(0.5), torch.nn.Linear(8, 2))
+    seen: list[tuple[int, bool, bool]] = []
+    model.register_forward_hook(
+        lambda m, args, out: seen.append(
+            (torch.get_num_threads(), m.training, torch.is_inference_mode_enabled())
+        )
+    )
+    torch.set_num_threads(2)
+    model.train()
+    rng = torch.get_rng_state()
+    got = _latency.measure_latency(model, torch.zeros(5, 2))
+    assert set(got) == set(LATENCY)
+    assert seen and set(seen) == {(1, False, True)}  # one thread, eval mode, no autograd
+    assert len(seen) >= sum(r.warmup + r.least for r in _latency.REPEATS.values())
+    assert model.training and torch.get_num_threads() == 2
+    assert torch.equal(torch.get_rng_state(), rng)  # a resumed trial stays exact
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_a_model_on_a_gpu_is_timed_as_a_cpu_copy() -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    model = model.cuda().train()
+    devices: list[str] = []
+    # deepcopy copies the hook: it sees the copy's inputs.
+    model.register_forward_hook(lambda m, args, out: devices.append(args[0].device.type))
+    got = _latency.measure_latency(model, torch.zeros(5, 2, device="cuda"))
+    assert set(got) == set(LATENCY) and all(v > 0 for v in got.values())
+    assert devices and set(devices) == {"cpu"}
+    assert all(p.device.type == "cuda" for p in model.parameters()) and model.training
+
+
+def test_latency_is_measured_again_after_a_restore(tmp_path: Path, measured: list[int]) -> None:
+    settings = dataclasses.replace(SETTINGS, measure_latency=True)
+    run = TrainingRun(HParams(hidden_sizes=(16,), seed=0), SPIRALS, settings)
+    run.step()
+    save_state(run.state_dict(), tmp_path)
+    run.load_state_dict(load_state(tmp_path))
+    # The restored trial may run on another machine: it measures there.
+    assert set(LATENCY) <= set(run.step()) and len(measured) == 2
+    assert set(LATENCY) <= set(run.step()) and len(measured) == 2
+
+
+def test_the_primary_objective_may_be_a_model_metric() -> None:
+    # The best epoch is picked after the model's metrics are in the epoch's result.
+    settings = TrainSettings(max_epochs=2, metric="latency_ms", mode="min", measure_latency=True)
+    run = TrainingRun(HParams(hidden_sizes=(16,), seed=0), SPIRALS, settings)
+    run.step()
+    run.step()
+    assert run.best_epoch == 1 and run.best_value == run.latency["latency_ms"]  # type: ignore[index]
+    by_size = TrainingRun(
+        HParams(seed=0), SPIRALS, dataclasses.replace(SETTINGS, metric="num_params", mode="min")
+    )
+    by_size.step()
+    assert by_size.best_value == by_size.num_params

@@ -317,7 +317,7 @@ def _tampered(path: Path, old: str, new: str) -> None:
         (lambda p: p.write_bytes(b""), "holds no study named 'exp'"),
         (lambda p: p.write_bytes(b"\x00not json\n{}\n"), "is unreadable"),
         (lambda p: _journal(p, "other", "maximize"), "holds no study named 'exp'"),
-        (lambda p: _journal(p, "exp", "minimize"), "minimizes, its hpsearch.json says maximize"),
+        (lambda p: _journal(p, "exp", "minimize"), "minimizes, its hpsearch.json says it max"),
         (lambda p: _tampered(p, '"step":1', '"step":"1"'), "epoch '1' is not a whole number"),
         (lambda p: _tampered(p, '"intermediate_value":0.5', '"intermediate_value":NaN'), "nan"),
         (

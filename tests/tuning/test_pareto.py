@@ -1,0 +1,184 @@
+"""Several objectives and constraints in the study of record, with Optuna alone (no Ray):
+the rung rule that ranks trials on the front, what a trial is told, and resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from hpsearch.objectives import Goals, parse_constraints, parse_objectives
+from hpsearch.tuning._pruners import HalvingPruner, ParetoHalving
+from hpsearch.tuning._record import (
+    StudyRecord,
+    constraint_values,
+    kept_at,
+    load_study,
+    told_values,
+)
+from hpsearch.tuning._schedulers import StudyScheduler
+
+NAME = "mo"
+GOALS = Goals(
+    parse_objectives("val_accuracy:max,latency_ms:min", "classification"),
+    parse_constraints("num_params<=1000", "classification"),
+)
+
+
+def _study(entries: dict[int, dict[str, float]], epoch: int = 4) -> optuna.Study:
+    """A study whose trial ``n`` had ``entries[n]`` at ``epoch`` (and nothing else)."""
+    study = optuna.create_study(directions=GOALS.directions)
+    for number in range(max(entries) + 1):
+        attrs = {f"at:{epoch}": entries[number]} if number in entries else {}
+        study.add_trial(optuna.trial.create_trial(state=TrialState.WAITING, user_attrs=attrs))
+    return study
+
+
+def _point(accuracy: float, latency: float, params: float = 500) -> dict[str, float]:
+    return {"val_accuracy": accuracy, "latency_ms": latency, "num_params": params}
+
+
+RULE = ParetoHalving(HalvingPruner(grace=4, factor=2, max_epochs=16), GOALS)
+
+
+def test_a_small_fast_model_on_the_front_goes_on_where_one_metric_would_stop_it() -> None:
+    # Trial 0 is the least accurate but the fastest: on the front, it goes on; trial 3
+    # is dominated by 1 and 2, and the better half (2 of 4) is taken: it stops.
+    study = _study(
+        {0: _point(0.70, 0.01), 1: _point(0.95, 0.05), 2: _point(0.90, 0.03), 3: _point(0.85, 0.06)}
+    )
+    assert [RULE.stops(study, n, 4) for n in range(4)] == [False, False, False, True]
+    # The same trials judged on accuracy alone (Optuna's own ranking of one value) stop 0.
+    single = ParetoHalving(RULE.halving, Goals(GOALS.objectives[:1]))
+    assert single.stops(study, 0, 4) and not single.stops(study, 1, 4)
+
+
+def test_an_infeasible_trial_ranks_after_every_feasible_one() -> None:
+    # Trial 0 would dominate everything, but breaks num_params<=1000.
+    study = _study(
+        {0: _point(0.99, 0.001, params=5000), 1: _point(0.80, 0.05), 2: _point(0.70, 0.06)}
+    )
+    assert RULE.stops(study, 0, 4)
+    assert not RULE.stops(study, 1, 4)
+
+
+def test_only_rungs_of_the_trials_bracket_are_judged_and_non_finite_stops() -> None:
+    study = _study({0: _point(0.9, 0.01), 1: _point(0.1, 0.9)}, epoch=5)
+    assert not RULE.stops(study, 1, 5)  # epoch 5 is no rung
+    assert RULE.marks == {4, 8}
+    study = _study({0: _point(0.9, 0.01), 1: {"val_accuracy": float("nan"), "latency_ms": 0.1}})
+    assert RULE.stops(study, 1, 4)
+    assert not RULE.stops(_study({0: _point(0.1, 0.9)}), 0, 4)  # alone at its rung
+
+
+def create(location: str) -> StudyRecord:
+    return StudyRecord.create(
+        location,
+        NAME,
+        "maximize",  # unused: the goals' directions count
+        optuna.samplers.RandomSampler(seed=0),
+        optuna.pruners.NopPruner(),
+        goals=GOALS,
+    )
+
+
+def define(trial: optuna.Trial) -> dict[str, Any]:
+    return {"lr": trial.suggest_float("lr", 1e-4, 1e-1, log=True), "trial_number": trial.number}
+
+
+def _run(record: StudyRecord, epochs: list[dict[str, float]], end: bool = True) -> int:
+    number, _ = record.ask(define)
+    for epoch, values in enumerate(epochs, start=1):
+        record.note(number, epoch, values)
+    if end:
+        last = epochs[-1]
+        record.set_attrs(number, **record.best_attrs(number))
+        record.finish(
+            number, TrialState.COMPLETE, told_values(GOALS, last), constraint_values(GOALS, last)
+        )
+    return number
+
+
+def test_a_trial_is_told_every_objective_and_how_far_it_is_past_each_bound(
+    tmp_path: Path,
+) -> None:
+    location = str(tmp_path / NAME)
+    record = create(location)
+    record.marks = frozenset({2, 4})
+    fast = _run(
+        record, [_point(0.6, 0.01), _point(0.7, 0.01), _point(0.65, 0.01), _point(0.8, 0.01)]
+    )
+    big = _run(record, [_point(0.9, 0.02, 4000), _point(0.99, 0.02, 4000)])
+    mid = _run(record, [_point(0.9, 0.03), _point(0.85, 0.03)])
+    record.close()
+    study = load_study(location, NAME)
+    assert study.metric_names == ["val_accuracy", "latency_ms"]
+    assert study.user_attrs == {
+        "objectives": ["val_accuracy:max", "latency_ms:min"],
+        "constraints": ["num_params<=1000"],
+    }
+    trials = {t.number: t for t in study.trials}
+    assert trials[fast].values == [0.8, 0.01]
+    assert trials[big].constraints == {"num_params<=1000": 3000.0}
+    assert trials[mid].constraints == {"num_params<=1000": -500.0}
+    # Kept only at the marks; the best by the primary (accuracy) with its metrics there.
+    assert sorted(kept_at(trials[fast])) == [2, 4]
+    assert trials[mid].user_attrs["best_epoch"] == 1
+    assert trials[mid].user_attrs["best_values"] == _point(0.9, 0.03)
+    # Optuna's front leaves the infeasible trial out, though it is the most accurate.
+    assert sorted(t.number for t in study.best_trials) == [fast, mid]
+    assert not trials[fast].intermediate_values  # Optuna takes none for several objectives
+
+
+def test_resume_keeps_what_the_checkpoint_holds_and_tells_what_ended_unheard(
+    tmp_path: Path,
+) -> None:
+    location = str(tmp_path / NAME)
+    record = create(location)
+    record.marks = frozenset({2, 4, 6})
+    done = _run(record, [_point(0.5, 0.01)] * 6)
+    cut = _run(record, [_point(0.6, 0.02)] * 5, end=False)
+    (tmp_path / NAME / "trial_a" / "checkpoint_000000").mkdir(parents=True)
+    record.set_attrs(cut, checkpoint="trial_a/checkpoint_000000", checkpoint_epoch=3)
+    stopped = _run(record, [_point(0.4, 0.03)] * 2, end=False)
+    record.set_attrs(stopped, stopped_at=2)
+    unheard = _run(record, [_point(0.7, 0.05)] * 6, end=False)
+    record.sync(force=True)
+    record.close()
+
+    again = StudyRecord.reopen(
+        location, NAME, optuna.samplers.RandomSampler(seed=1), optuna.pruners.NopPruner(), 6,
+        goals=GOALS,
+    )  # fmt: skip
+    trials = {t.number: t for t in again.study.trials}
+    assert len(again.study.directions) == 2
+    assert trials[done].state == TrialState.COMPLETE
+    # Continued from its epoch-3 checkpoint: what it kept after epoch 3 runs again.
+    assert trials[cut].state == TrialState.WAITING and sorted(kept_at(trials[cut])) == [2]
+    assert (trials[stopped].state, trials[stopped].values) == (TrialState.COMPLETE, [0.4, 0.03])
+    assert trials[stopped].user_attrs["ended"] == "stopped"
+    assert trials[unheard].user_attrs["ended"] == "completed"
+    assert trials[unheard].constraints == {"num_params<=1000": -500.0}
+    # Handed back first, under its own number, from its checkpoint.
+    number, config = again.ask(define)
+    assert number == cut and config["resume_from"].endswith("trial_a/checkpoint_000000")
+
+
+@pytest.mark.parametrize("early", [True, False])
+def test_a_model_past_a_size_bound_stops_at_once_when_early_stopping_is_on(
+    tmp_path: Path, early: bool
+) -> None:
+    record = create(str(tmp_path / NAME))
+    pruner = HalvingPruner(2, 2, 8) if early else optuna.pruners.NopPruner()
+    scheduler = StudyScheduler(record, "val_accuracy", 8, pruner=pruner)
+    number, _ = record.ask(define)
+    trial = SimpleNamespace(config={"trial_number": number}, trial_id="t")  # Tune's trial, as read
+    result = {"epoch": 1, **_point(0.9, 0.01, params=2000)}
+    decision = scheduler.on_trial_result(None, trial, result)  # type: ignore[arg-type]
+    assert decision == ("STOP" if early else "CONTINUE")
+    kept = kept_at(record.study.trials[number])
+    assert (kept == {1: _point(0.9, 0.01, 2000)}) is early
