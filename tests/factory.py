@@ -34,6 +34,7 @@ from typing import Any, Literal
 from hpsearch.config import SearchConfig
 from hpsearch.experiments import is_usable, last_error_line, trial_state
 from hpsearch.metrics import best_score
+from hpsearch.objectives import Goals, is_feasible, losses, pareto_front, penalty
 
 Outcome = Literal["completed", "stopped", "diverged", "errored", "running"]
 State = Literal["finished", "running", "interrupted", "errored"]
@@ -97,6 +98,9 @@ class FakeTrial:
     runs: int = 1
     resumed_at: int | tuple[int, ...] = ()
     reached: int | tuple[int, ...] = ()
+    #: What the trial reports about its model at every epoch (``num_params``, ``latency_ms``,
+    #: ``latency_1024_ms``), over the factory's defaults (a size from the trial number).
+    model: Mapping[str, float] = field(default_factory=dict)
 
 
 #: Six trials, one of each outcome a finished search has, completed twice.
@@ -122,6 +126,47 @@ class FakeExperiment:
     runs: tuple[tuple[str, ...], ...] = ()  # per trial number, its Tune ids in run order
 
 
+# A search of several objectives whose front is known -----------------------------------
+
+OBJECTIVES = ("val_accuracy:max", "latency_ms:min")
+CONSTRAINTS = ("num_params<=5000",)
+
+#: (val_accuracy, latency_ms) by trial number; the default size (1000 + 100 n) is feasible.
+LINE = {0: (0.75, 1.0), 1: (0.80, 2.0), 2: (0.85, 3.0), 3: (0.90, 4.0)}
+DOMINATED = {4: (0.82, 3.5), 5: (0.70, 2.5)}  # by 2 (0.85 at 3.0) and by 1 (0.80 at 2.0)
+INFEASIBLE = 6  # 0.99 at 0.1 ms, but 90,000 parameters
+ERRORED = 7  # 0.98 at 0.2 ms, but it crashed
+#: The front, best val_accuracy first.
+FRONT = [3, 2, 1, 0]
+
+
+def front_trials() -> list[FakeTrial]:
+    """Each best at epoch 3 of 4: its point is not its last epoch's values."""
+    trials = [
+        FakeTrial("completed", score=acc, best_at=3, model={"latency_ms": ms})
+        for acc, ms in (LINE | DOMINATED).values()
+    ]
+    big = {"latency_ms": 0.1, "num_params": 90_000}
+    trials.append(FakeTrial(score=0.99, best_at=3, model=big))
+    trials.append(FakeTrial("errored", epochs=2, score=0.98, model={"latency_ms": 0.2}))
+    return trials
+
+
+def make_front(
+    root: Path | str, state: State = "finished", constraints: tuple[str, ...] = CONSTRAINTS
+) -> FakeExperiment:
+    """Experiment ``pareto``: a search of :data:`OBJECTIVES` under :data:`CONSTRAINTS`
+    (or ``constraints``) whose front is known by construction: :data:`FRONT`."""
+    return make_experiment(
+        root,
+        "pareto",
+        trials=front_trials(),
+        state=state,
+        objectives=OBJECTIVES,
+        constraints=constraints,
+    )
+
+
 def make_experiment(
     root: Path | str,
     name: str = "exp",
@@ -133,6 +178,8 @@ def make_experiment(
     max_epochs: int = 4,
     num_samples: int | None = None,
     checkpoint_every: int = 2,
+    objectives: Sequence[str] = (),
+    constraints: Sequence[str] = (),
 ) -> FakeExperiment:
     """Lay out experiment ``name`` under ``root`` as a search would have left it.
 
@@ -141,6 +188,10 @@ def make_experiment(
     is its live driver, with a fresh heartbeat), ``interrupted`` (killed: its
     driver's pid is dead, no summary) or ``errored`` (the driver's error in
     status.json, no summary).
+
+    ``objectives`` and ``constraints``: a search of several objectives (the first the
+    task's metric, which ``score`` sets) or with constraints, as ``--objective`` and
+    ``--constraint`` give them; each trial's ``model`` metrics are what they judge.
     """
     root = Path(root)
     path = root / name
@@ -153,7 +204,10 @@ def make_experiment(
         checkpoint_every=checkpoint_every,
         name=name,
         storage=str(root),
+        objectives=tuple(objectives),
+        constraints=tuple(constraints),
     )
+    assert config.resolved_metric(task) == _METRIC[task][0], "the primary is the task's metric"
     started = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=5)
     pid = DEAD_PID if state == "interrupted" else os.getpid()
     record = {
@@ -195,8 +249,18 @@ class _Written:
 
 
 def _describe(config: SearchConfig, name: str, task: Task) -> dict[str, Any]:
-    """The keys hpsearch.json and summary.json both start with."""
+    """The keys hpsearch.json and summary.json both start with (a search of several
+    objectives or with constraints names them; one of a single metric does not)."""
     metric, mode = _METRIC[task]
+    objectives, constraints = config.resolved_objectives(task), config.parsed_constraints(task)
+    goals = (
+        {
+            "objectives": [o.text for o in objectives],
+            "constraints": [c.text for c in constraints],
+        }
+        if len(objectives) > 1 or constraints
+        else {}
+    )
     features = ["x0", "x1"] if task == "classification" else [f"x{i}" for i in range(5)]
     columns = [
         {"name": f, "kind": "numeric", "median": 0.0, "mean": 0.0, "std": 0.5, "indicator": False}
@@ -209,6 +273,7 @@ def _describe(config: SearchConfig, name: str, task: Task) -> dict[str, Any]:
         "task": task,
         "metric": metric,
         "mode": mode,
+        **goals,
         "class_names": ["0", "1"] if task == "classification" else [],
         "features": features,
         "preprocessing": {"target": "y", "columns": columns},
@@ -381,7 +446,9 @@ def _write_run(
             final and epoch == run.epochs and trial.outcome in ("completed", "stopped", "diverged")
         )
         when = run.start + timedelta(seconds=epoch)
-        line = _tune_line(metrics, diverged, epoch, tid, number, params, when, checkpoint, done)
+        line = _tune_line(
+            trial, metrics, diverged, epoch, tid, number, params, when, checkpoint, done
+        )
         # Each Tune run counts from zero; the trainable reports the epoch it continued from.
         since = epoch - run.first + 1
         lines.append(
@@ -409,6 +476,7 @@ def _write_run(
 
 
 def _tune_line(
+    trial: FakeTrial,
     metrics: dict[str, float],
     diverged: bool,
     epoch: int,
@@ -426,6 +494,7 @@ def _tune_line(
         "diverged": diverged,
         "epoch_time_s": 0.25,
         "num_params": 1000 + 100 * number,
+        **trial.model,
         "resumed_from_epoch": 0,
         "timestamp": int(when.timestamp()),
         "checkpoint_dir_name": checkpoint,
@@ -473,12 +542,15 @@ def _summary_state(w: _Written, max_epochs: int) -> tuple[str, str]:
     )
 
 
-def _row(w: _Written, path: Path, metric: str, mode: str, max_epochs: int) -> dict[str, Any]:
-    """The trial's entry in the summary's leaderboard."""
+def _row(w: _Written, path: Path, goals: Goals, max_epochs: int) -> dict[str, Any]:
+    """The trial's entry in the summary's leaderboard (with its point and feasibility where
+    the search has several objectives or constraints)."""
     state, reason = _summary_state(w, max_epochs)
-    value, epoch = best_score(w.lines, metric, mode)
+    value, epoch = best_score(w.lines, goals.primary.metric, goals.primary.mode)
     last = w.lines[-1] if w.lines else {}
     internal = ("trial_number", "seed", "optuna")
+    at_best = next((line for line in w.lines if line["epoch"] == epoch), {})
+    point = {m: at_best.get(m) for m in goals.metrics}
     return {
         "trial_id": w.trial_id,
         "number": w.number,
@@ -487,6 +559,8 @@ def _row(w: _Written, path: Path, metric: str, mode: str, max_epochs: int) -> di
         "epochs": last.get("epoch", 0),
         "best_value": value,
         "best_epoch": epoch,
+        **({"values": point} if goals.ranked else {}),
+        **({"feasible": is_feasible(point, goals.constraints)} if goals.constraints else {}),
         "last": {k: v for k, v in last.items() if k.startswith(("val_", "train_"))},
         "num_params": last.get("num_params"),
         "checkpoint": str(path / w.checkpoint) if w.checkpoint else None,
@@ -504,12 +578,21 @@ def _summary(
     config: SearchConfig,
     ended: str,
 ) -> dict[str, Any]:
-    metric, mode = record["metric"], record["mode"]
-    rows = [_row(w, path, metric, mode, config.max_epochs) for w in written]
+    task = record["task"]
+    goals = Goals(config.resolved_objectives(task), config.parsed_constraints(task))
+    rows = [_row(w, path, goals, config.max_epochs) for w in written]
     usable = [r for r in rows if is_usable(r["state"], r["best_value"])]
-    usable.sort(key=lambda r: r["best_value"], reverse=mode == "max")
+    usable.sort(key=lambda r: r["best_value"], reverse=goals.primary.mode == "max")
+    usable.sort(key=lambda r: not r.get("feasible", True))  # the feasible first
     states = ("completed", "stopped", "diverged", "errored", "interrupted")
-    best_row = next((r for r in usable if r["checkpoint"]), None)
+    best_row = next((r for r in usable if r["checkpoint"] and r.get("feasible", True)), None)
+    front = {}
+    if goals.ranked:  # hpsearch's rule of the front (hpsearch.objectives), as the search's
+        members = pareto_front(
+            [losses(r["values"], goals.objectives) for r in usable],
+            [penalty(r["values"], goals.constraints) for r in usable],
+        )
+        front["front"] = [usable[i]["number"] for i in members]
     return {
         **{k: v for k, v in record.items() if k not in ("started_at", "driver")},
         "path": str(path),
@@ -523,6 +606,7 @@ def _summary(
         "ray_start_s": 2.5,
         "concurrency": {"share_2_or_more": 0.9},
         "best": None if best_row is None else _best_entry(best_row, written, record),
+        **front,
         "leaderboard": usable + [r for r in rows if r not in usable],
         "total_time_s": 45.0,
     }
@@ -550,6 +634,7 @@ def _best_entry(
         "val": val,
         "test": test,
         "num_params": row["num_params"],
+        **({"values": row["values"]} if "values" in row else {}),
     }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -19,6 +20,7 @@ from hpsearch.commands._shared import columns, exp_argument, output_option, stor
 from hpsearch.config import default_storage
 from hpsearch.errors import UserError
 from hpsearch.metrics import format_value
+from hpsearch.objectives import Constraint, parse_constraints
 
 
 def _duration(exp: experiments.Experiment) -> float | None:
@@ -71,6 +73,22 @@ def list_(storage: str | None) -> None:
     click.echo(columns(header, [_list_row(exp) for exp in found]))
 
 
+def _point_lines(info: dict[str, Any]) -> list[str]:
+    """Several objectives, constraints or a pick: the trial's point, and what was picked."""
+    if "values" not in info:
+        return []
+    values = ", ".join(f"{k} {format_value(v)}" for k, v in info["values"].items())
+    lines = [f"  at epoch {info['epoch']}: {values}"]
+    if info.get("pick"):
+        also = " (and the search's constraints)" if info.get("constraints") else ""
+        lines.append(
+            f"  picked: the best {info['metric']} among the trials meeting "
+            + ", ".join(info["pick"])
+            + also
+        )
+    return lines
+
+
 def _best_text(experiment: experiments.Experiment, info: dict[str, Any]) -> str:
     test = info["test"]
     reason = f": {experiment.state_reason}" if experiment.state_reason else ""
@@ -87,6 +105,7 @@ def _best_text(experiment: experiments.Experiment, info: dict[str, Any]) -> str:
             if test
             else "not scored (the test split is scored once, when the search ends)"
         ),
+        *_point_lines(info),
         f"  trained for: {format_value(info['wall_time_s'])}s on {info['node'] or '-'}",
         f"  checkpoint: {info['checkpoint'] or '-'}",
         "  config:",
@@ -95,14 +114,111 @@ def _best_text(experiment: experiments.Experiment, info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _front_text(experiment: experiments.Experiment, front: list[dict[str, Any]]) -> str:
+    """The Pareto front as a table: each member's point, size and searched values."""
+    reason = f": {experiment.state_reason}" if experiment.state_reason else ""
+    bounds = ", ".join(c.text for c in experiment.constraints)
+    head = [
+        f"{experiment.name} ({experiment.state}{reason}), "
+        f"{experiment.done}/{experiment.requested} trials ended",
+        f"Pareto front of {', '.join(o.text for o in experiment.objectives)}"
+        + (f", among trials meeting {bounds}" if bounds else "")
+        + f": {len(front)} trial{'s' if len(front) != 1 else ''}, each at the epoch where its "
+        f"{experiment.metric} was best",
+    ]
+    if not front:
+        meets = " and meets the constraints" if bounds else ""
+        return "\n".join([*head, f"  no trial is on it yet (none has a usable score{meets})"])
+    metrics = list(experiment.point_metrics)
+    size = [] if "num_params" in metrics else ["num_params"]
+    searched = {t.number: t.searched for t in experiment.trials}
+    params = sorted({k for f in front for k in searched.get(f["number"], {})})
+    rows = [
+        [
+            str(f["number"]),
+            f["trial_id"],
+            f["state"],
+            str(f["epoch"]),
+            *(format_value(f["values"][m]) for m in metrics),
+            *(format_value(f["num_params"]) for _ in size),
+            *(format_value(searched.get(f["number"], {}).get(p)) for p in params),
+        ]
+        for f in front
+    ]
+    header = ["#", "TRIAL", "STATE", "AT", *(m.upper() for m in metrics + size), *params]
+    hint = (
+        f"Pick one: `hpsearch best {experiment.name} --pick 'METRIC<=NUMBER'` (the best "
+        f"{experiment.metric} among those meeting it); "
+        f"`hpsearch export-model {experiment.name} --trial N` exports trial N."
+    )
+    return "\n".join([*head, columns(header, rows), hint])
+
+
+def _pick_conditions(
+    experiment: experiments.Experiment, picks: tuple[str, ...]
+) -> tuple[Constraint, ...]:
+    """The ``--pick`` conditions, each as a constraint; a malformed one is a UserError."""
+    try:
+        return parse_constraints(picks, experiment.record.get("task"))
+    except UserError as exc:
+        fix = exc.fix if exc.fix and "--constraint" not in exc.fix else None
+        raise UserError(f"--pick: {exc.what}", fix or "e.g. --pick 'latency_ms<=1'") from None
+
+
+def _nothing_meets(experiment: experiments.Experiment, pick: tuple[Constraint, ...]) -> UserError:
+    """Why no trial can be picked: a metric no trial reported, or no trial meets it all."""
+    reported = {k for t in experiment.trials for row in t.history for k in row}
+    missing = [c.metric for c in pick if c.metric not in reported]
+    if missing and experiment.trials:
+        return UserError(
+            f"no trial of {experiment.name!r} reported {', '.join(dict.fromkeys(missing))}",
+            "latency is measured only when an objective or a constraint of the search names it",
+        )
+    which = "feasible trial" if experiment.constraints else "trial"
+    return UserError(
+        f"no {which} of {experiment.name!r} meets {', '.join(c.text for c in pick)}",
+        f"loosen it; `hpsearch best {experiment.name}` shows what there is",
+    )
+
+
 @click.command()
 @exp_argument
 @storage_option
-@click.option("--json", "as_json", is_flag=True, help="Print the best trial as JSON.")
-def best(exp: str, storage: str | None, as_json: bool) -> None:
-    """The best trial of EXP: configuration, validation and test scores, checkpoint."""
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the best trial (or the front) as JSON."
+)
+@click.option(
+    "--pick",
+    "picks",
+    multiple=True,
+    metavar="CONDITION",
+    help="The best trial by the primary objective among the feasible ones that meet "
+    "CONDITION, e.g. 'latency_ms<=1' (repeatable: all must hold).",
+)
+def best(exp: str, storage: str | None, as_json: bool, picks: tuple[str, ...]) -> None:
+    """The best trial of EXP: configuration, validation and test scores, checkpoint.
+
+    A search of several objectives shows its Pareto front instead; --pick chooses one.
+    """
     experiment = experiments.load_experiment(exp, storage)
-    info = experiment.best()
+    pick = _pick_conditions(experiment, picks) if picks else ()
+    if experiment.multi_objective and not pick:
+        front = experiment.front_entries()
+        if as_json:
+            data = {
+                "experiment": experiment.name,
+                "experiment_state": experiment.state,
+                "objectives": [o.text for o in experiment.objectives],
+                "constraints": [c.text for c in experiment.constraints],
+                "front": front,
+            }
+            click.echo(json.dumps(data, indent=2, default=str))
+        else:
+            click.echo(_front_text(experiment, front))
+        return
+    info = experiment.best(pick)
+    if info is None and pick:
+        raise _nothing_meets(experiment, pick)
     if as_json:
         click.echo(json.dumps(info, indent=2, default=str))
     elif info is None:
@@ -148,9 +264,18 @@ def trials(
     metric = sort or experiment.metric
     mode = experiment.mode if metric == experiment.metric else None
     params = sorted({k for t in ranked for k in t.searched})
+    # Several objectives or constraints: each trial's point, front and feasibility.
+    others = list(experiment.point_metrics[1:])
+    front = {t.number for t in experiment.front()} if experiment.multi_objective else set()
+    marks: list[tuple[str, Callable[[experiments.TrialRecord], str]]] = []
+    if experiment.multi_objective:
+        marks.append(("FRONT", lambda t: "yes" if t.number in front else "-"))
+    if experiment.constraints:
+        marks.append(("FEASIBLE", lambda t: "yes" if experiment.feasible(t) else "no"))
     rows = []
     for trial in ranked:
         value, epoch = trial.score(metric, mode)
+        point = experiment.point(trial, others) if others else {}
         rows.append(
             [
                 str(trial.number),
@@ -159,12 +284,19 @@ def trials(
                 str(trial.epochs),
                 format_value(value),
                 str(epoch) if value is not None else "-",
+                *(format_value(point[m]) for m in others),
+                *(mark(trial) for _, mark in marks),
                 *(format_value(trial.searched.get(p)) for p in params),
                 trial.node or "-",
                 trial.reason,
             ]
         )
-    header = ["#", "TRIAL", "STATE", "EPOCHS", metric.upper(), "AT", *params, "NODE", "WHY"]
+    header = [
+        *("#", "TRIAL", "STATE", "EPOCHS", metric.upper(), "AT"),
+        *(m.upper() for m in others),
+        *(name for name, _ in marks),
+        *(*params, "NODE", "WHY"),
+    ]
     click.echo(columns(header, rows))
 
 

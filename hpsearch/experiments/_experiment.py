@@ -12,8 +12,10 @@ import math
 import os
 import re
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from hpsearch import storage
@@ -40,6 +42,16 @@ from hpsearch.experiments._layout import (
 from hpsearch.experiments._report import write_report
 from hpsearch.experiments._tables import trials_table
 from hpsearch.metrics import best_score, metric_mode
+from hpsearch.objectives import (
+    Constraint,
+    Objective,
+    is_feasible,
+    losses,
+    pareto_front,
+    parse_constraints,
+    parse_objectives,
+    penalty,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -97,6 +109,11 @@ class TrialRecord:
         """Epochs trained."""
         reported = int(self.history[-1].get("epoch", 0)) if self.history else 0
         return max(reported, self.told_epochs)
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """Every Tune id the trial ran as (its first run's is :attr:`trial_id`)."""
+        return (self.trial_id, *self.runs)
 
     @property
     def searched(self) -> dict[str, Any]:
@@ -416,11 +433,90 @@ class Experiment:
                 return t
         raise UserError(f"no trial {trial_id!r} in experiment {self.name!r}")
 
+    # Objectives and constraints ------------------------------------------------------
+
+    @cached_property
+    def objectives(self) -> tuple[Objective, ...]:
+        """What the search optimized, the primary (:attr:`metric`) first; a search of one
+        metric (every search written before objectives existed) has just that one."""
+        texts = _texts(self.record, "objectives")
+        if not texts:
+            return (Objective(self.metric, "max" if self.mode == "max" else "min"),)
+        return parse_objectives(texts, self.record.get("task"))
+
+    @cached_property
+    def constraints(self) -> tuple[Constraint, ...]:
+        """The bounds a trial had to meet to count (none for most searches)."""
+        texts = _texts(self.record, "constraints")
+        return parse_constraints(texts, self.record.get("task")) if texts else ()
+
+    @property
+    def multi_objective(self) -> bool:
+        """Whether the search optimized more than one objective."""
+        return len(self.objectives) > 1
+
+    @property
+    def point_metrics(self) -> tuple[str, ...]:
+        """The metrics of a trial's point: each objective's, then each constraint's."""
+        names = [o.metric for o in self.objectives]
+        return tuple(names + [c.metric for c in self.constraints if c.metric not in names])
+
+    def point(self, trial: TrialRecord, metrics: Sequence[str] = ()) -> dict[str, Any]:
+        """The trial's values of ``metrics`` (default: :attr:`point_metrics`) at the epoch
+        where the primary objective was best: the trial's point on the front, the epoch
+        whose weights it keeps. ``None`` for a metric it did not report there."""
+        _, epoch = trial.score(self.metric, self.mode)
+        row = trial.at_epoch(epoch) if epoch else {}
+        return {m: row.get(m) for m in (metrics or self.point_metrics)}
+
+    def feasible(self, trial: TrialRecord) -> bool:
+        """Whether the trial met every constraint at its point (always, without any)."""
+        return is_feasible(self.point(trial), self.constraints)
+
+    def usable(self, trial: TrialRecord) -> bool:
+        """Whether the trial has a finite primary score and did not error."""
+        return is_usable(trial.state, trial.score(self.metric, self.mode)[0])
+
+    def front(self) -> list[TrialRecord]:
+        """The Pareto front: the usable, feasible trials no other such trial dominates on
+        the objectives (each trial at its point), best primary objective first.
+        (One objective: the best feasible trials, ties included.)"""
+        ranked = [t for t in self.leaderboard() if self.usable(t)]
+        points = [self.point(t) for t in ranked]
+        members = pareto_front(
+            [losses(p, self.objectives) for p in points],
+            [penalty(p, self.constraints) for p in points],
+        )
+        return [ranked[i] for i in members]
+
+    def front_entries(self) -> list[dict[str, Any]]:
+        """The front as JSON-able data: each member's number, id, state, point and config."""
+        entries = []
+        for trial in self.front():
+            _, epoch = trial.score(self.metric, self.mode)
+            entries.append(
+                {
+                    "trial_id": trial.trial_id,
+                    "number": trial.number,
+                    "state": trial.state,
+                    "epoch": epoch,
+                    "epochs_trained": trial.epochs,
+                    "values": self.point(trial),
+                    "num_params": trial.at_epoch(epoch).get("num_params"),
+                    "params": trial.params,
+                    "checkpoint": trial.checkpoint,
+                }
+            )
+        return entries
+
+    # Ranking --------------------------------------------------------------------------
+
     def leaderboard(
         self, top: int | None = None, sort: str | None = None, state: str | None = None
     ) -> list[TrialRecord]:
         """Trials ranked by their best ``sort`` metric (the search's by default).
 
+        With constraints, the feasible trials come first, then the infeasible ones.
         Trials that cannot be the best (no finite value of that metric, or errored)
         come last, in study order, as in the summary's leaderboard.
         """
@@ -429,29 +525,36 @@ class Experiment:
         chosen = [t for t in self.trials if state is None or t.state == state]
         scored = [t for t in chosen if is_usable(t.state, t.score(metric, mode)[0])]
         scored.sort(key=lambda t: t.score(metric, mode)[0] or 0.0, reverse=mode == "max")
+        if self.constraints:  # stable: each group keeps its ranking
+            scored.sort(key=lambda t: not self.feasible(t))
         rest = sorted((t for t in chosen if t not in scored), key=lambda t: t.number)
         ranked = scored + rest
         return ranked[:top] if top else ranked
 
-    def best_trial(self) -> TrialRecord | None:
-        """The trial with the best validation score (the summary's pick once finished)."""
-        if self.summary and self.summary.get("best"):
-            return self.trial(self.summary["best"]["trial_id"])
-        usable = [
-            t for t in self.leaderboard() if is_usable(t.state, t.score(self.metric, self.mode)[0])
-        ]
+    def best_trial(self, pick: Sequence[Constraint] = ()) -> TrialRecord | None:
+        """The feasible trial with the best primary score (the summary's pick once
+        finished); with ``pick``, the best of those also meeting every condition in it.
+        An infeasible trial is never the best."""
+        final = (self.summary or {}).get("best") or {}
+        if final and not pick:
+            trial = self.trial(final["trial_id"])
+            if self.feasible(trial):
+                return trial
+        usable = [t for t in self.leaderboard() if self.usable(t) and self.feasible(t)]
+        if pick:
+            usable = [t for t in usable if is_feasible(self.point(t, _metrics(pick)), pick)]
         with_checkpoint = [t for t in usable if t.checkpoint]
         ranked = with_checkpoint or usable
         return ranked[0] if ranked else None
 
-    def best(self) -> dict[str, Any] | None:
-        """What ``hpsearch best`` shows, as JSON-able data."""
-        trial = self.best_trial()
+    def best(self, pick: Sequence[Constraint] = ()) -> dict[str, Any] | None:
+        """What ``hpsearch best`` shows, as JSON-able data (``pick``: see :meth:`best_trial`)."""
+        trial = self.best_trial(pick)
         if trial is None:
             return None
         value, epoch = trial.score(self.metric, self.mode)
         final = (self.summary or {}).get("best") or {}
-        return {
+        info = {
             "experiment": self.name,
             "experiment_state": self.state,
             "trial_id": trial.trial_id,
@@ -463,14 +566,24 @@ class Experiment:
             "epochs_trained": trial.epochs,
             "params": trial.params,
             "val": {k: v for k, v in trial.at_epoch(epoch).items() if k.startswith("val_")},
-            # The held-out test split is scored once, when the search ends.
-            "test": final.get("test"),
+            # The held-out test split is scored once, when the search ends, for its best.
+            "test": final.get("test") if final.get("trial_id") in trial.ids else None,
             # Where the checkpoint is as this experiment was read (the summary
             # holds the path the driver wrote, maybe on another machine).
             "checkpoint": trial.checkpoint,
             "wall_time_s": trial.wall_time_s,
             "node": trial.node,
         }
+        if self.multi_objective or self.constraints or pick:
+            metrics = tuple(dict.fromkeys((*self.point_metrics, *_metrics(pick))))
+            info |= {
+                "objectives": [o.text for o in self.objectives],
+                "constraints": [c.text for c in self.constraints],
+                "values": self.point(trial, metrics),
+            }
+        if pick:
+            info["pick"] = [c.text for c in pick]
+        return info
 
     def trials_table(self) -> pa.Table:
         """One row per trial and epoch, typed columns (see :func:`trials_table`)."""
@@ -479,6 +592,25 @@ class Experiment:
     def report(self, path: str) -> str:
         """Write the self-contained HTML report to ``path``; returns the path."""
         return write_report(self, path)
+
+
+def _texts(record: dict[str, Any], key: str) -> list[str]:
+    """The objectives or constraints a search recorded (``key``), as texts: the record's
+    own, else its config's; none for a search written before they existed."""
+    texts = record.get(key)
+    if texts is None:
+        texts = (record.get("config") or {}).get(key)
+    if isinstance(texts, str):
+        texts = [texts]
+    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+        if texts:
+            raise TypeError(f"{key} in {SEARCH_FILE} is not a list of texts")
+        return []
+    return texts
+
+
+def _metrics(constraints: Sequence[Constraint]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(c.metric for c in constraints))
 
 
 def load_experiment(exp: str, root: str | None = None) -> Experiment:
@@ -495,6 +627,8 @@ def load_experiment(exp: str, root: str | None = None) -> Experiment:
     location = resolve(exp, root)
     try:
         return _read_experiment(location)
+    except UserError as exc:  # objectives or constraints no search writes
+        raise UserError(f"experiment {exp!r} is unreadable: {exc.what}") from None
     except _MALFORMED as exc:
         what = f"missing {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0]
         raise UserError(f"experiment {exp!r} is unreadable: {what}") from None
@@ -524,7 +658,10 @@ def _read_experiment(location: str) -> Experiment:
     trials = read_trials(location, max_epochs, live=state == "running")
     if summary is not None:
         trials = _as_summarized(trials, summary, location)
-    return Experiment(location, record, status, summary, state, reason, trials)
+    experiment = Experiment(location, record, status, summary, state, reason, trials)
+    # Read now: objectives or constraints no search writes make the experiment unreadable.
+    _ = experiment.objectives, experiment.constraints
+    return experiment
 
 
 def _as_summarized(
@@ -559,7 +696,12 @@ def _as_summarized(
 def _from_summary(row: dict[str, Any], metric: str, location: str) -> TrialRecord:
     """A trial as the summary's leaderboard row has it; its checkpoint only if it lies
     in the experiment at ``location``."""
-    best = {"epoch": int(row.get("best_epoch") or 0), metric: row.get("best_value")}
+    values = row.get("values")
+    best = {
+        **(values if isinstance(values, dict) else {}),
+        "epoch": int(row.get("best_epoch") or 0),
+        metric: row.get("best_value"),
+    }
     return TrialRecord(
         trial_id=str(row.get("trial_id", "")),
         number=int(row["number"]),

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpsearch import storage
 from hpsearch.experiments._layout import WARM_START
-from hpsearch.experiments._study import build_study, journal_study
+from hpsearch.experiments._study import DIRECTION, build_study, journal_study, name_metrics
 from hpsearch.metrics import format_value, is_finite
 
 if TYPE_CHECKING:
@@ -61,10 +61,32 @@ _TEMPLATE = """<!DOCTYPE html>
 <tr><th>held-out test</th><td>{% if best.test %}{% for k, v in best.test.items() %}{{ k }}
  {{ fmt(v) }}{% if not loop.last %}, {% endif %}{% endfor %}{% else %}not scored
  (the search did not finish){% endif %}</td></tr>
+{%- for k, v in (best.get("values") or {}).items() if k != exp.metric %}
+<tr><th>{{ k }}</th><td>{{ fmt(v) }} at epoch {{ best.epoch }}</td></tr>
+{%- endfor %}
 {% for k, v in best.params.items() %}<tr><th>{{ k }}</th><td>{{ fmt(v) }}</td></tr>
 {% endfor %}
 </table>
+{% elif exp.constraints %}<p class="note">No trial that met the constraints
+ ({{ constraint_texts }}) has reported a score yet.</p>
 {% else %}<p class="note">No trial has reported a score yet.</p>{% endif %}
+{%- if exp.multi_objective %}
+
+<h2>Trials on the Pareto front</h2>
+<p class="note">{{ front | length }} trial(s) no other trial beats on every objective
+ ({{ objective_texts }}){% if exp.constraints %}, among those meeting
+ {{ constraint_texts }}{% endif %}; each at the epoch where its {{ exp.metric }} was best.</p>
+<table id="front">
+<tr><th>#</th><th>state</th><th>epoch</th>{% for m in point_metrics %}<th>{{ m }}</th>{% endfor %}
+{% if size_column %}<th>num_params</th>{% endif %}
+{% for p in param_names %}<th>{{ p }}</th>{% endfor %}</tr>
+{% for f in front %}<tr><td>{{ f.number }}</td><td>{{ f.state }}</td><td>{{ f.epoch }}</td>
+{% for m in point_metrics %}<td>{{ fmt(f["values"][m]) }}</td>{% endfor %}
+{% if size_column %}<td>{{ fmt(f.num_params) }}</td>{% endif %}
+{% for p in param_names %}<td>{{ fmt(searched[f.number].get(p)) }}</td>{% endfor %}</tr>
+{% endfor %}
+</table>
+{%- endif %}
 
 {% for chart in charts %}
 <h2>{{ chart.title }}</h2>
@@ -75,9 +97,15 @@ _TEMPLATE = """<!DOCTYPE html>
 <h2>Leaderboard</h2>
 <table id="leaderboard">
 <tr><th>#</th><th>state</th><th>epochs</th><th>{{ exp.metric }}</th>
+{%- for m in other_metrics %}<th>{{ m }}</th>{% endfor %}
+{%- if exp.multi_objective %}<th>front</th>{% endif %}
+{%- if exp.constraints %}<th>feasible</th>{% endif %}
 {% for p in param_names %}<th>{{ p }}</th>{% endfor %}</tr>
 {% for t in leaderboard %}<tr><td>{{ t.number }}</td><td>{{ t.state }}</td>
 <td>{{ t.epochs }}</td><td>{{ fmt(t.score(exp.metric, exp.mode)[0]) }}</td>
+{%- for m in other_metrics %}<td>{{ fmt(exp.point(t)[m]) }}</td>{% endfor %}
+{%- if exp.multi_objective %}<td>{{ "yes" if t.number in front_numbers else "" }}</td>{% endif %}
+{%- if exp.constraints %}<td>{{ "yes" if exp.feasible(t) else "no" }}</td>{% endif %}
 {% for p in param_names %}<td>{{ fmt(t.searched.get(p)) }}</td>{% endfor %}</tr>
 {% endfor %}
 </table>
@@ -135,7 +163,7 @@ def chart_figures(exp: Experiment) -> list[dict[str, Any]]:
     charts: list[dict[str, Any]] = []
     journal = journal_study(exp)
     study = build_study(exp) if journal is None else journal
-    ranked = ranked_study(study, exp.mode)
+    ranked = ranked_study(study, exp)
     scored = len(ranked.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
     learned = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     best = f"best {exp.metric}"
@@ -149,6 +177,8 @@ def chart_figures(exp: Experiment) -> list[dict[str, Any]]:
         except (ValueError, RuntimeError, ZeroDivisionError) as exc:
             charts.append({"title": title, "note": f"Not available: {exc}", "figure": None})
 
+    if exp.multi_objective:
+        charts.append(_pareto_chart(exp, study))
     if scored:
         add(
             "Optimization history",
@@ -169,6 +199,7 @@ def chart_figures(exp: Experiment) -> list[dict[str, Any]]:
             lambda: ov.plot_param_importances(
                 study,
                 evaluator=optuna.importance.PedAnovaImportanceEvaluator(),
+                # (Several objectives: one bar per objective, named by the study's metrics.)
                 target_name=best if journal is None else f"{exp.metric} at the last epoch",
             ),
             _importance_note(exp, learned, from_journal=journal is not None),
@@ -188,6 +219,42 @@ def chart_figures(exp: Experiment) -> list[dict[str, Any]]:
         "(stopped by the scheduler, diverged, or interrupted).",
     )
     return charts
+
+
+def _pareto_chart(exp: Experiment, study: optuna.Study) -> dict[str, Any]:
+    """Optuna's Pareto-front chart of the trials at their points (2 or 3 objectives)."""
+    import optuna.visualization as ov
+
+    title = "Pareto front"
+    if len(exp.objectives) > 3:
+        note = (
+            f"Not available: Optuna draws 2 or 3 objectives; this search has {len(exp.objectives)}."
+        )
+        return {"title": title, "note": note, "figure": None}
+    primary = exp.objectives[0].metric
+    note = (
+        f"Each trial of this search at its point: every objective at the epoch where its "
+        f"{primary} was best (the weights it keeps). The best trials are the Pareto front: no "
+        "other trial is as good on every objective and better on one"
+        + (
+            f"; infeasible trials (not meeting {_texts(exp)}) are drawn apart."
+            if exp.constraints
+            else "."
+        )
+    )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Optuna's experimental-API warnings
+            figure = ov.plot_pareto_front(
+                pareto_study(study, exp), target_names=[o.metric for o in exp.objectives]
+            )
+    except (ValueError, RuntimeError, ZeroDivisionError) as exc:
+        return {"title": title, "note": f"Not available: {exc}", "figure": None}
+    return {"title": title, "note": note, "figure": figure}
+
+
+def _texts(exp: Experiment) -> str:
+    return ", ".join(c.text for c in exp.constraints)
 
 
 def _charts(exp: Experiment) -> list[dict[str, str]]:
@@ -210,58 +277,123 @@ def _importance_note(
 ) -> str:
     """What the importances are computed over."""
     what = "which parameters set the best trials apart."
-    if not from_journal:  # rebuilt: each finished trial with its best value
+    several = exp.multi_objective
+    metrics = " and ".join(o.metric for o in exp.objectives)
+    if not from_journal:  # rebuilt: each finished trial with its best value (or its point)
+        by = (
+            f"at its point, one chart per objective ({metrics})"
+            if several
+            else (f"by its best {exp.metric}")
+        )
         return (
-            f"Optuna's PED-ANOVA over the {len(learned)} trials that finished, each by its "
-            f"best {exp.metric} (trials stopped early too): {what}"
+            f"Optuna's PED-ANOVA over the {len(learned)} trials that finished, each {by} "
+            f"(trials stopped early too): {what}"
         )
     warm = sum(WARM_START in t.user_attrs for t in learned)
     seeded = f", {warm} of them from the warm start" if warm else ""
+    told = "values it was told" if several else "value it was told"
     return (
         f"Optuna's PED-ANOVA over the study as the sampler saw it: the {len(learned)} "
-        f"finished trials it learned from{seeded}, each by the value it was told, its last "
-        f"epoch's {exp.metric} (a trial stopped early too): {what}"
+        f"finished trials it learned from{seeded}, each by the {told}, its last "
+        f"epoch's {metrics} (a trial stopped early too): {what}"
     )
 
 
-def ranked_study(study: optuna.Study, mode: str) -> optuna.Study:
-    """``study``'s trials as the leaderboard ranks them, in a new in-memory study: each of
-    this search's trials with a finite score is COMPLETE with its best value over its
-    epochs; the others (a warm start's, errored, unscored) stay in as FAIL placeholders,
-    so every trial keeps its number, and no chart draws them."""
+def ranked_study(study: optuna.Study, exp: Experiment) -> optuna.Study:
+    """``study``'s trials as the leaderboard ranks them, in a new in-memory study of the
+    primary objective: each of this search's trials with a finite score is COMPLETE with
+    its best value over its epochs; the others (a warm start's, errored, unscored) stay in
+    as FAIL placeholders, so every trial keeps its number, and no chart draws them. With
+    constraints, each trial carries its violations at that best epoch."""
     import optuna
 
     state = optuna.trial.TrialState
-    ranked = optuna.create_study(study_name=study.study_name, direction=study.direction)
+    ranked = optuna.create_study(
+        study_name=study.study_name, direction=DIRECTION[exp.objectives[0].mode]
+    )
     for trial in study.get_trials(deepcopy=False):
         value = None
         if WARM_START not in trial.user_attrs and trial.state != state.FAIL:
-            value = best_value(trial, mode)
-        try:
-            ranked.add_trial(
-                optuna.trial.create_trial(
-                    state=state.FAIL if value is None else state.COMPLETE,
-                    value=value,
-                    params=trial.params,
-                    distributions=trial.distributions,
-                    user_attrs=trial.user_attrs,
-                )
-            )
-        except (TypeError, ValueError):  # a journal from storage a study cannot take: not drawn
-            ranked.add_trial(optuna.trial.create_trial(state=state.FAIL))
+            value = best_value(trial, exp.mode, exp.metric)
+        _add(ranked, trial, None if value is None else [value], exp)
     return ranked
 
 
-def best_value(trial: optuna.trial.FrozenTrial, mode: str) -> float | None:
+def pareto_study(study: optuna.Study, exp: Experiment) -> optuna.Study:
+    """``study``'s trials at their points (each objective at the epoch where the primary
+    was best: the ``best_values`` the search recorded), in a new in-memory study of the
+    search's objectives, for the Pareto-front chart; the others as FAIL placeholders."""
+    import optuna
+
+    state = optuna.trial.TrialState
+    pareto = optuna.create_study(
+        study_name=study.study_name, directions=[DIRECTION[o.mode] for o in exp.objectives]
+    )
+    name_metrics(pareto, exp)
+    for trial in study.get_trials(deepcopy=False):
+        told = trial.user_attrs.get("best_values")
+        values = None
+        if WARM_START not in trial.user_attrs and trial.state != state.FAIL:
+            point = [told.get(o.metric) for o in exp.objectives] if isinstance(told, dict) else []
+            numbers = [float(v) for v in point if is_finite(v)]
+            values = numbers if point and len(numbers) == len(point) else None
+        _add(pareto, trial, values, exp)
+    return pareto
+
+
+def _add(
+    study: optuna.Study,
+    trial: optuna.trial.FrozenTrial,
+    values: list[float] | None,
+    exp: Experiment,
+) -> None:
+    """``trial`` into ``study``: COMPLETE with ``values``, or a FAIL placeholder."""
+    import optuna
+
+    state = optuna.trial.TrialState
+    try:
+        study.add_trial(
+            optuna.trial.create_trial(
+                state=state.FAIL if values is None else state.COMPLETE,
+                values=values,
+                params=trial.params,
+                distributions=trial.distributions,
+                user_attrs=trial.user_attrs,
+                constraints=_violations(trial, exp) if values is not None else None,
+            )
+        )
+    except (TypeError, ValueError):  # a journal from storage a study cannot take: not drawn
+        study.add_trial(optuna.trial.create_trial(state=state.FAIL))
+
+
+def _violations(trial: optuna.trial.FrozenTrial, exp: Experiment) -> dict[str, float] | None:
+    """Each constraint's violation at the trial's point (its recorded ``best_values``), as
+    the front judges it; what the trial was told (at its last epoch) where it has none."""
+    if not exp.constraints:
+        return None
+    told = trial.user_attrs.get("best_values")
+    if not isinstance(told, dict):
+        return dict(trial.constraints) or None
+    return {c.text: c.violation(told.get(c.metric)) for c in exp.constraints}
+
+
+def best_value(
+    trial: optuna.trial.FrozenTrial, mode: str, metric: str | None = None
+) -> float | None:
     """The trial's best finite value over its epochs (``max`` or ``min`` ``mode``): the
-    search's ``best_value`` attribute, else its intermediate values, else its value."""
+    search's ``best_value`` attribute (or ``metric`` in its ``best_values``), else its
+    intermediate values, else its (first) value."""
     told = trial.user_attrs.get("best_value")
+    point = trial.user_attrs.get("best_values")
+    if not is_finite(told) and metric is not None and isinstance(point, dict):
+        told = point.get(metric)
     if is_finite(told):
         return float(told)
     values = [float(v) for v in trial.intermediate_values.values() if is_finite(v)]
     if values:
         return max(values) if mode == "max" else min(values)
-    return float(trial.value) if is_finite(trial.value) else None
+    first = trial.values[0] if trial.values else None
+    return float(first) if is_finite(first) else None
 
 
 def render_report(exp: Experiment) -> str:
@@ -273,12 +405,22 @@ def render_report(exp: Experiment) -> str:
     template = env.from_string(_TEMPLATE)
     leaderboard: list[TrialRecord] = exp.leaderboard()
     param_names = sorted({k for t in leaderboard for k in t.searched})
+    front = exp.front_entries() if exp.multi_objective else []
     return template.render(
         exp=exp,
         best=exp.best(),
         charts=_charts(exp),
         leaderboard=leaderboard,
         param_names=param_names,
+        # Several objectives or constraints: the front, each trial's point and feasibility.
+        front=front,
+        front_numbers={f["number"] for f in front},
+        searched={t.number: t.searched for t in leaderboard},
+        point_metrics=exp.point_metrics,
+        size_column="num_params" not in exp.point_metrics,
+        other_metrics=exp.point_metrics[1:],
+        objective_texts=", ".join(o.text for o in exp.objectives),
+        constraint_texts=_texts(exp),
         fmt=format_value,
         # Inlined, so the file opens offline and needs no server.
         plotly_js=get_plotlyjs(),

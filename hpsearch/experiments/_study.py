@@ -12,19 +12,21 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import warnings
 import weakref
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
 from hpsearch.errors import UserError
 from hpsearch.experiments._layout import STUDY_FILE
+from hpsearch.metrics import is_finite
 from hpsearch.storage import join, read_bytes
 
 if TYPE_CHECKING:
     import optuna
     from optuna.storages import JournalStorage
 
-    from hpsearch.experiments._experiment import Experiment
+    from hpsearch.experiments._experiment import Experiment, TrialRecord
 
 # Trial states -> how the rebuilt Optuna study sees them, as the sampler saw
 # them during the search: trials the scheduler stopped are complete with their
@@ -44,41 +46,75 @@ def build_study(
     exp: Experiment, storage: optuna.storages.BaseStorage | None = None
 ) -> optuna.Study:
     """An Optuna study holding the experiment's trials, as the sampler saw them, rebuilt
-    from the trials' files (in memory unless ``storage`` is given)."""
+    from the trials' files (in memory unless ``storage`` is given).
+
+    A search of several objectives gives a study of as many directions, each finished
+    trial told its point (:meth:`Experiment.point`) and no per-epoch values (Optuna
+    keeps none for such studies); with constraints, each trial carries its violations.
+    """
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         study_name=exp.name,
         storage=storage,
-        direction="maximize" if exp.mode == "max" else "minimize",
+        directions=[DIRECTION[o.mode] for o in exp.objectives],
     )
+    if exp.multi_objective:
+        name_metrics(study, exp)
     for trial in exp.trials:
-        if not trial.optuna:
-            continue
-        value, _ = trial.score(exp.metric, exp.mode)
-        state = getattr(optuna.trial.TrialState, _STUDY_STATE[trial.state])
-        if state == optuna.trial.TrialState.COMPLETE and value is None:
-            state = optuna.trial.TrialState.FAIL
-        curve = {
-            int(row["epoch"]): float(row[exp.metric])
-            for row in trial.history
-            if isinstance(row.get(exp.metric), int | float) and row[exp.metric] == row[exp.metric]
-        }
-        study.add_trial(
-            optuna.trial.create_trial(
-                params=trial.optuna["params"],
-                distributions={
-                    name: optuna.distributions.json_to_distribution(text)
-                    for name, text in trial.optuna["distributions"].items()
-                },
-                value=value if state == optuna.trial.TrialState.COMPLETE else None,
-                state=state,
-                intermediate_values=curve,
-                user_attrs={"trial_id": trial.trial_id, "hpsearch_state": trial.state},
-            )
-        )
+        if trial.optuna:
+            study.add_trial(_rebuilt_trial(exp, trial))
     return study
+
+
+#: Optuna's direction of an objective's mode.
+DIRECTION: dict[str, Literal["minimize", "maximize"]] = {"max": "maximize", "min": "minimize"}
+
+
+def name_metrics(study: optuna.Study, exp: Experiment) -> None:
+    """Name ``study``'s values by the experiment's objectives (the charts' axis titles)."""
+    import optuna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([o.metric for o in exp.objectives])
+
+
+def _rebuilt_trial(exp: Experiment, trial: TrialRecord) -> optuna.trial.FrozenTrial:
+    """One trial of :func:`build_study`."""
+    import optuna
+
+    assert trial.optuna is not None
+    point = exp.point(trial)
+    values = [point[o.metric] for o in exp.objectives]
+    state = getattr(optuna.trial.TrialState, _STUDY_STATE[trial.state])
+    if state == optuna.trial.TrialState.COMPLETE and not all(map(is_finite, values)):
+        state = optuna.trial.TrialState.FAIL
+    # Optuna keeps no per-epoch values for a study of several objectives.
+    curve = {} if exp.multi_objective else _curve(trial, exp.metric)
+    attrs: dict[str, Any] = {"trial_id": trial.trial_id, "hpsearch_state": trial.state}
+    if exp.multi_objective or exp.constraints:
+        attrs["best_values"] = point
+    return optuna.trial.create_trial(
+        params=trial.optuna["params"],
+        distributions={
+            name: optuna.distributions.json_to_distribution(text)
+            for name, text in trial.optuna["distributions"].items()
+        },
+        values=values if state == optuna.trial.TrialState.COMPLETE else None,
+        state=state,
+        intermediate_values=curve,
+        user_attrs=attrs,
+        constraints={c.text: c.violation(point.get(c.metric)) for c in exp.constraints} or None,
+    )
+
+
+def _curve(trial: TrialRecord, metric: str) -> dict[int, float]:
+    """The trial's finite ``metric`` by epoch."""
+    return {
+        int(row["epoch"]): float(row[metric]) for row in trial.history if is_finite(row.get(metric))
+    }
 
 
 def journal_location(exp: Experiment) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -13,7 +14,7 @@ from hpsearch import storage
 from hpsearch.errors import UserError
 
 if TYPE_CHECKING:
-    from hpsearch.experiments._experiment import Experiment
+    from hpsearch.experiments._experiment import Experiment, TrialRecord
 
 #: ``-o`` suffixes ``hpsearch export`` writes.
 TABLE_FORMATS = (".parquet", ".csv", ".feather", ".arrow")
@@ -29,9 +30,13 @@ def trials_table(exp: Experiment) -> pa.Table:
     reported nothing yet): trial id and number, final state and reason, one
     ``params_<name>`` column per hyperparameter, then ``epoch`` and every metric.
 
+    A search of several objectives adds ``front`` (the trial is on the Pareto front), a
+    constrained one ``feasible`` (it met every constraint), both bool, after ``reason``.
+
     Types are fixed by name (epochs and sizes int64, metrics float64), not
     guessed from the first rows, so tables of two experiments concatenate.
     """
+    marks = _marks(exp)
     param_names = sorted({name for t in exp.trials for name in t.params})
     metric_names: list[str] = []
     for trial in exp.trials:
@@ -46,6 +51,7 @@ def trials_table(exp: Experiment) -> pa.Table:
             "trial_number": trial.number,
             "state": trial.state,
             "reason": trial.reason,
+            **{name: mark(trial) for name, mark in marks.items()},
             **{f"params_{k}": trial.params.get(k) for k in param_names},
         }
         for row in trial.history or ({},):
@@ -56,6 +62,7 @@ def trials_table(exp: Experiment) -> pa.Table:
         pa.field("trial_number", pa.int64()),
         pa.field("state", pa.string()),
         pa.field("reason", pa.string()),
+        *(pa.field(name, pa.bool_()) for name in marks),
     ]
     for name in param_names:
         column = f"params_{name}"
@@ -72,6 +79,17 @@ def trials_table(exp: Experiment) -> pa.Table:
         else:
             fields.append(pa.field(name, pa.float64()))
     return pa.Table.from_pylist(rows, schema=pa.schema(fields))
+
+
+def _marks(exp: Experiment) -> dict[str, Callable[[TrialRecord], bool]]:
+    """The per-trial bool columns a search of several objectives or with constraints has."""
+    marks: dict[str, Callable[[TrialRecord], bool]] = {}
+    if exp.multi_objective:
+        front = {t.number for t in exp.front()}
+        marks["front"] = lambda t: t.number in front
+    if exp.constraints:
+        marks["feasible"] = exp.feasible
+    return marks
 
 
 def _param_type(values: list[Any]) -> pa.DataType:

@@ -18,6 +18,13 @@ from hpsearch.experiments import (
     trial_state,
 )
 from hpsearch.metrics import best_score, format_score, format_value
+from hpsearch.objectives import (
+    Goals,
+    is_feasible,
+    losses,
+    pareto_front,
+    penalty,
+)
 from hpsearch.storage import join, redact
 from hpsearch.trainable import model_from_checkpoint, score_splits
 from hpsearch.tuning._record import Told
@@ -32,11 +39,29 @@ class TrialTimes:
     end: float | None = None
 
 
-def _trial_row(trial: TrialRecord, metric: str, mode: str) -> dict[str, Any]:
-    """One trial as the summary lists it: its outcome, best score and epoch, checkpoint."""
+def _goals(config: SearchConfig, task: str) -> Goals:
+    """What the search optimized (the primary objective first) and under which bounds."""
+    return Goals(config.resolved_objectives(task), config.parsed_constraints(task))
+
+
+def _with_point(goals: Goals, row: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with its point, ``values`` (the trial's metrics at its best epoch) of every
+    objective and constraint metric, and whether it is feasible, where the search is
+    ranked on several metrics; ``row`` as it is otherwise."""
+    if not goals.ranked:
+        return row
+    point = {m: values.get(m) for m in goals.metrics}
+    feasible = {"feasible": is_feasible(point, goals.constraints)} if goals.constraints else {}
+    return {**row, "values": point, **feasible}
+
+
+def _trial_row(trial: TrialRecord, goals: Goals) -> dict[str, Any]:
+    """One trial as the summary lists it: its outcome, best score and epoch (and its
+    point: every objective and constraint metric at that epoch), checkpoint."""
     last = trial.history[-1] if trial.history else {}
-    best_value, best_at = trial.score(metric, mode)
-    return {
+    primary = goals.primary
+    best_value, best_at = trial.score(primary.metric, primary.mode)
+    row = {
         "trial_id": trial.trial_id,
         "number": trial.number,
         "state": trial.state,
@@ -44,6 +69,8 @@ def _trial_row(trial: TrialRecord, metric: str, mode: str) -> dict[str, Any]:
         "epochs": trial.epochs,
         "best_value": best_value,
         "best_epoch": best_at,
+    }
+    return _with_point(goals, row, trial.at_epoch(best_at) if best_at else {}) | {
         "last": {k: v for k, v in last.items() if k.startswith(("val_", "train_"))},
         "num_params": last.get("num_params"),
         "params": trial.params,
@@ -53,11 +80,12 @@ def _trial_row(trial: TrialRecord, metric: str, mode: str) -> dict[str, Any]:
     }
 
 
-def _row_from_study(number: int, told: Told, metric: str, mode: str) -> dict[str, Any]:
+def _row_from_study(number: int, told: Told, goals: Goals) -> dict[str, Any]:
     """A trial only the study of record has: a kill left none of its result files."""
+    metric, mode = goals.primary.metric, goals.primary.mode
     history = [{"epoch": e, metric: v} for e, v in sorted(told.values.items())]
     best_value, best_at = best_score(history, metric, mode)
-    return {
+    row = {
         "trial_id": told.tune_trial_id,
         "number": number,
         "state": "",
@@ -65,6 +93,8 @@ def _row_from_study(number: int, told: Told, metric: str, mode: str) -> dict[str
         "epochs": told.epochs,
         "best_value": best_value,
         "best_epoch": best_at,
+    }
+    return _with_point(goals, row, {metric: best_value}) | {
         "last": {metric: history[-1][metric]} if history else {},
         "num_params": None,
         "params": told.config,
@@ -137,14 +167,14 @@ def summarize(
     checkpointed weights are scored on the test split here, once; the search
     itself never saw that split.
     """
-    metric, mode = config.resolved_metric(data.task), config.resolved_mode(data.task)
+    goals = _goals(config, data.task)
     trials = read_trials(experiment_path, config.max_epochs, live=False)
-    rows = {t.number: _trial_row(t, metric, mode) for t in trials}
+    rows = {t.number: _trial_row(t, goals) for t in trials}
     located = {t.number: t.checkpoint for t in trials}  # unredacted, to score the best
     runs = {t.number: t.runs for t in trials}
     for number, record in told.items():
         if number not in rows:
-            rows[number] = _row_from_study(number, record, metric, mode)
+            rows[number] = _row_from_study(number, record, goals)
             there = record.checkpoint is not None and storage.exists(record.checkpoint)
             located[number], runs[number] = (
                 record.checkpoint if there else None,
@@ -172,9 +202,12 @@ def _summary(
     wall_time_s: float,
     ray_start_s: float,
 ) -> dict[str, Any]:
-    """summary.json from one row per trial, the best scored on the test split."""
-    metric, mode = config.resolved_metric(data.task), config.resolved_mode(data.task)
+    """summary.json from one row per trial, the best (feasible) scored on the test split;
+    with several objectives, the trial numbers on the Pareto front too."""
+    goals = _goals(config, data.task)
+    metric, mode = goals.primary.metric, goals.primary.mode
     ranked = sorted(filter(_usable, rows), key=lambda r: r["best_value"], reverse=mode == "max")
+    ranked.sort(key=lambda r: not r.get("feasible", True))  # stable: feasible ones first
     counts = {s: sum(r["state"] == s for r in rows) for s in (*FINAL_STATES, "interrupted")}
     ended = sum(r["state"] in FINAL_STATES for r in rows)
     summary: dict[str, Any] = {
@@ -188,13 +221,28 @@ def _summary(
             "share_2_or_more": round(overlap_share(times, 2), 3),
         },
         "best": None,
-        # Ranked trials first, then those without a usable score.
+        # Several objectives or constraints: the front, best primary objective first.
+        **({"front": _front(ranked, goals)} if goals.ranked else {}),
+        # Ranked trials first (feasible ones before the others), then those without a
+        # usable score.
         "leaderboard": ranked + [r for r in rows if not _usable(r)],
     }
-    best = next((r for r in ranked if located.get(r["number"])), None)
+    # An infeasible trial is never the best.
+    best = next((r for r in ranked if located.get(r["number"]) and r.get("feasible", True)), None)
     if best is not None:
         summary["best"] = _score_best(best, str(located[best["number"]]), data, metric)
     return summary
+
+
+def _front(ranked: list[dict[str, Any]], goals: Goals) -> list[int]:
+    """The numbers of the trials on the Pareto front (usable, feasible, not dominated on
+    the objectives at their points), in ``ranked``'s order."""
+    points = [r["values"] for r in ranked]
+    members = pareto_front(
+        [losses(p, goals.objectives) for p in points],
+        [penalty(p, goals.constraints) for p in points],
+    )
+    return [ranked[i]["number"] for i in members]
 
 
 def _score_best(
@@ -218,6 +266,7 @@ def _score_best(
         "val": scores["val"],
         "test": scores["test"],
         "num_params": best["num_params"],
+        **({"values": best["values"]} if "values" in best else {}),
     }
 
 
@@ -236,6 +285,7 @@ def describe_search(config: SearchConfig, data: TabularData, name: str) -> dict[
     for key in ("storage", "data"):  # credentials given in a URI stay out of every record
         if recorded.get(key):
             recorded[key] = redact(recorded[key])
+    goals = _goals(config, data.task)
     return {
         "experiment": name,
         "config": recorded,
@@ -243,6 +293,15 @@ def describe_search(config: SearchConfig, data: TabularData, name: str) -> dict[
         "task": data.task,
         "metric": config.resolved_metric(data.task),
         "mode": config.resolved_mode(data.task),
+        # Several objectives or constraints (a search of one metric records neither).
+        **(
+            {
+                "objectives": [o.text for o in goals.objectives],
+                "constraints": [c.text for c in goals.constraints],
+            }
+            if goals.ranked
+            else {}
+        ),
         "class_names": list(data.class_names),
         "features": list(data.feature_names),
         "preprocessing": data.preprocessing,
@@ -254,7 +313,12 @@ def format_summary(summary: dict[str, Any]) -> str:
     """The end-of-search report a person reads."""
     metric, counts, best = summary["metric"], summary["trials"], summary["best"]
     lines = [""]
-    if best is None:
+    if best is None and summary.get("constraints"):
+        lines.append(
+            f"No trial met the constraints ({', '.join(summary['constraints'])}) with a usable "
+            "result (see the leaderboard in summary.json)."
+        )
+    elif best is None:
         lines.append("No trial produced a usable result (see the leaderboard in summary.json).")
     else:
         number = best["number"]
@@ -272,6 +336,12 @@ def format_summary(summary: dict[str, Any]) -> str:
         ]
         for key, value in hyperparameters(best["config"]).items():
             lines.append(f"    {key:<22} {format_value(value)}")
+    if len(summary.get("objectives") or ()) > 1:
+        front = ", ".join(f"#{n}" for n in summary["front"]) or "none yet"
+        lines.append(
+            f"Pareto front of {', '.join(summary['objectives'])}: {front} "
+            f"(`hpsearch best {summary['experiment']}` shows it)"
+        )
     if summary["ended"] in ("interrupted", "terminated"):
         lines.append(
             f"{summary['ended'].capitalize()} after {counts['total']} of {counts['requested']} "

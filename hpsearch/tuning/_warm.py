@@ -33,6 +33,27 @@ def _space_distributions(config: SearchConfig, context: SpaceContext) -> dict[st
     return found
 
 
+def _check_goals(earlier: dict[str, Any], config: SearchConfig, task: str, source: str) -> None:
+    """Refuse a warm start whose trials were told other objectives or constraints: the
+    sampler would learn from values that mean something else."""
+    ours = [o.text for o in config.resolved_objectives(task)]
+    theirs = list(earlier.get("objectives") or ())
+    if (len(ours) > 1 or theirs) and theirs != ours:
+        raise UserError(
+            f"--warm-start {source}: it optimized {', '.join(map(str, theirs)) or 'one metric'}"
+            f", this search {', '.join(ours)}",
+            "use the same --objective",
+        )
+    bounds = [c.text for c in config.parsed_constraints(task)]
+    if list(earlier.get("constraints") or ()) != bounds:
+        raise UserError(
+            f"--warm-start {source}: its constraints differ from this search's "
+            f"({', '.join(map(str, earlier.get('constraints') or ())) or 'none'} vs "
+            f"{', '.join(bounds) or 'none'})",
+            "use the same --constraint",
+        )
+
+
 def warm_trials(
     config: SearchConfig, task: str, metric: str, mode: str, context: SpaceContext
 ) -> tuple[list[optuna.trial.FrozenTrial], str]:
@@ -54,6 +75,7 @@ def warm_trials(
             f"this search {metric} ({mode})",
             "use the same --metric and --mode",
         )
+    _check_goals(previous.record.get("config") or {}, config, task, source)
     study = open_study(previous)  # its journal; rebuilt from its files if it predates one
     ended = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     usable = [t for t in study.trials if t.state in ended]

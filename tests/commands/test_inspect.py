@@ -15,7 +15,15 @@ import pytest
 from click.testing import CliRunner, Result
 
 from hpsearch.commands import cli
-from tests.factory import FakeExperiment, FakeTrial, State, make_experiment
+from tests.factory import (
+    FRONT,
+    INFEASIBLE,
+    FakeExperiment,
+    FakeTrial,
+    State,
+    make_experiment,
+    make_front,
+)
 from tests.searches import FinishedExperiment, InterruptedExperiment
 
 
@@ -244,3 +252,118 @@ def test_inspection_reads_an_experiment_on_s3(
     exported = hpsearch("export-model", exp_uri, "-o", str(tmp_path / "m.pt"))
     assert exported.exit_code == 0, exported.output
     assert (tmp_path / "m.pt").stat().st_size > 0
+
+
+# Several objectives and constraints ---------------------------------------------------
+
+
+@pytest.fixture
+def pareto(tmp_path: Path) -> FakeExperiment:
+    """The factory's search whose front is known: trials 3, 2, 1, 0."""
+    return make_front(tmp_path / "results")
+
+
+def test_best_shows_the_front_of_a_search_of_several_objectives(pareto: FakeExperiment) -> None:
+    out = hpsearch("best", "pareto", root=pareto.root)
+    assert out.exit_code == 0, out.output
+    lines = out.stdout.splitlines()
+    assert lines[0] == "pareto (finished), 8/8 trials ended"
+    assert lines[1].startswith(
+        "Pareto front of val_accuracy:max, latency_ms:min, among trials meeting "
+        "num_params<=5000: 4 trials"
+    )
+    assert lines[2].split()[:7] == [
+        "#",
+        "TRIAL",
+        "STATE",
+        "AT",
+        "VAL_ACCURACY",
+        "LATENCY_MS",
+        "NUM_PARAMS",
+    ]
+    table = lines[3 : 3 + len(FRONT)]
+    assert [int(line.split()[0]) for line in table] == FRONT
+    assert table[0].split()[1:7] == [pareto.trial_ids[3], "completed", "3", "0.9", "4", "1300"]
+    assert "--pick" in lines[-1]
+    data = json.loads(hpsearch("best", "pareto", "--json", root=pareto.root).stdout)
+    assert data["objectives"] == ["val_accuracy:max", "latency_ms:min"]
+    assert data["constraints"] == ["num_params<=5000"]
+    assert [f["number"] for f in data["front"]] == FRONT
+    assert INFEASIBLE not in [f["number"] for f in data["front"]]
+    assert data["front"][-1]["values"] == {
+        "val_accuracy": 0.75,
+        "latency_ms": 1.0,
+        "num_params": 1000,
+    }
+    # The list's BEST: the best feasible val_accuracy (not the infeasible 0.99).
+    assert hpsearch("list", root=pareto.root).stdout.splitlines()[1].split()[3:5] == [
+        "val_accuracy",
+        "0.9",
+    ]
+
+
+def test_pick_chooses_the_best_feasible_trial_meeting_the_conditions(
+    pareto: FakeExperiment,
+) -> None:
+    root, ids = pareto.root, pareto.trial_ids
+    text = hpsearch("best", "pareto", "--pick", "latency_ms<=2", root=root)
+    assert text.exit_code == 0, text.output
+    assert f"Best trial #1 ({ids[1]}, completed): val_accuracy 0.8 at epoch 3" in text.stdout
+    assert "  at epoch 3: val_accuracy 0.8, latency_ms 2, num_params 1100" in text.stdout
+    assert "  picked: the best val_accuracy among the trials meeting latency_ms<=2" in text.stdout
+    # Not the search's best: its test split was never scored.
+    assert "held-out test: not scored" in text.stdout
+    both = ["--pick", "latency_ms<=3.5", "--pick", "num_params<=1150", "--json"]
+    data = json.loads(hpsearch("best", "pareto", *both, root=root).stdout)
+    assert (data["number"], data["pick"]) == (1, ["latency_ms<=3.5", "num_params<=1150"])
+    best = json.loads(
+        hpsearch("best", "pareto", "--pick", "latency_ms<=9", "--json", root=root).stdout
+    )
+    assert best["number"] == 3 and best["test"] is not None
+
+
+@pytest.mark.parametrize(
+    ("pick", "message"),
+    [
+        # Only the infeasible trial (90,000 parameters) is that fast.
+        ("latency_ms<=0.5", "no feasible trial of 'pareto' meets latency_ms<=0.5"),
+        ("latency_1024_ms<=5", "no trial of 'pareto' reported latency_1024_ms"),
+        ("latency_ms<1", "--pick: constraint 'latency_ms<1' is not METRIC<=NUMBER"),
+        ("speed>=1", "--pick: constraint names 'speed', which is not reported"),
+        ("latency_ms<=fast", "--pick: constraint 'latency_ms<=fast': 'fast' is not a finite"),
+    ],
+)
+def test_a_pick_nothing_meets_or_that_is_malformed_is_one_line(
+    pareto: FakeExperiment, pick: str, message: str
+) -> None:
+    for extra in ([], ["--json"]):
+        result = hpsearch("best", "pareto", "--pick", pick, *extra, root=pareto.root)
+        assert result.exit_code == 2, result.output
+        assert result.stderr.startswith("hpsearch: error: ") and result.stderr.count("\n") == 1
+        assert message in result.stderr, result.stderr
+        assert result.stdout == ""
+
+
+def test_trials_marks_the_front_and_the_infeasible(pareto: FakeExperiment) -> None:
+    lines = hpsearch("trials", "pareto", root=pareto.root).stdout.splitlines()
+    header = lines[0].split()
+    assert header[:9] == [
+        "#", "TRIAL", "STATE", "EPOCHS", "VAL_ACCURACY", "AT", "LATENCY_MS", "NUM_PARAMS", "FRONT",
+    ]  # fmt: skip
+    assert header[9] == "FEASIBLE"
+    rows = {int(line.split()[0]): line.split() for line in lines[1:]}
+    assert {n for n, row in rows.items() if row[8] == "yes"} == set(FRONT)
+    assert {n for n, row in rows.items() if row[9] == "no"} == {INFEASIBLE}
+    # Ranked: the feasible by val_accuracy, then the infeasible, then the errored.
+    assert list(rows) == [3, 2, 4, 1, 0, 5, INFEASIBLE, 7]
+    assert rows[INFEASIBLE][4] == "0.99" and rows[INFEASIBLE][7] == "90000"
+
+
+def test_a_single_objective_search_shows_no_front_columns(finished: FakeExperiment) -> None:
+    header = hpsearch("trials", "customers", root=finished.root).stdout.splitlines()[0]
+    assert header.split()[:6] == ["#", "TRIAL", "STATE", "EPOCHS", "VAL_ACCURACY", "AT"]
+    assert "FRONT" not in header and "FEASIBLE" not in header
+    text = hpsearch("best", "customers", root=finished.root).stdout
+    assert "Pareto" not in text and "picked" not in text and "  at epoch" not in text
+    picked = hpsearch("best", "customers", "--pick", "val_loss<=0.3", root=finished.root)
+    assert picked.exit_code == 0 and "Best trial #0 " in picked.stdout
