@@ -283,6 +283,52 @@ def gpu_search(dataset: str, trials: int, epochs: int, gpus_per_trial: float) ->
     }
 
 
+def pareto_search(
+    dataset: str,
+    trials: int,
+    epochs: int,
+    sampler: str,
+    scheduler: str,
+    seed: int,
+    objectives: str,
+) -> dict[str, Any]:
+    """A search on several objectives (benchmarks/pareto.py): each trial's point at its
+    best epoch by the primary objective, and the epochs every trial trained."""
+    from hpsearch import SearchConfig, run_search
+    from hpsearch.tuning._local_ray import local_ray
+
+    config = SearchConfig(
+        dataset=dataset,
+        num_samples=trials,
+        max_epochs=epochs,
+        sampler=sampler,
+        scheduler=scheduler,
+        seed=seed,
+        objectives=objectives,
+        storage=tempfile.mkdtemp(prefix="hpbench-"),
+    )
+    with local_ray():
+        result = run_search(config, echo=None)
+    metrics = [o.split(":")[0] for o in config.objectives]
+    primary, mode = config.objectives[0].split(":")
+    points, n_epochs = [], 0
+    for i in range(len(result.results)):
+        frame = result.results[i].metrics_dataframe
+        if frame is None or primary not in frame:
+            continue
+        n_epochs += len(frame)
+        frame = frame.dropna(subset=[primary])
+        if len(frame):
+            row = frame.loc[frame[primary].idxmax() if mode == "max" else frame[primary].idxmin()]
+            points.append([float(row[m]) for m in metrics])
+    return {
+        "epochs": n_epochs,
+        "points": points,
+        "front": result.summary.get("front"),
+        "wall_s": result.summary["wall_time_s"],
+    }
+
+
 if __name__ == "__main__":
     name, kwargs = sys.argv[1], json.loads(sys.argv[2])
     print("RESULT " + json.dumps(globals()[name](**kwargs), default=str))
