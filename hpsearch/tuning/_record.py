@@ -23,7 +23,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeGuard
 
@@ -66,6 +66,8 @@ class Told:
     config: dict[str, Any]
     checkpoint: str | None
     tune_trial_id: str
+    best_epoch: int = 0
+    best_values: dict[str, float] = field(default_factory=dict)  # a ranked study's
 
     @classmethod
     def of(cls, trial: FrozenTrial, location: str) -> Told:
@@ -73,13 +75,19 @@ class Told:
         attrs = trial.user_attrs
         checkpoint = attrs.get("checkpoint")
         config = attrs.get("config")
+        best = attrs.get("best_values")
+        epoch = attrs.get("best_epoch")
         return cls(
             ended=str(attrs.get("ended", "")),
-            epochs=max(trial.intermediate_values, default=0),
+            epochs=max([*trial.intermediate_values, *kept_at(trial)], default=0),
             values=dict(trial.intermediate_values),
             config=dict(config) if isinstance(config, dict) else {},
             checkpoint=storage.join(location, checkpoint) if _relative(checkpoint) else None,
             tune_trial_id=str(attrs.get("tune_trial_id", "")),
+            best_epoch=epoch if type(epoch) is int else 0,
+            best_values={k: float(v) for k, v in best.items() if is_finite(v)}
+            if isinstance(best, dict)
+            else {},
         )
 
 

@@ -85,6 +85,9 @@ def _row_from_study(number: int, told: Told, goals: Goals) -> dict[str, Any]:
     metric, mode = goals.primary.metric, goals.primary.mode
     history = [{"epoch": e, metric: v} for e, v in sorted(told.values.items())]
     best_value, best_at = best_score(history, metric, mode)
+    point: dict[str, Any] = {metric: best_value}
+    if metric in told.best_values:  # several objectives: kept by the study, not per epoch
+        point, best_value, best_at = told.best_values, told.best_values[metric], told.best_epoch
     row = {
         "trial_id": told.tune_trial_id,
         "number": number,
@@ -94,7 +97,7 @@ def _row_from_study(number: int, told: Told, goals: Goals) -> dict[str, Any]:
         "best_value": best_value,
         "best_epoch": best_at,
     }
-    return _with_point(goals, row, {metric: best_value}) | {
+    return _with_point(goals, row, point) | {
         "last": {metric: history[-1][metric]} if history else {},
         "num_params": None,
         "params": told.config,

@@ -15,6 +15,7 @@ from hpsearch.objectives import Goals, parse_constraints, parse_objectives
 from hpsearch.tuning._pruners import HalvingPruner, ParetoHalving
 from hpsearch.tuning._record import (
     StudyRecord,
+    Told,
     constraint_values,
     kept_at,
     load_study,
@@ -132,6 +133,9 @@ def test_a_trial_is_told_every_objective_and_how_far_it_is_past_each_bound(
     # Optuna's front leaves the infeasible trial out, though it is the most accurate.
     assert sorted(t.number for t in study.best_trials) == [fast, mid]
     assert not trials[fast].intermediate_values  # Optuna takes none for several objectives
+    # What the summary reads of a trial a kill left no result files of.
+    told = Told.of(trials[mid], location)
+    assert (told.epochs, told.best_epoch, told.best_values) == (2, 1, _point(0.9, 0.03))
 
 
 def test_resume_keeps_what_the_checkpoint_holds_and_tells_what_ended_unheard(
