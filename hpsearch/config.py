@@ -27,6 +27,7 @@ from hpsearch.errors import UserError, user_error
 from hpsearch.metrics import TASK_METRICS
 from hpsearch.objectives import (
     LATENCY_METRICS,
+    MODEL_METRICS,
     Constraint,
     Objective,
     parse_constraints,
@@ -211,6 +212,13 @@ class SearchConfig(BaseModel):
         constraints = parse_constraints(self.constraints, task)
         object.__setattr__(self, "objectives", tuple(o.text for o in objectives))
         object.__setattr__(self, "constraints", tuple(c.text for c in constraints))
+        if objectives and objectives[0].metric in MODEL_METRICS:
+            # Each trial keeps its best epoch by the first objective: by a size or a
+            # latency, which training does not change, that would be its first epoch.
+            raise UserError(
+                f"the first objective is {objectives[0].metric}, which training does not change",
+                "put a score first, e.g. val_accuracy:max,latency_ms:min",
+            )
         if len(objectives) > 1 and self.sampler == "cmaes":
             raise UserError("CMA-ES optimizes one objective", "use tpe, random, gp, qmc or nsga2")
         if len(objectives) > 1 and self.scheduler == "median":

@@ -35,7 +35,10 @@ def is_finite(value: Any) -> TypeGuard[int | float]:
     """Whether ``value`` is a real, finite number (``True`` is not a score)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return False
-    return isinstance(value, int) or math.isfinite(value)  # an int is finite, however large
+    try:  # an int too large for a float (JSON has them) is no score
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def is_better(value: float, best: float | None, mode: str) -> bool:

@@ -68,11 +68,16 @@ class Constraint:
             return math.inf
         return float(value) - self.bound if self.op == "<=" else self.bound - float(value)
 
+    def relative(self, value: Any) -> float:
+        """:meth:`violation` relative to the bound, so that milliseconds and parameter
+        counts add up (what the samplers and the rung rule rank infeasible trials by)."""
+        return self.violation(value) / max(abs(self.bound), 1e-12)
+
 
 def known_metrics(task: str | None) -> dict[str, Mode]:
     """The metrics an objective or a constraint may name, with their natural direction:
     the task's scores (every task's when it is not known yet) and the model's."""
-    tasks = [task] if task else list(TASK_METRICS)
+    tasks = [task] if task in TASK_METRICS else list(TASK_METRICS)  # unknown: any task's
     found: dict[str, Mode] = {}
     for name in tasks:
         found.update(TASK_METRICS[name])
@@ -161,12 +166,7 @@ def losses(values: Mapping[str, Any], objectives: Sequence[Objective]) -> tuple[
 def penalty(values: Mapping[str, Any], constraints: Sequence[Constraint]) -> float:
     """How far a trial is from meeting every constraint: the sum of each violation
     relative to its bound (so milliseconds and parameter counts add up); 0: feasible."""
-    total = 0.0
-    for constraint in constraints:
-        over = constraint.violation(values.get(constraint.metric))
-        if over > 0:
-            total += over / max(abs(constraint.bound), 1e-12)
-    return total
+    return sum(max(0.0, c.relative(values.get(c.metric))) for c in constraints)
 
 
 def is_feasible(values: Mapping[str, Any], constraints: Sequence[Constraint]) -> bool:

@@ -137,6 +137,9 @@ def test_objective_and_constraint_flags_reach_the_config(tmp_path: Path) -> None
     path = write(tmp_path, "objectives: val_loss,num_params\nconstraints: [num_params<=100]\n")
     assert run("--config", path) == [["val_loss:min", "num_params:min"], ["num_params<=100"]]
     assert run("--config", path, "--constraint", "num_params<=5")[1] == ["num_params<=5"]
+    # Repeated, as --constraint is: each adds one (the last did not replace the first).
+    both = run("--objective", "val_accuracy", "--objective", "latency_ms:min")
+    assert both[0] == ["val_accuracy:max", "latency_ms:min"]
 
 
 def test_listing_commands() -> None:

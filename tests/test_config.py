@@ -33,7 +33,8 @@ def test_to_json_reads_back_as_the_same_config(fields: dict) -> None:
 def test_one_finite_check_for_every_score() -> None:
     from hpsearch.metrics import is_finite
 
-    assert is_finite(3) and is_finite(10**400) and is_finite(-0.5)  # ints: however large
+    assert is_finite(3) and is_finite(10**300) and is_finite(-0.5)
+    assert not is_finite(10**400)  # no float holds it: every comparison would overflow
     assert not any(map(is_finite, (True, float("nan"), float("inf"), "1", None)))
 
 
@@ -57,18 +58,20 @@ def test_objectives_and_constraints_are_stored_as_canonical_text() -> None:
 
 def test_the_first_objective_is_the_one_every_single_metric_view_uses() -> None:
     config = SearchConfig(
-        dataset="friedman", objectives=("num_params", "val_rmse"), constraints=("val_r2>=0.5",)
+        dataset="friedman", objectives=("val_r2", "num_params"), constraints=("val_r2>=0.5",)
     )
     task = "regression"
     assert config.resolved_objectives(task) == (
+        Objective("val_r2", "max"),
         Objective("num_params", "min"),
-        Objective("val_rmse", "min"),
     )
-    assert (config.resolved_metric(task), config.resolved_mode(task)) == ("num_params", "min")
+    assert (config.resolved_metric(task), config.resolved_mode(task)) == ("val_r2", "max")
     assert config.parsed_constraints(task) == (Constraint("val_r2", ">=", 0.5),)
     assert config.multi_objective(task) and not config.measures_latency(task)
     assert SearchConfig(constraints=("latency_ms<=1",)).measures_latency("classification")
-    assert SearchConfig(objectives=("latency_1024_ms",)).measures_latency("classification")
+    assert SearchConfig(objectives="val_loss,latency_1024_ms").measures_latency("classification")
+    with pytest.raises(UserError, match="the first objective is latency_ms, which training"):
+        SearchConfig(objectives="latency_ms,val_accuracy")
 
 
 def test_metric_and_mode_work_as_before() -> None:

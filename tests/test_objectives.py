@@ -26,6 +26,7 @@ from hpsearch.objectives import (
     dominates,
     hypervolume,
     is_feasible,
+    known_metrics,
     losses,
     nondominated_ranks,
     pareto_front,
@@ -206,3 +207,8 @@ def test_hypervolume_is_optunas() -> None:
         assert hypervolume(points, reference) == pytest.approx(expected, abs=1e-12)
     assert hypervolume([(1.0, 1.0)], (2.0, 3.0)) == 2.0
     assert hypervolume([(0.0,), (1.0,)], (2.0,)) == 2.0
+
+
+def test_an_unknown_task_accepts_every_task_s_metrics() -> None:
+    # hpsearch.json is data from storage: a task no release wrote is no KeyError.
+    assert set(known_metrics("no such task")) == set(known_metrics(None))

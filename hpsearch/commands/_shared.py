@@ -96,7 +96,10 @@ _SEARCH_FLAGS: list[Decorator] = [
         "--objective",
         "objectives",
         metavar="LIST",
-        help="Objectives, e.g. val_accuracy:max,latency_ms:min (several: a Pareto front).",
+        multiple=True,
+        callback=_none_if_empty,
+        help="Objectives, e.g. val_accuracy:max,latency_ms:min (several, or repeated: a "
+        "Pareto front; the first is the one each trial keeps its best epoch by).",
     ),
     click.option(
         "--constraint",

@@ -18,6 +18,7 @@ import copy
 import glob
 import math
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -54,6 +55,7 @@ ENDED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 #: objectives).
 AT = "at:"
 _CHECKPOINT_ATTRS = ("checkpoint", "checkpoint_epoch")
+_EPOCH = re.compile(r"[0-9]{1,9}")
 
 
 @dataclass(frozen=True)
@@ -371,7 +373,8 @@ def rebuilt_trials(
             _check_values(trial)
             rebuilt = rebuild.continuing(trial)
             check.add_trial(rebuilt)
-        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            Told.of(rebuilt, location)  # what the summary reads of it must read
+        except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
             what = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise UserError(
                 f"the {STUDY_FILE} of {storage.redact(location)} holds a trial a study "
@@ -404,15 +407,16 @@ def kept_at(trial: FrozenTrial | optuna.Trial) -> dict[int, dict[str, Any]]:
     found = {}
     for key, value in trial.user_attrs.items():
         epoch = key[len(AT) :]
-        if key.startswith(AT) and epoch.isdigit() and isinstance(value, dict):
+        # ASCII digits only ("²" is a digit to str.isdigit), and no absurd lengths.
+        if key.startswith(AT) and _EPOCH.fullmatch(epoch) and isinstance(value, dict):
             found[int(epoch)] = value
     return found
 
 
 def constraint_values(goals: Goals, values: dict[str, Any]) -> dict[str, float]:
-    """How far ``values`` are past each of ``goals``' constraints, by its text (Optuna's
-    constraint values: feasible at 0 or less)."""
-    return {c.text: c.violation(values.get(c.metric)) for c in goals.constraints}
+    """How far ``values`` are past each of ``goals``' constraints relative to its bound,
+    by its text (Optuna's constraint values: feasible at 0 or less)."""
+    return {c.text: c.relative(values.get(c.metric)) for c in goals.constraints}
 
 
 def told_values(goals: Goals, values: dict[str, Any]) -> float | list[float] | None:

@@ -120,6 +120,8 @@ class StudyScheduler(FIFOScheduler):
             (fresh and self._judged_out(number, epoch)) or self._hopeless(number, result)
         ):
             self.stopped.add(number)
+            if self.record.goals is not None and self.record.ranked:  # told from them
+                self.record.note(number, epoch, _metrics(result, self.record.goals), keep=True)
             # In the journal at once: a kill before the study is told leaves it stopped.
             self.record.set_attrs(number, stopped_at=epoch)
             self.record.sync(force=True)

@@ -100,11 +100,14 @@ class StudySearcher(Searcher):
         else:
             state, ended = optuna.trial.TrialState.COMPLETE, "stopped" if stopped else "completed"
         attrs: dict[str, Any] = {"ended": ended, **self.record.best_attrs(number)}
+        # Feasible or not as the model it keeps (its best epoch's, by the primary): what
+        # the front, `best` and an export show; the sampler learns the last values.
+        point = attrs.get("best_values") or last
         told = state == optuna.trial.TrialState.COMPLETE
         if told and goals.constraints:
-            attrs["feasible"] = is_feasible(last, goals.constraints)
+            attrs["feasible"] = is_feasible(point, goals.constraints)
         self.record.set_attrs(number, **attrs)
-        self.record.finish(number, state, value, constraint_values(goals, last) if told else None)
+        self.record.finish(number, state, value, constraint_values(goals, point) if told else None)
 
     def _outcome(
         self, number: int, result: dict[str, Any], error: bool

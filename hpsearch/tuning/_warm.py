@@ -7,13 +7,14 @@ params, distributions, values), where the sampler learns from them.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import optuna
 
 from hpsearch.config import SearchConfig
 from hpsearch.errors import UserError
-from hpsearch.experiments import load_experiment, open_study
+from hpsearch.experiments import Experiment, load_experiment, open_study
 from hpsearch.spaces import SpaceContext, call_space, get_space
 
 #: Times the new space is sampled to learn its parameters (conditional ones included).
@@ -33,24 +34,45 @@ def _space_distributions(config: SearchConfig, context: SpaceContext) -> dict[st
     return found
 
 
-def _check_goals(earlier: dict[str, Any], config: SearchConfig, task: str, source: str) -> None:
+def _check_goals(previous: Experiment, config: SearchConfig, task: str) -> None:
     """Refuse a warm start whose trials were told other objectives or constraints: the
     sampler would learn from values that mean something else."""
     ours = [o.text for o in config.resolved_objectives(task)]
-    theirs = list(earlier.get("objectives") or ())
-    if (len(ours) > 1 or theirs) and theirs != ours:
+    theirs = [o.text for o in previous.objectives]
+    if theirs != ours:
         raise UserError(
-            f"--warm-start {source}: it optimized {', '.join(map(str, theirs)) or 'one metric'}"
-            f", this search {', '.join(ours)}",
+            f"--warm-start {previous.name}: it optimized {', '.join(theirs)}, "
+            f"this search {', '.join(ours)}",
             "use the same --objective",
         )
-    bounds = [c.text for c in config.parsed_constraints(task)]
-    if list(earlier.get("constraints") or ()) != bounds:
+    bounds = {c.text for c in config.parsed_constraints(task)}
+    if {c.text for c in previous.constraints} != bounds:
+        had = ", ".join(sorted(c.text for c in previous.constraints)) or "none"
         raise UserError(
-            f"--warm-start {source}: its constraints differ from this search's "
-            f"({', '.join(map(str, earlier.get('constraints') or ())) or 'none'} vs "
-            f"{', '.join(bounds) or 'none'})",
+            f"--warm-start {previous.name}: its constraints ({had}) differ from this "
+            f"search's ({', '.join(sorted(bounds)) or 'none'})",
             "use the same --constraint",
+        )
+
+
+def _checked(trial: optuna.trial.FrozenTrial, bounds: set[str], source: str) -> None:
+    """A warm trial's values and constraints are what a study takes (its journal is
+    data from storage): refused in one line, before Ray starts, if not."""
+    complete = trial.state == optuna.trial.TrialState.COMPLETE
+    try:
+        constraints = trial.constraints
+        ok = (set(constraints) == bounds or not complete) and all(
+            isinstance(v, float) and not math.isnan(v) for v in constraints.values()
+        )
+        values = trial.values or []
+        ok = ok and all(isinstance(v, float) and math.isfinite(v) for v in values)
+    except (TypeError, ValueError, AttributeError, OverflowError):
+        ok = False
+    if not ok:
+        raise UserError(
+            f"--warm-start {source}: its trial {trial.number} holds values or constraints "
+            "a study cannot take back",
+            "it is not the journal hpsearch writes",
         )
 
 
@@ -75,10 +97,15 @@ def warm_trials(
             f"this search {metric} ({mode})",
             "use the same --metric and --mode",
         )
-    _check_goals(previous.record.get("config") or {}, config, task, source)
+    _check_goals(previous, config, task)
     study = open_study(previous)  # its journal; rebuilt from its files if it predates one
     ended = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     usable = [t for t in study.trials if t.state in ended]
+    bounds = {c.text for c in config.parsed_constraints(task)}
+    for trial in usable:
+        _checked(
+            trial, bounds if trial.state == optuna.trial.TrialState.COMPLETE else set(), source
+        )
     if not usable:
         raise UserError(f"--warm-start {source}: it has no finished trials to learn from")
     new = _space_distributions(config, context)

@@ -189,8 +189,6 @@ def test_latency_is_measured_once_and_carried(measured: list[int]) -> None:
     for name in LATENCY:
         assert math.isfinite(first[name]) and first[name] > 0
         assert all(m[name] == first[name] for m in history)  # carried, not measured again
-    # 1,024 rows of a 128-wide, 3-layer MLP cost far more than one row (30x here).
-    assert first["latency_1024_ms"] > first["latency_ms"]
     assert torch.get_num_threads() == 2  # restored after the measurement's one thread
 
 
@@ -213,19 +211,6 @@ def test_the_latency_measurement_runs_on_one_thread_and_leaves_the_model_as_it_w
     assert len(seen) >= sum(r.warmup + r.least for r in _latency.REPEATS.values())
     assert model.training and torch.get_num_threads() == 2
     assert torch.equal(torch.get_rng_state(), rng)  # a resumed trial stays exact
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
-def test_a_model_on_a_gpu_is_timed_as_a_cpu_copy() -> None:
-    model = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
-    model = model.cuda().train()
-    devices: list[str] = []
-    # deepcopy copies the hook: it sees the copy's inputs.
-    model.register_forward_hook(lambda m, args, out: devices.append(args[0].device.type))
-    got = _latency.measure_latency(model, torch.zeros(5, 2, device="cuda"))
-    assert set(got) == set(LATENCY) and all(v > 0 for v in got.values())
-    assert devices and set(devices) == {"cpu"}
-    assert all(p.device.type == "cuda" for p in model.parameters()) and model.training
 
 
 def test_latency_is_measured_again_after_a_restore(tmp_path: Path, measured: list[int]) -> None:

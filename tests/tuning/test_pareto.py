@@ -11,6 +11,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from hpsearch.errors import UserError
 from hpsearch.objectives import Goals, parse_constraints, parse_objectives
 from hpsearch.tuning._pruners import HalvingPruner, ParetoHalving
 from hpsearch.tuning._record import (
@@ -19,9 +20,11 @@ from hpsearch.tuning._record import (
     constraint_values,
     kept_at,
     load_study,
+    rebuilt_trials,
     told_values,
 )
 from hpsearch.tuning._schedulers import StudyScheduler
+from hpsearch.tuning._warm import _checked
 
 NAME = "mo"
 GOALS = Goals(
@@ -124,8 +127,8 @@ def test_a_trial_is_told_every_objective_and_how_far_it_is_past_each_bound(
     }
     trials = {t.number: t for t in study.trials}
     assert trials[fast].values == [0.8, 0.01]
-    assert trials[big].constraints == {"num_params<=1000": 3000.0}
-    assert trials[mid].constraints == {"num_params<=1000": -500.0}
+    assert trials[big].constraints == {"num_params<=1000": 3.0}
+    assert trials[mid].constraints == {"num_params<=1000": -0.5}
     # Kept only at the marks; the best by the primary (accuracy) with its metrics there.
     assert sorted(kept_at(trials[fast])) == [2, 4]
     assert trials[mid].user_attrs["best_epoch"] == 1
@@ -166,7 +169,7 @@ def test_resume_keeps_what_the_checkpoint_holds_and_tells_what_ended_unheard(
     assert (trials[stopped].state, trials[stopped].values) == (TrialState.COMPLETE, [0.4, 0.03])
     assert trials[stopped].user_attrs["ended"] == "stopped"
     assert trials[unheard].user_attrs["ended"] == "completed"
-    assert trials[unheard].constraints == {"num_params<=1000": -500.0}
+    assert trials[unheard].constraints == {"num_params<=1000": -0.5}
     # Handed back first, under its own number, from its checkpoint.
     number, config = again.ask(define)
     assert number == cut and config["resume_from"].endswith("trial_a/checkpoint_000000")
@@ -186,3 +189,32 @@ def test_a_model_past_a_size_bound_stops_at_once_when_early_stopping_is_on(
     assert decision == ("STOP" if early else "CONTINUE")
     kept = kept_at(record.study.trials[number])
     assert (kept == {1: _point(0.9, 0.01, 2000)}) is early
+
+
+def test_metrics_kept_under_odd_keys_or_values_are_data_not_a_traceback(tmp_path: Path) -> None:
+    location = str(tmp_path / NAME)
+    record = create(location)
+    number, _ = record.ask(define)
+    # Only plain ASCII epochs count ("²" is a digit to str.isdigit; int() refuses it).
+    record.set_attrs(number, **{"at:²": {}, "at:" + "9" * 5000: {}, "at:3": _point(0.5, 0.1)})
+    assert kept_at(record.trials[number]) == {3: _point(0.5, 0.1)}
+    # A value no float holds, where a resumed study would tell it: no value (no overflow),
+    # so the trial is not told from it, and continues.
+    record.set_attrs(number, stopped_at=3, **{"at:3": {**_point(0.5, 0.1), "latency_ms": 10**400}})
+    record.sync(force=True)
+    record.close()
+    (rebuilt,) = rebuilt_trials(load_study(location, NAME), location, 6, GOALS)
+    assert rebuilt.state == TrialState.WAITING
+
+
+def test_a_warm_start_from_a_journal_with_odd_constraints_is_refused_in_one_line() -> None:
+    def trial(constraints: Any) -> optuna.trial.FrozenTrial:
+        made = optuna.trial.create_trial(values=[0.9, 0.1])
+        made.system_attrs = {"constraints": constraints}  # the old format, as a journal may hold
+        return made
+
+    bounds = {"0"}
+    _checked(trial([-1.0]), bounds, "earlier")  # a well-formed one passes
+    for odd in (5, ["a"], [float("nan")], [-1.0, 2.0]):
+        with pytest.raises(UserError, match="earlier: its trial .* holds values or constraints"):
+            _checked(trial(odd), bounds, "earlier")
