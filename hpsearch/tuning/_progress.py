@@ -13,6 +13,7 @@ from ray.tune.experiment import Trial
 
 from hpsearch.experiments import trial_state
 from hpsearch.metrics import is_better, is_finite
+from hpsearch.objectives import Constraint, is_feasible
 from hpsearch.tuning._status import write_status
 from hpsearch.tuning._summary import TrialTimes
 
@@ -44,6 +45,8 @@ class ProgressCallback(Callback):
     num_samples: int
     echo: Callable[[str], None] | None = print
     interval_s: float = 5.0
+    #: Only a trial meeting these counts as the best so far (as in the summary).
+    constraints: tuple[Constraint, ...] = ()
     times: dict[str, TrialTimes] = field(default_factory=dict)
     _start: float = field(default_factory=time.monotonic)
     _last_status: float = 0.0
@@ -67,7 +70,10 @@ class ProgressCallback(Callback):
     ) -> None:
         self._last[trial.trial_id] = result
         value = result.get(self.metric)
-        if is_finite(value) and is_better(value, self._best[0] if self._best else None, self.mode):
+        so_far = self._best[0] if self._best else None
+        if not (is_finite(value) and is_feasible(result, self.constraints)):
+            return
+        if is_better(value, so_far, self.mode):
             self._best = (float(value), trial_number(trial), int(result.get("epoch", 0)))
 
     def _finish(self, trial: Trial, errored: bool) -> None:
@@ -111,7 +117,8 @@ class ProgressCallback(Callback):
         best = ""
         if self._best:
             value, number, epoch = self._best
-            best = f" | best {self.metric} {value:.4f} (trial {number}, epoch {epoch})"
+            feasible = " feasible" if self.constraints else ""
+            best = f" | best{feasible} {self.metric} {value:.4f} (trial {number}, epoch {epoch})"
         self._say(f"{running} running, {done}/{self.num_samples} done{best}")
 
 

@@ -310,6 +310,7 @@ def progress_for(config: SearchConfig, task: str, echo: Callable[[str], None] | 
         max_epochs=config.max_epochs,
         num_samples=config.num_samples,
         echo=echo,
+        constraints=config.parsed_constraints(task),
     )
 
 

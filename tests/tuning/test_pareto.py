@@ -13,6 +13,7 @@ from optuna.trial import TrialState
 
 from hpsearch.errors import UserError
 from hpsearch.objectives import Goals, parse_constraints, parse_objectives
+from hpsearch.tuning._progress import ProgressCallback
 from hpsearch.tuning._pruners import HalvingPruner, ParetoHalving
 from hpsearch.tuning._record import (
     StudyRecord,
@@ -216,5 +217,17 @@ def test_a_warm_start_from_a_journal_with_odd_constraints_is_refused_in_one_line
     bounds = {"0"}
     _checked(trial([-1.0]), bounds, "earlier")  # a well-formed one passes
     for odd in (5, ["a"], [float("nan")], [-1.0, 2.0]):
-        with pytest.raises(UserError, match="earlier: its trial .* holds values or constraints"):
+        with pytest.raises(UserError, match=r"earlier: its trial .* holds values or constraints"):
             _checked(trial(odd), bounds, "earlier")
+
+
+def test_the_live_best_is_the_best_trial_meeting_the_constraints() -> None:
+    lines: list[str] = []
+    progress = ProgressCallback(
+        "val_accuracy", "max", 8, 2, lines.append, interval_s=0, constraints=GOALS.constraints
+    )
+    for number, point in enumerate([_point(0.99, 0.01, 5000), _point(0.8, 0.01, 500)]):
+        trial = SimpleNamespace(config={"trial_number": number}, trial_id=f"t{number}")
+        progress.on_trial_result(0, [], trial, {"epoch": 1, **point})  # type: ignore[arg-type]
+    progress.on_step_end(0, [])
+    assert lines and "best feasible val_accuracy 0.8000 (trial 1, epoch 1)" in lines[-1]
