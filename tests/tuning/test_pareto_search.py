@@ -83,3 +83,33 @@ def test_a_search_on_two_objectives_and_a_bound_shows_its_front_and_grows(tmp_pa
         hpsearch(root, "run", "--space", "quick", "--warm-start", "mo", "--num-samples", "2"),
         "use the same --objective",
     )
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+@pytest.mark.usefixtures("ray_session")
+def test_a_regression_table_searched_from_python_on_error_and_size(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from hpsearch import SearchConfig, run_search
+    from tests.data.conftest import mixed_table
+
+    data = tmp_path / "houses.parquet"
+    pq.write_table(mixed_table(n=400).drop_columns(["label"]), data)
+    config = SearchConfig(
+        data=str(data), target="price", space="quick", num_samples=5, max_epochs=4,
+        objectives="val_rmse:min,num_params:min", storage=str(tmp_path / "results"), name="h",
+    )  # fmt: skip
+    summary = run_search(config, echo=None).summary
+    assert summary["objectives"] == ["val_rmse:min", "num_params:min"]
+    points = {
+        r["number"]: (r["values"]["val_rmse"], r["values"]["num_params"])
+        for r in summary["leaderboard"]
+    }
+    front = {
+        n
+        for n, (e, p) in points.items()
+        if not any(e2 <= e and p2 <= p and (e2, p2) != (e, p) for e2, p2 in points.values())
+    }
+    assert set(summary["front"]) == front
+    assert summary["best"]["number"] == min(points, key=lambda n: points[n])
