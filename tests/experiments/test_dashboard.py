@@ -625,3 +625,16 @@ def test_the_dashboard_shows_trials_appear_live_in_chromium(
     assert errors == []
     assert search.error is None and search.result is not None
     assert search.result.summary["trials"]["total"] == config.num_samples
+
+
+def test_the_dashboard_serves_a_search_of_several_objectives(tmp_path: Path) -> None:
+    from tests.factory import make_front
+
+    server = serve_dashboard(load_experiment(str(make_front(tmp_path).path)))
+    try:
+        detail = api(server, f"/{server.study_id}")
+    finally:
+        server.shutdown()
+    assert detail["directions"] == ["maximize", "minimize"]
+    complete = [t for t in detail["trials"] if t["state"] == "Complete"]
+    assert complete and all(len(t["values"]) == 2 for t in complete)
