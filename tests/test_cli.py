@@ -182,9 +182,11 @@ def test_the_default_search_fills_both_cpus_stops_poor_trials_and_is_accurate(
     [("SIGINT", 130, "interrupted"), ("SIGTERM", 143, "terminated")],
 )
 def test_ctrl_c_or_sigterm_stops_the_search_summarizes_it_and_it_resumes(
-    tmp_path: Path, signal_name: str, code: int, ended: str
+    tmp_path: Path, signal_name: str, code: int, ended: str, request: pytest.FixtureRequest
 ) -> None:
     import signal
+
+    from tests.tuning.test_resume import hpsearch as in_process
 
     sent = getattr(signal, signal_name)
     env = {**os.environ, "HPSEARCH_STORAGE": str(tmp_path)}
@@ -222,12 +224,12 @@ def test_ctrl_c_or_sigterm_stops_the_search_summarizes_it_and_it_resumes(
         assert json.loads((tmp_path / "intr" / "hpsearch.json").read_text())["resumed"]
         assert not list((tmp_path / "intr").glob("claim-*")), "each driver drops its claim"
         return
-    # The rest of the search, from where the signal left it.
-    listed = subprocess.run([*HPSEARCH, "list"], capture_output=True, text=True, env=env)
+    # The rest of the search, from where the signal left it: in this process, on the
+    # tests' shared Ray (a subprocess would pay Ray's start-up again).
+    request.getfixturevalue("ray_session")
+    listed = in_process(tmp_path, "list")
     assert listed.stdout.splitlines()[1].split()[1] == "interrupted"
-    resumed = subprocess.run(
-        [*HPSEARCH, "resume", "intr", "--quiet"], capture_output=True, text=True, env=env
-    )
+    resumed = in_process(tmp_path, "resume", "intr", "--quiet")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     summary = json.loads((tmp_path / "intr" / "summary.json").read_text())
     assert summary["ended"] == "finished" and summary["trials"]["total"] == 6

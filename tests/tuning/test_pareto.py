@@ -24,6 +24,7 @@ from hpsearch.tuning._record import (
     rebuilt_trials,
     told_values,
 )
+from hpsearch.tuning._samplers import build_sampler
 from hpsearch.tuning._schedulers import StudyScheduler
 from hpsearch.tuning._warm import _checked
 
@@ -231,3 +232,27 @@ def test_the_live_best_is_the_best_trial_meeting_the_constraints() -> None:
         progress.on_trial_result(0, [], trial, {"epoch": 1, **point})  # type: ignore[arg-type]
     progress.on_step_end(0, [])
     assert lines and "best feasible val_accuracy 0.8000 (trial 1, epoch 1)" in lines[-1]
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "nsga2", "gp", "random", "qmc"])
+def test_every_sampler_for_several_objectives_asks_on_after_constrained_trials(
+    tmp_path: Path, sampler: str
+) -> None:
+    record = StudyRecord.create(
+        str(tmp_path / NAME), NAME, "maximize", build_sampler(sampler, 0, 12),
+        optuna.pruners.NopPruner(), goals=GOALS,
+    )  # fmt: skip
+    for i in range(12):  # past TPE's and GP's random start-up, and a generation of NSGA-II
+        lr = record.ask(define)[1]["lr"]
+        _run_asked(record, i, _point(0.5 + lr, 0.01 * (i + 1), params=400 * i))
+    record.close()
+    trials = load_study(str(tmp_path / NAME), NAME).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 12
+    assert {t.number for t in trials if t.constraints["num_params<=1000"] > 0} == set(range(3, 12))
+
+
+def _run_asked(record: StudyRecord, number: int, last: dict[str, float]) -> None:
+    record.note(number, 1, last)
+    record.finish(
+        number, TrialState.COMPLETE, told_values(GOALS, last), constraint_values(GOALS, last)
+    )

@@ -83,6 +83,14 @@ def test_a_search_on_two_objectives_and_a_bound_shows_its_front_and_grows(tmp_pa
         hpsearch(root, "run", "--space", "quick", "--warm-start", "mo", "--num-samples", "2"),
         "use the same --objective",
     )
+    # The same objectives and bound: its 10 trials seed the sampler of a new study.
+    same = [a for a in ARGS if a not in ("mo", "--name")]
+    warm = hpsearch(root, "run", *same, "--warm-start", "mo", "--num-samples", "2", "--name", "w")
+    assert warm.returncode == 0, warm.stderr[-3000:]
+    seeded = study_trials(str(root / "w"), "w")
+    assert seeded is not None and len(seeded) == 12
+    assert [t.values for t in seeded[:10]] == [t.values for t in after]
+    assert [t.constraints for t in seeded[:10]] == [t.constraints for t in after]
 
 
 @pytest.mark.ray
