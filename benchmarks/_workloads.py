@@ -47,6 +47,17 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _search(**fields: Any) -> tuple[Any, float]:
+    """``run_search`` on a fresh results folder, Ray started apart: the search's result
+    and Ray's start-up seconds."""
+    from hpsearch import SearchConfig, run_search
+    from hpsearch.tuning._local_ray import local_ray
+
+    config = SearchConfig(**fields, storage=tempfile.mkdtemp(prefix="hpbench-"))
+    with local_ray() as ray_start:
+        return run_search(config, echo=None), ray_start
+
+
 def hpsearch_search(
     dataset: str | None,
     data: str | None,
@@ -58,11 +69,8 @@ def hpsearch_search(
     seed: int,
 ) -> dict[str, Any]:
     """A search through hpsearch's own path (run_search), Ray started apart."""
-    from hpsearch import SearchConfig, run_search
-    from hpsearch.tuning._local_ray import local_ray
-
     fields: dict[str, Any] = {"data": data, "target": "y"} if data else {"dataset": dataset}
-    config = SearchConfig(
+    result, ray_start = _search(
         **fields,
         space=space,
         num_samples=trials,
@@ -70,10 +78,7 @@ def hpsearch_search(
         sampler=sampler,
         scheduler=scheduler,
         seed=seed,
-        storage=tempfile.mkdtemp(prefix="hpbench-"),
     )
-    with local_ray() as ray_start:
-        result = run_search(config, echo=None)
     work, n_epochs, configs = _trial_work(result.results)
     timeline = []
     for row in result.summary["leaderboard"]:
@@ -294,10 +299,7 @@ def pareto_search(
 ) -> dict[str, Any]:
     """A search on several objectives (benchmarks/pareto.py): each trial's point at its
     best epoch by the primary objective, and the epochs every trial trained."""
-    from hpsearch import SearchConfig, run_search
-    from hpsearch.tuning._local_ray import local_ray
-
-    config = SearchConfig(
+    result, _ = _search(
         dataset=dataset,
         num_samples=trials,
         max_epochs=epochs,
@@ -305,12 +307,10 @@ def pareto_search(
         scheduler=scheduler,
         seed=seed,
         objectives=objectives,
-        storage=tempfile.mkdtemp(prefix="hpbench-"),
     )
-    with local_ray():
-        result = run_search(config, echo=None)
-    metrics = [o.split(":")[0] for o in config.objectives]
-    primary, mode = config.objectives[0].split(":")
+    named = result.summary["objectives"]
+    metrics = [o.split(":")[0] for o in named]
+    primary, mode = named[0].split(":")
     points, n_epochs = [], 0
     for i in range(len(result.results)):
         frame = result.results[i].metrics_dataframe
