@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -356,3 +358,19 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
             f"config file {str(path)!r} must hold a mapping of settings, not {type(data).__name__}"
         )
     return data
+
+
+def experiment_name(config: SearchConfig) -> str:
+    """The user's name, or ``<dataset>-<space>-<timestamp>-<random>``."""
+    if config.name:
+        return config.name
+    space = config.space.rsplit(":", 1)[-1]
+    source = config.dataset
+    if config.data is not None:
+        # "s3://bucket/houses.parquet" -> "houses"
+        source = (
+            re.sub(r"[^A-Za-z0-9._-]", "", config.data.rstrip("/").rsplit("/", 1)[-1].split(".")[0])
+            or "data"
+        )
+    # The random tail keeps two searches started in the same second apart.
+    return f"{source}-{space}-{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(4)}"

@@ -23,10 +23,9 @@ from typing import Any
 import hpsearch
 from hpsearch.cluster._client import Cluster, job_error
 from hpsearch.cluster._job import CONFIG_FILE
-from hpsearch.config import SearchConfig
+from hpsearch.config import SearchConfig, experiment_name
 from hpsearch.errors import UserError
 from hpsearch.storage import has_credentials, join, redact
-from hpsearch.tuning import experiment_name
 
 #: A local data file at most this big travels with the job; larger ones must be on shared storage.
 SHIP_LIMIT_BYTES = 64 * 1024 * 1024

@@ -12,12 +12,11 @@ from hpsearch.lazy import exports
 if TYPE_CHECKING:
     from hpsearch.tuning._local_ray import local_ray, prepare_environment
     from hpsearch.tuning._resume import resume_search
-    from hpsearch.tuning._run import SearchResult, experiment_name, run_search
+    from hpsearch.tuning._run import SearchResult, run_search
     from hpsearch.tuning._summary import format_summary
 
 __all__ = [
     "SearchResult",
-    "experiment_name",
     "format_summary",
     "local_ray",
     "prepare_environment",
@@ -29,7 +28,6 @@ __getattr__ = exports(
     __name__,
     {
         "SearchResult": "._run",
-        "experiment_name": "._run",
         "run_search": "._run",
         "resume_search": "._resume",
         "format_summary": "._summary",

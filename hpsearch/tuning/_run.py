@@ -7,16 +7,13 @@ the very same function on the cluster.
 from __future__ import annotations
 
 import os
-import re
-import secrets
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from hpsearch.config import SearchConfig
+from hpsearch.config import SearchConfig, experiment_name
 from hpsearch.data import TabularData, load_builtin, load_table
 from hpsearch.errors import UserError
 from hpsearch.experiments import SEARCH_FILE, SUMMARY_FILE
@@ -61,22 +58,6 @@ def describe_table(data: TabularData, config: SearchConfig) -> str:
         f"hpsearch: {task} [{how}]; {raw} columns -> {data.num_features} features; "
         f"{sizes['train']}/{sizes['val']}/{sizes['test']} train/val/test rows"
     )
-
-
-def experiment_name(config: SearchConfig) -> str:
-    """The user's name, or ``<dataset>-<space>-<timestamp>``."""
-    if config.name:
-        return config.name
-    space = config.space.rsplit(":", 1)[-1]
-    source = config.dataset
-    if config.data is not None:
-        # "s3://bucket/houses.parquet" -> "houses"
-        source = (
-            re.sub(r"[^A-Za-z0-9._-]", "", config.data.rstrip("/").rsplit("/", 1)[-1].split(".")[0])
-            or "data"
-        )
-    # The random tail keeps two searches started in the same second apart.
-    return f"{source}-{space}-{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(4)}"
 
 
 def redacting(echo: Callable[[str], None] | None) -> Callable[[str], None] | None:

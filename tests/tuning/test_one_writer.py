@@ -123,8 +123,7 @@ def test_a_second_run_of_a_name_in_use_stops_before_any_work(tmp_path: Path) -> 
 
 
 def test_default_names_started_in_the_same_second_differ() -> None:
-    from hpsearch.config import SearchConfig
-    from hpsearch.tuning import experiment_name
+    from hpsearch.config import SearchConfig, experiment_name
 
     config = SearchConfig()
     names = {experiment_name(config) for _ in range(50)}
