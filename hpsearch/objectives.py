@@ -89,7 +89,16 @@ def _split(spec: str | Sequence[str]) -> list[str]:
     parts = [spec] if isinstance(spec, str) else list(spec)
     if not all(isinstance(p, str) for p in parts):
         raise UserError("objectives and constraints are text, e.g. 'val_accuracy:max'")
-    return [item for part in parts for item in part.split(",") if item.strip()]
+    items = [item for part in parts for item in part.split(",")]
+    for part, item in ((p, i) for p in parts for i in p.split(",")):
+        if not item.strip():  # `--pick ""` or "a,,b": said, not silently dropped
+            raise UserError(f"{part!r} holds an empty objective or condition")
+        if item.strip().isdigit():
+            raise UserError(
+                f"{part!r}: {item.strip()!r} is not an objective or a condition",
+                "write numbers without thousands separators, e.g. num_params<=20000",
+            )
+    return items
 
 
 def parse_objectives(spec: str | Sequence[str], task: str | None) -> tuple[Objective, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -74,7 +75,8 @@ REFUSED = [
     (parse_objectives, "val_rmse", "objective names 'val_rmse', which is not reported for"),
     (parse_objectives, "epochs:max", "choose one of: val_accuracy, val_loss, train_loss, num_"),
     (parse_objectives, "val_loss,val_loss:max", "objective 'val_loss' is given twice"),
-    (parse_objectives, " , ", "no objective given"),
+    (parse_objectives, " , ", "holds an empty objective or condition"),
+    (parse_objectives, (), "no objective given"),
     (parse_objectives, [3], "objectives and constraints are text"),
     (parse_constraints, "num_params<20000", "is not METRIC<=NUMBER or METRIC>=NUMBER"),
     (parse_constraints, "num_params<=lots", "'lots' is not a finite number"),
@@ -212,3 +214,17 @@ def test_hypervolume_is_optunas() -> None:
 def test_an_unknown_task_accepts_every_task_s_metrics() -> None:
     # hpsearch.json is data from storage: a task no release wrote is no KeyError.
     assert set(known_metrics("no such task")) == set(known_metrics(None))
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("", "'' holds an empty objective or condition"),
+        ("num_params<=100,,latency_ms<=1", "holds an empty objective or condition"),
+        ("num_params<=1,000", "'000' is not an objective or a condition"),
+    ],
+)
+def test_an_empty_or_cut_condition_is_said_not_dropped(spec: str, message: str) -> None:
+    with pytest.raises(UserError, match=re.escape(message)):
+        parse_constraints(spec, None)
+    assert parse_constraints((), None) == ()  # none given: none

@@ -264,8 +264,13 @@ def trials(
     metric = sort or experiment.metric
     mode = experiment.mode if metric == experiment.metric else None
     params = sorted({k for t in ranked for k in t.searched})
-    # Several objectives or constraints: each trial's point, front and feasibility.
-    others = list(experiment.point_metrics[1:])
+    # Several objectives or constraints: each trial's point (the sorted metric has its
+    # own column), front and feasibility.
+    others = (
+        [m for m in experiment.point_metrics if m != metric]
+        if len(experiment.point_metrics) > 1
+        else []
+    )
     front = {t.number for t in experiment.front()} if experiment.multi_objective else set()
     marks: list[tuple[str, Callable[[experiments.TrialRecord], str]]] = []
     if experiment.multi_objective:

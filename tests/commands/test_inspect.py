@@ -357,6 +357,11 @@ def test_trials_marks_the_front_and_the_infeasible(pareto: FakeExperiment) -> No
     # Ranked: the feasible by val_accuracy, then the infeasible, then the errored.
     assert list(rows) == [3, 2, 4, 1, 0, 5, INFEASIBLE, 7]
     assert rows[INFEASIBLE][4] == "0.99" and rows[INFEASIBLE][7] == "90000"
+    # Sorted by another metric of the point: it has its column once; the primary stays.
+    by_latency = hpsearch("trials", "pareto", "--sort", "latency_ms", root=pareto.root)
+    assert by_latency.stdout.split()[:8] == [
+        "#", "TRIAL", "STATE", "EPOCHS", "LATENCY_MS", "AT", "VAL_ACCURACY", "NUM_PARAMS",
+    ]  # fmt: skip
 
 
 def test_a_single_objective_search_shows_no_front_columns(finished: FakeExperiment) -> None:
