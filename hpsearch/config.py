@@ -31,6 +31,7 @@ from hpsearch.objectives import (
     LATENCY_METRICS,
     MODEL_METRICS,
     Constraint,
+    Goals,
     Objective,
     parse_constraints,
     parse_objectives,
@@ -253,6 +254,10 @@ class SearchConfig(BaseModel):
     def parsed_constraints(self, task: str) -> tuple[Constraint, ...]:
         """The bounds a trial must meet to count (none: every trial counts)."""
         return parse_constraints(self.constraints, task)
+
+    def goals(self, task: str) -> Goals:
+        """What the search optimizes (the primary objective first) and under which bounds."""
+        return Goals(self.resolved_objectives(task), self.parsed_constraints(task))
 
     def multi_objective(self, task: str) -> bool:
         """Whether the search has several objectives (a Pareto front, not one best)."""

@@ -327,3 +327,16 @@ class Goals:
         change with training, so it can never become feasible."""
         fixed = [c for c in self.constraints if c.metric in MODEL_METRICS]
         return any(c.metric in values and c.violation(values[c.metric]) > 0 for c in fixed)
+
+    def violations(self, values: Mapping[str, Any]) -> dict[str, float]:
+        """How far ``values`` are past each constraint relative to its bound, by its text:
+        Optuna's constraint values (feasible at 0 or less)."""
+        return {c.text: c.relative(values.get(c.metric)) for c in self.constraints}
+
+    def front(self, points: Sequence[Mapping[str, Any]]) -> list[int]:
+        """The indices of the feasible ``points`` (each trial's metrics) that no other
+        dominates on the objectives: the Pareto front, in the order given."""
+        return pareto_front(
+            [losses(p, self.objectives) for p in points],
+            [penalty(p, self.constraints) for p in points],
+        )

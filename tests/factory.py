@@ -34,7 +34,7 @@ from typing import Any, Literal
 from hpsearch.config import SearchConfig
 from hpsearch.experiments import is_usable, last_error_line, trial_state
 from hpsearch.metrics import best_score
-from hpsearch.objectives import Goals, is_feasible, losses, pareto_front, penalty
+from hpsearch.objectives import Goals, is_feasible
 
 Outcome = Literal["completed", "stopped", "diverged", "errored", "running"]
 State = Literal["finished", "running", "interrupted", "errored"]
@@ -588,11 +588,7 @@ def _summary(
     best_row = next((r for r in usable if r["checkpoint"] and r.get("feasible", True)), None)
     front = {}
     if goals.ranked:  # hpsearch's rule of the front (hpsearch.objectives), as the search's
-        members = pareto_front(
-            [losses(r["values"], goals.objectives) for r in usable],
-            [penalty(r["values"], goals.constraints) for r in usable],
-        )
-        front["front"] = [usable[i]["number"] for i in members]
+        front["front"] = [usable[i]["number"] for i in goals.front([r["values"] for r in usable])]
     return {
         **{k: v for k, v in record.items() if k not in ("started_at", "driver")},
         "path": str(path),

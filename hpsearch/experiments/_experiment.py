@@ -44,13 +44,11 @@ from hpsearch.experiments._tables import trials_table
 from hpsearch.metrics import best_score, metric_mode
 from hpsearch.objectives import (
     Constraint,
+    Goals,
     Objective,
     is_feasible,
-    losses,
-    pareto_front,
     parse_constraints,
     parse_objectives,
-    penalty,
 )
 
 if TYPE_CHECKING:
@@ -456,10 +454,14 @@ class Experiment:
         return len(self.objectives) > 1
 
     @property
+    def goals(self) -> Goals:
+        """Its objectives and constraints together."""
+        return Goals(self.objectives, self.constraints)
+
+    @property
     def point_metrics(self) -> tuple[str, ...]:
         """The metrics of a trial's point: each objective's, then each constraint's."""
-        names = [o.metric for o in self.objectives]
-        return tuple(names + [c.metric for c in self.constraints if c.metric not in names])
+        return self.goals.metrics
 
     def point(self, trial: TrialRecord, metrics: Sequence[str] = ()) -> dict[str, Any]:
         """The trial's values of ``metrics`` (default: :attr:`point_metrics`) at the epoch
@@ -482,12 +484,7 @@ class Experiment:
         the objectives (each trial at its point), best primary objective first.
         (One objective: the best feasible trials, ties included.)"""
         ranked = [t for t in self.leaderboard() if self.usable(t)]
-        points = [self.point(t) for t in ranked]
-        members = pareto_front(
-            [losses(p, self.objectives) for p in points],
-            [penalty(p, self.constraints) for p in points],
-        )
-        return [ranked[i] for i in members]
+        return [ranked[i] for i in self.goals.front([self.point(t) for t in ranked])]
 
     def front_entries(self) -> list[dict[str, Any]]:
         """The front as JSON-able data: each member's number, id, state, point and config."""

@@ -374,7 +374,7 @@ def _violations(trial: optuna.trial.FrozenTrial, exp: Experiment) -> dict[str, f
     told = trial.user_attrs.get("best_values")
     if not isinstance(told, dict):
         return dict(trial.constraints) or None
-    return {c.text: c.violation(told.get(c.metric)) for c in exp.constraints}
+    return exp.goals.violations(told)
 
 
 def best_value(

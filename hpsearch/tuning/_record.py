@@ -413,12 +413,6 @@ def kept_at(trial: FrozenTrial | optuna.Trial) -> dict[int, dict[str, Any]]:
     return found
 
 
-def constraint_values(goals: Goals, values: dict[str, Any]) -> dict[str, float]:
-    """How far ``values`` are past each of ``goals``' constraints relative to its bound,
-    by its text (Optuna's constraint values: feasible at 0 or less)."""
-    return {c.text: c.relative(values.get(c.metric)) for c in goals.constraints}
-
-
 def told_values(goals: Goals, values: dict[str, Any]) -> float | list[float] | None:
     """What the study is told of a trial whose last metrics are ``values``: the primary's
     value (one objective) or every objective's; None if one is missing or not finite."""
@@ -511,7 +505,7 @@ class _Rebuild:
                 distributions=trial.distributions,
                 user_attrs={**attrs, "ended": how},
                 intermediate_values=trial.intermediate_values,
-                constraints=constraint_values(self.goals, metrics) or None,
+                constraints=self.goals.violations(metrics) or None,
             )
         values = trial.intermediate_values
         if not values:

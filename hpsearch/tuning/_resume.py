@@ -26,7 +26,7 @@ from hpsearch.experiments import (
     now_iso,
     open_study,
 )
-from hpsearch.objectives import Goals, parse_objectives
+from hpsearch.objectives import parse_objectives
 from hpsearch.signals import Termination, sigterm_as_interrupt
 from hpsearch.tuning._claim import claim_existing
 from hpsearch.tuning._record import rebuilt_trials
@@ -79,7 +79,7 @@ def _checked_study(experiment: Experiment) -> int:
             "the two files are not from the same search",
         )
     max_epochs = experiment.record["config"].get("max_epochs")
-    goals = Goals(experiment.objectives, experiment.constraints)
+    goals = experiment.goals
     rebuilt_trials(
         study, experiment.location, max_epochs if type(max_epochs) is int else None, goals
     )

@@ -21,9 +21,6 @@ from hpsearch.metrics import best_score, format_score, format_value
 from hpsearch.objectives import (
     Goals,
     is_feasible,
-    losses,
-    pareto_front,
-    penalty,
 )
 from hpsearch.storage import join, redact
 from hpsearch.trainable import model_from_checkpoint, score_splits
@@ -37,11 +34,6 @@ class TrialTimes:
 
     start: float
     end: float | None = None
-
-
-def _goals(config: SearchConfig, task: str) -> Goals:
-    """What the search optimized (the primary objective first) and under which bounds."""
-    return Goals(config.resolved_objectives(task), config.parsed_constraints(task))
 
 
 def _with_point(goals: Goals, row: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
@@ -170,7 +162,7 @@ def summarize(
     checkpointed weights are scored on the test split here, once; the search
     itself never saw that split.
     """
-    goals = _goals(config, data.task)
+    goals = config.goals(data.task)
     trials = read_trials(experiment_path, config.max_epochs, live=False)
     rows = {t.number: _trial_row(t, goals) for t in trials}
     located = {t.number: t.checkpoint for t in trials}  # unredacted, to score the best
@@ -207,10 +199,11 @@ def _summary(
 ) -> dict[str, Any]:
     """summary.json from one row per trial, the best (feasible) scored on the test split;
     with several objectives, the trial numbers on the Pareto front too."""
-    goals = _goals(config, data.task)
+    goals = config.goals(data.task)
     metric, mode = goals.primary.metric, goals.primary.mode
     ranked = sorted(filter(_usable, rows), key=lambda r: r["best_value"], reverse=mode == "max")
     ranked.sort(key=lambda r: not r.get("feasible", True))  # stable: feasible ones first
+    front = goals.front([r["values"] for r in ranked]) if goals.ranked else []
     counts = {s: sum(r["state"] == s for r in rows) for s in (*FINAL_STATES, "interrupted")}
     ended = sum(r["state"] in FINAL_STATES for r in rows)
     summary: dict[str, Any] = {
@@ -225,7 +218,7 @@ def _summary(
         },
         "best": None,
         # Several objectives or constraints: the front, best primary objective first.
-        **({"front": _front(ranked, goals)} if goals.ranked else {}),
+        **({"front": [ranked[i]["number"] for i in front]} if goals.ranked else {}),
         # Ranked trials first (feasible ones before the others), then those without a
         # usable score.
         "leaderboard": ranked + [r for r in rows if not _usable(r)],
@@ -235,17 +228,6 @@ def _summary(
     if best is not None:
         summary["best"] = _score_best(best, str(located[best["number"]]), data, metric)
     return summary
-
-
-def _front(ranked: list[dict[str, Any]], goals: Goals) -> list[int]:
-    """The numbers of the trials on the Pareto front (usable, feasible, not dominated on
-    the objectives at their points), in ``ranked``'s order."""
-    points = [r["values"] for r in ranked]
-    members = pareto_front(
-        [losses(p, goals.objectives) for p in points],
-        [penalty(p, goals.constraints) for p in points],
-    )
-    return [ranked[i]["number"] for i in members]
 
 
 def _score_best(
@@ -288,7 +270,7 @@ def describe_search(config: SearchConfig, data: TabularData, name: str) -> dict[
     for key in ("storage", "data"):  # credentials given in a URI stay out of every record
         if recorded.get(key):
             recorded[key] = redact(recorded[key])
-    goals = _goals(config, data.task)
+    goals = config.goals(data.task)
     return {
         "experiment": name,
         "config": recorded,

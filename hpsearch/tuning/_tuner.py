@@ -16,12 +16,11 @@ from hpsearch.config import SearchConfig
 from hpsearch.data import TabularData
 from hpsearch.experiments import WARM_START
 from hpsearch.metrics import is_finite
-from hpsearch.objectives import Goals, is_feasible
+from hpsearch.objectives import is_feasible
 from hpsearch.trainable import TrainSettings, train_mlp
 from hpsearch.tuning._record import (
     StudyRecord,
     best_of,
-    constraint_values,
     kept_at,
     told_values,
 )
@@ -107,7 +106,7 @@ class StudySearcher(Searcher):
         if told and goals.constraints:
             attrs["feasible"] = is_feasible(point, goals.constraints)
         self.record.set_attrs(number, **attrs)
-        self.record.finish(number, state, value, constraint_values(goals, point) if told else None)
+        self.record.finish(number, state, value, goals.violations(point) if told else None)
 
     def _outcome(
         self, number: int, result: dict[str, Any], error: bool
@@ -135,11 +134,6 @@ class StudySearcher(Searcher):
         raise NotImplementedError
 
 
-def goals_of(config: SearchConfig, task: str) -> Goals:
-    """What the search optimizes, and under which bounds."""
-    return Goals(config.resolved_objectives(task), config.parsed_constraints(task))
-
-
 def new_record(
     config: SearchConfig, task: str, name: str, location: str, warm: Sequence[FrozenTrial] = ()
 ) -> StudyRecord:
@@ -149,14 +143,14 @@ def new_record(
     )
     seeds = [_warm(t, storage.redact(str(config.warm_start))) for t in warm]
     return StudyRecord.create(
-        location, name, direction, *_algorithms(config), earlier=seeds, goals=goals_of(config, task)
+        location, name, direction, *_algorithms(config), earlier=seeds, goals=config.goals(task)
     )
 
 
 def reopened_record(config: SearchConfig, task: str, name: str, location: str) -> StudyRecord:
     """The study of record of an experiment being resumed or extended."""
     return StudyRecord.reopen(
-        location, name, *_algorithms(config), config.max_epochs, goals=goals_of(config, task)
+        location, name, *_algorithms(config), config.max_epochs, goals=config.goals(task)
     )
 
 

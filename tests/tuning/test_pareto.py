@@ -18,7 +18,6 @@ from hpsearch.tuning._pruners import HalvingPruner, ParetoHalving
 from hpsearch.tuning._record import (
     StudyRecord,
     Told,
-    constraint_values,
     kept_at,
     load_study,
     rebuilt_trials,
@@ -103,9 +102,7 @@ def _run(record: StudyRecord, epochs: list[dict[str, float]], end: bool = True) 
     if end:
         last = epochs[-1]
         record.set_attrs(number, **record.best_attrs(number))
-        record.finish(
-            number, TrialState.COMPLETE, told_values(GOALS, last), constraint_values(GOALS, last)
-        )
+        record.finish(number, TrialState.COMPLETE, told_values(GOALS, last), GOALS.violations(last))
     return number
 
 
@@ -253,6 +250,4 @@ def test_every_sampler_for_several_objectives_asks_on_after_constrained_trials(
 
 def _run_asked(record: StudyRecord, number: int, last: dict[str, float]) -> None:
     record.note(number, 1, last)
-    record.finish(
-        number, TrialState.COMPLETE, told_values(GOALS, last), constraint_values(GOALS, last)
-    )
+    record.finish(number, TrialState.COMPLETE, told_values(GOALS, last), GOALS.violations(last))
