@@ -80,7 +80,6 @@ class StudyScheduler(FIFOScheduler):
         metric: str,
         max_epochs: int,
         keep_checkpoints: int = 2,
-        pruner: optuna.pruners.BasePruner | None = None,
     ) -> None:
         super().__init__()
         self.record, self.value_key, self.max_epochs = record, metric, max_epochs
@@ -91,7 +90,8 @@ class StudyScheduler(FIFOScheduler):
         # Trials judged on several metrics: halving ranks them at its rungs (Optuna
         # prunes no multi-objective study); the other rules judge the primary's values.
         self.rule: ParetoHalving | None = None
-        self.early = pruner is not None and not isinstance(pruner, optuna.pruners.NopPruner)
+        pruner = record.study.pruner  # the study's own: what a single metric is judged by
+        self.early = not isinstance(pruner, optuna.pruners.NopPruner)
         if record.goals is not None and record.ranked:
             if isinstance(pruner, HalvingPruner):
                 self.rule = ParetoHalving(pruner, record.goals)

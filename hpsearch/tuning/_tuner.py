@@ -228,9 +228,7 @@ def build_tuner(
     )
     define = DefineByRun(config.space, space_context(config, data), config.seed)
     searcher = StudySearcher(record, define, metric, mode, config.num_samples)
-    scheduler = StudyScheduler(
-        record, metric, config.max_epochs, config.keep_checkpoints, build_pruner(config)
-    )
+    scheduler = StudyScheduler(record, metric, config.max_epochs, config.keep_checkpoints)
     searcher.scheduler = scheduler
     storage_path, storage_filesystem = tune_storage(storage_root)
     return tune.Tuner(

@@ -80,13 +80,13 @@ def test_only_rungs_of_the_trials_bracket_are_judged_and_non_finite_stops() -> N
     assert not RULE.stops(_study({0: _point(0.1, 0.9)}), 0, 4)  # alone at its rung
 
 
-def create(location: str) -> StudyRecord:
+def create(location: str, pruner: optuna.pruners.BasePruner | None = None) -> StudyRecord:
     return StudyRecord.create(
         location,
         NAME,
         "maximize",  # unused: the goals' directions count
         optuna.samplers.RandomSampler(seed=0),
-        optuna.pruners.NopPruner(),
+        pruner or optuna.pruners.NopPruner(),
         goals=GOALS,
     )
 
@@ -178,9 +178,9 @@ def test_resume_keeps_what_the_checkpoint_holds_and_tells_what_ended_unheard(
 def test_a_model_past_a_size_bound_stops_at_once_when_early_stopping_is_on(
     tmp_path: Path, early: bool
 ) -> None:
-    record = create(str(tmp_path / NAME))
     pruner = HalvingPruner(2, 2, 8) if early else optuna.pruners.NopPruner()
-    scheduler = StudyScheduler(record, "val_accuracy", 8, pruner=pruner)
+    record = create(str(tmp_path / NAME), pruner)
+    scheduler = StudyScheduler(record, "val_accuracy", 8)
     number, _ = record.ask(define)
     trial = SimpleNamespace(config={"trial_number": number}, trial_id="t")  # Tune's trial, as read
     result = {"epoch": 1, **_point(0.9, 0.01, params=2000)}
