@@ -26,7 +26,6 @@ from hpsearch.experiments import (
     now_iso,
     open_study,
 )
-from hpsearch.objectives import parse_objectives
 from hpsearch.signals import Termination, sigterm_as_interrupt
 from hpsearch.tuning._claim import claim_existing
 from hpsearch.tuning._record import rebuilt_trials
@@ -71,7 +70,7 @@ def _checked_study(experiment: Experiment) -> int:
     takes back and every trial folder's number in it: checked before Ray starts."""
     study = open_study(experiment)
     directions = ["max" if d.name == "MAXIMIZE" else "min" for d in study.directions]
-    recorded = _recorded_modes(experiment)
+    recorded: list[str] = [o.mode for o in experiment.objectives]  # as hpsearch.json says
     if directions != recorded:
         raise UserError(
             f"experiment {experiment.name!r}: its {STUDY_FILE} {_optimizes(directions)}, its "
@@ -79,9 +78,11 @@ def _checked_study(experiment: Experiment) -> int:
             "the two files are not from the same search",
         )
     max_epochs = experiment.record["config"].get("max_epochs")
-    goals = experiment.goals
     rebuilt_trials(
-        study, experiment.location, max_epochs if type(max_epochs) is int else None, goals
+        study,
+        experiment.location,
+        max_epochs if type(max_epochs) is int else None,
+        experiment.goals,
     )
     trials = study.get_trials(deepcopy=False)
     missing = sorted({t.number for t in experiment.trials} - {t.number for t in trials})
@@ -92,16 +93,6 @@ def _checked_study(experiment: Experiment) -> int:
             "it is not this experiment's whole journal",
         )
     return sum(WARM_START not in t.user_attrs for t in trials)
-
-
-def _recorded_modes(experiment: Experiment) -> list[str]:
-    """The direction of each objective, as the experiment's hpsearch.json records them."""
-    objectives = experiment.record["config"].get("objectives") or ()
-    try:
-        parsed = parse_objectives(objectives, experiment.record.get("task")) if objectives else ()
-    except UserError:
-        parsed = ()
-    return [o.mode for o in parsed] or [experiment.mode]
 
 
 def _optimizes(modes: list[str]) -> str:
