@@ -259,16 +259,10 @@ class SearchConfig(BaseModel):
         """What the search optimizes (the primary objective first) and under which bounds."""
         return Goals(self.resolved_objectives(task), self.parsed_constraints(task))
 
-    def multi_objective(self, task: str) -> bool:
-        """Whether the search has several objectives (a Pareto front, not one best)."""
-        return len(self.resolved_objectives(task)) > 1
-
     def measures_latency(self, task: str) -> bool:
         """Whether the trials must measure their model's latency: an objective or a
         constraint names it (it costs time every trial)."""
-        named = [o.metric for o in self.resolved_objectives(task)]
-        named += [c.metric for c in self.parsed_constraints(task)]
-        return any(metric in LATENCY_METRICS for metric in named)
+        return any(metric in LATENCY_METRICS for metric in self.goals(task).metrics)
 
     def resolved_metric(self, task: str) -> str:
         """The metric to optimize (the primary objective's): the user's or the task's default."""

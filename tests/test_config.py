@@ -67,7 +67,7 @@ def test_the_first_objective_is_the_one_every_single_metric_view_uses() -> None:
     )
     assert (config.resolved_metric(task), config.resolved_mode(task)) == ("val_r2", "max")
     assert config.parsed_constraints(task) == (Constraint("val_r2", ">=", 0.5),)
-    assert config.multi_objective(task) and not config.measures_latency(task)
+    assert config.goals(task).multi and not config.measures_latency(task)
     assert SearchConfig(constraints=("latency_ms<=1",)).measures_latency("classification")
     assert SearchConfig(objectives="val_loss,latency_1024_ms").measures_latency("classification")
     with pytest.raises(UserError, match="the first objective is latency_ms, which training"):
@@ -77,9 +77,7 @@ def test_the_first_objective_is_the_one_every_single_metric_view_uses() -> None:
 def test_metric_and_mode_work_as_before() -> None:
     plain = SearchConfig()
     assert plain.resolved_objectives("classification") == (Objective("val_accuracy", "max"),)
-    assert not plain.multi_objective("classification") and not plain.measures_latency(
-        "classification"
-    )
+    assert not plain.goals("classification").multi and not plain.measures_latency("classification")
     assert plain.objectives == () and plain.constraints == ()
     assert not {"objectives", "constraints"} & set(plain.to_json())  # recorded as before
     loss = SearchConfig(metric="val_loss")
