@@ -328,6 +328,10 @@ class Goals:
         fixed = [c for c in self.constraints if c.metric in MODEL_METRICS]
         return any(c.metric in values and c.violation(values[c.metric]) > 0 for c in fixed)
 
+    def measured(self, result: Mapping[str, Any]) -> dict[str, float]:
+        """The finite values, in an epoch's ``result``, of the metrics these goals name."""
+        return {m: float(result[m]) for m in self.metrics if is_finite(result.get(m))}
+
     def violations(self, values: Mapping[str, Any]) -> dict[str, float]:
         """How far ``values`` are past each constraint relative to its bound, by its text:
         Optuna's constraint values (feasible at 0 or less)."""

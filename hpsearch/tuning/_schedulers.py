@@ -18,7 +18,6 @@ from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from hpsearch.config import SearchConfig
 from hpsearch.errors import lookup
 from hpsearch.metrics import is_finite
-from hpsearch.objectives import Goals
 from hpsearch.tuning._pruners import HalvingPruner, MedianRulePruner, ParetoHalving
 from hpsearch.tuning._record import StudyRecord
 
@@ -121,7 +120,7 @@ class StudyScheduler(FIFOScheduler):
         ):
             self.stopped.add(number)
             if self.record.goals is not None and self.record.ranked:  # told from them
-                self.record.note(number, epoch, _metrics(result, self.record.goals), keep=True)
+                self.record.note(number, epoch, self.record.goals.measured(result), keep=True)
             # In the journal at once: a kill before the study is told leaves it stopped.
             self.record.set_attrs(number, stopped_at=epoch)
             self.record.sync(force=True)
@@ -141,7 +140,7 @@ class StudyScheduler(FIFOScheduler):
         goals = self.record.goals
         if not (self.early and goals is not None and goals.hopeless(result)):
             return False
-        self.record.note(number, int(result["epoch"]), _metrics(result, goals), keep=True)
+        self.record.note(number, int(result["epoch"]), goals.measured(result), keep=True)
         return True
 
     def record_result(self, number: int, result: dict[str, Any]) -> bool:
@@ -153,15 +152,10 @@ class StudyScheduler(FIFOScheduler):
         fresh = False
         goals = self.record.goals
         if goals is not None and self.record.ranked:
-            fresh = self.record.note(number, epoch, _metrics(result, goals))
+            fresh = self.record.note(number, epoch, goals.measured(result))
         if is_finite(value) and (goals is None or not goals.multi):
             fresh = self.record.report(number, epoch, float(value)) or fresh
         return fresh
-
-
-def _metrics(result: dict[str, Any], goals: Goals) -> dict[str, float]:
-    """The finite values of the metrics ``goals`` name in an epoch's result."""
-    return {m: float(result[m]) for m in goals.metrics if is_finite(result.get(m))}
 
 
 def stop_epochs(config: SearchConfig) -> frozenset[int]:

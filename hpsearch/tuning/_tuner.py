@@ -82,7 +82,7 @@ class StudySearcher(Searcher):
         the primary) with the metrics there, for hpsearch's views."""
         goals = self.record.goals
         assert goals is not None
-        last = {m: result[m] for m in goals.metrics if is_finite(result.get(m))}
+        last = goals.measured(result)
         if not last:  # the last result went astray: the last metrics the study kept
             kept = kept_at(self.record.trials[number])
             last = kept[max(kept)] if kept else {}
