@@ -134,7 +134,6 @@ class TrainingRun:
             metrics["diverged"] = False
         # The epoch's own work: the one-off latency measurement is not part of it.
         epoch_time_s = time.perf_counter() - start
-        # Before the best is picked: the metric optimized may be the model's own.
         metrics.update(self.model_metrics())
         if not metrics["diverged"]:
             value = metrics[self.settings.metric]

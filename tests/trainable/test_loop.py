@@ -222,17 +222,3 @@ def test_latency_is_measured_again_after_a_restore(tmp_path: Path, measured: lis
     # The restored trial may run on another machine: it measures there.
     assert set(LATENCY) <= set(run.step()) and len(measured) == 2
     assert set(LATENCY) <= set(run.step()) and len(measured) == 2
-
-
-def test_the_primary_objective_may_be_a_model_metric() -> None:
-    # The best epoch is picked after the model's metrics are in the epoch's result.
-    settings = TrainSettings(max_epochs=2, metric="latency_ms", mode="min", measure_latency=True)
-    run = TrainingRun(HParams(hidden_sizes=(16,), seed=0), SPIRALS, settings)
-    run.step()
-    run.step()
-    assert run.best_epoch == 1 and run.best_value == run.latency["latency_ms"]  # type: ignore[index]
-    by_size = TrainingRun(
-        HParams(seed=0), SPIRALS, dataclasses.replace(SETTINGS, metric="num_params", mode="min")
-    )
-    by_size.step()
-    assert by_size.best_value == by_size.num_params
