@@ -192,6 +192,8 @@ def share_pixel_scale(plans: list[dict[str, Any]]) -> None:
     std = float(np.sqrt(max(second.mean() - mean**2, 0.0))) or 1.0
     for plan in plans:
         plan["mean"], plan["std"] = mean, std
+        # Plain standardization: clipping bright pixels would erase what they draw.
+        plan["center"], plan["scale"], plan["clip"] = mean, std, 0.0
 
 
 def fill_categorical(

@@ -259,8 +259,6 @@ def _numeric_plan(
     """The column's scaling, fitted in float64 (float32 squares overflow past ~1.8e19),
     and its domain, which ``predict`` checks a column against."""
     plan = numeric_plan(train_column.astype(np.float64), name, has_gaps)
-    if plan["std"] < np.finfo(np.float32).tiny:  # float32 cannot divide by it: as if constant
-        plan["std"] = 1.0
     plan["domain"] = numeric_domain(schema.field(name).type)
     return plan
 

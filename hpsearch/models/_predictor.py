@@ -1,7 +1,7 @@
 """The best model as one TorchScript file: raw columns in, predictions out.
 
 The archive replays the search's preprocessing (median imputation,
-standardization, one-hot or hashed categories, missing-value indicators)
+robust scaling with smooth clipping, one-hot or hashed categories, missing-value indicators)
 before the MLP, and maps outputs back to class names or target units, so
 it needs only torch to load and no hpsearch:
 
@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 #: Extra file inside the archive with what the model is (task, columns, classes, search).
 METADATA_FILE = "hpsearch.json"
+F64 = torch.float64
 
 
 def _fnv1a(value: str) -> int:
@@ -49,8 +50,9 @@ class Preprocess(nn.Module):
     categorical_indicator: list[bool]
     width: int
     median: Tensor
-    mean: Tensor
-    std: Tensor
+    center: Tensor
+    scale: Tensor
+    clip: Tensor
 
     def __init__(self, plans: list[dict[str, Any]]) -> None:
         super().__init__()
@@ -59,8 +61,15 @@ class Preprocess(nn.Module):
         self.numeric_columns = [p["name"] for p in numeric]
         self.numeric_indicator = [bool(p["indicator"]) for p in numeric]
         self.register_buffer("median", torch.tensor([p["median"] for p in numeric]))
-        self.register_buffer("mean", torch.tensor([p["mean"] for p in numeric]))
-        self.register_buffer("std", torch.tensor([p["std"] for p in numeric]))
+        # float64: the search scaled in float64, so values near float32's limit agree.
+        # Plans written before robust scaling (no "center") standardized, unclipped.
+        self.register_buffer(
+            "center", torch.tensor([p.get("center", p["mean"]) for p in numeric], dtype=F64)
+        )
+        self.register_buffer(
+            "scale", torch.tensor([p.get("scale", p["std"]) for p in numeric], dtype=F64)
+        )
+        self.register_buffer("clip", torch.tensor([p.get("clip", 0.0) for p in numeric], dtype=F64))
         self.categorical_columns = [p["name"] for p in categorical]
         self.hashed = [p["kind"] == "hash" for p in categorical]
         self.block_width = [
@@ -108,7 +117,10 @@ class Preprocess(nn.Module):
             # NaN and infinities are gaps, as when the search read the table.
             missing = ~torch.isfinite(column)
             column = torch.where(missing, self.median[j], column)
-            out[:, j] = (column - self.mean[j]) / self.std[j]
+            z = (column.to(torch.float64) - self.center[j]) / self.scale[j]
+            if self.clip[j] > 0:
+                z = z / torch.hypot(torch.ones_like(z), z / self.clip[j])
+            out[:, j] = z.to(torch.float32)
             if self.numeric_indicator[j]:
                 out[:, ind] = missing.to(torch.float32)
                 ind += 1

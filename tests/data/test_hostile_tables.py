@@ -283,15 +283,15 @@ def check_one_line(error: UserError) -> None:
 
 
 def check_encoded(data: TabularData) -> None:
-    """Imputation leaves no gap; standardized training features are finite."""
+    """Imputation leaves no gap; scaled features are finite in every split (smooth
+    clipping bounds even a value far outside train's range)."""
     for x in (data.x_train, data.x_val, data.x_test):
         assert x.dtype == np.float32 and x.shape[1] == len(data.feature_names)
-        assert not np.isnan(x).any()
-    assert np.isfinite(data.x_train).all()
+        assert np.isfinite(x).all()
     for plan in data.preprocessing["columns"]:
         if plan["kind"] == "numeric":
-            assert all(np.isfinite(plan[k]) for k in ("median", "mean", "std")), plan
-            assert plan["std"] > 0
+            assert all(np.isfinite(plan[k]) for k in ("median", "mean", "std", "center")), plan
+            assert plan["std"] > 0 and plan["scale"] > 0
 
 
 def check_same_features(model: Any, data: TabularData, path: str) -> None:
@@ -433,6 +433,18 @@ def test_a_huge_feature_value_is_imputed_in_training_and_prediction(tmp_path: Pa
     plan = data.preprocessing["columns"][0]
     assert np.isfinite(plan["std"]) and plan["std"] > 1e29
     assert data.x_train[:, 1].sum() == 5  # one train row in 4 is 1e300: flagged missing
+    model, _ = export(data, tmp_path)
+    check_same_features(model, data, str(tmp_path / "t.parquet"))
+
+
+def test_a_near_constant_train_column_keeps_far_values_finite(tmp_path: Path) -> None:
+    # Train spreads 1e-7; val and test hold 1e35: standardized, that is 1e42 (float32 inf).
+    x = [1.0, 1.0 + 1e-7, 1e35, -1e35] * 10
+    table = pa.table({"x": x, "y": np.arange(40.0), "part": PARTS * 10})
+    pq.write_table(table, tmp_path / "t.parquet")
+    data = load_table(TableSpec(str(tmp_path / "t.parquet"), "y", split_column="part"))
+    check_encoded(data)
+    np.testing.assert_allclose(data.x_val[:, 0], 3.0, rtol=1e-6)  # clipped, not infinite
     model, _ = export(data, tmp_path)
     check_same_features(model, data, str(tmp_path / "t.parquet"))
 
