@@ -30,6 +30,8 @@ Augmentation = Literal["none", "noise", "mixup", "feature_dropout"]
 ImageAugmentation = Literal["shift", "flip", "rotate", "cutout"]
 ClassificationLoss = Literal["cross_entropy", "label_smoothing"]
 RegressionLoss = Literal["mse", "huber"]
+Schedule = Literal["constant", "cosine"]
+Embedding = Literal["none", "periodic"]
 
 OPTIMIZERS: tuple[Optimizer, ...] = get_args(Optimizer)
 ACTIVATIONS: tuple[Activation, ...] = get_args(Activation)
@@ -37,6 +39,8 @@ AUGMENTATIONS: tuple[Augmentation, ...] = get_args(Augmentation)
 IMAGE_AUGMENTATIONS: tuple[ImageAugmentation, ...] = get_args(ImageAugmentation)
 CLASSIFICATION_LOSSES: tuple[ClassificationLoss, ...] = get_args(ClassificationLoss)
 REGRESSION_LOSSES: tuple[RegressionLoss, ...] = get_args(RegressionLoss)
+SCHEDULES: tuple[Schedule, ...] = get_args(Schedule)
+EMBEDDINGS: tuple[Embedding, ...] = get_args(Embedding)
 LOSSES: dict[str, tuple[str, ...]] = {
     "classification": CLASSIFICATION_LOSSES,
     "regression": REGRESSION_LOSSES,
@@ -135,6 +139,9 @@ class Key:
 SPACE_KEYS: dict[str, Key] = {
     "optimizer": Key("choice", "the optimizer", OPTIMIZERS),
     "lr": Key("float", "learning rate", low=0.0, low_open=True),
+    "lr_schedule": Key(
+        "choice", "constant, or a 5% linear warm-up then cosine decay to 0", SCHEDULES
+    ),
     "weight_decay": Key("float", "weight decay (0: none)", low=0.0),
     "momentum": Key("float", "SGD's momentum (SGD only)", low=0.0, high=1.0),
     "nesterov": Key("bool", "Nesterov momentum (SGD only)"),
@@ -146,6 +153,12 @@ SPACE_KEYS: dict[str, Key] = {
         most=MAX_LAYERS,
     ),
     "activation": Key("choice", "the hidden layers' activation", ACTIVATIONS),
+    "embedding": Key(
+        "choice", "numeric columns: as they are, or periodic embeddings (PLR)", EMBEDDINGS
+    ),
+    "embedding_scale": Key(
+        "float", "the periodic embedding's initial frequency scale", low=0.0, low_open=True
+    ),
     "dropout": Key("float", "dropout after each hidden layer", low=0.0, high=1.0, high_open=True),
     "batch_norm": Key("bool", "batch norm after each hidden layer"),
     "batch_size": Key("int", "rows per training batch", low=1, high=MAX_BATCH_SIZE),

@@ -17,17 +17,21 @@ from hpsearch.spaces._contract import (
     ACTIVATIONS,
     AUGMENTATIONS,
     CLASSIFICATION_LOSSES,
+    EMBEDDINGS,
     IMAGE_AUGMENTATIONS,
     MAX_BATCH_SIZE,
     MAX_WIDTH,
     OPTIMIZERS,
     REGRESSION_LOSSES,
+    SCHEDULES,
     Activation,
     Augmentation,
     ClassificationLoss,
+    Embedding,
     ImageAugmentation,
     Optimizer,
     RegressionLoss,
+    Schedule,
 )
 
 Range = tuple[float, float]
@@ -57,12 +61,16 @@ class MLPSpaceOptions(BaseModel):
 
     optimizers: tuple[Optimizer, ...] = OPTIMIZERS
     lr: Range = (1e-4, 3e-1)
+    lr_schedules: tuple[Schedule, ...] = SCHEDULES
     weight_decay: Range = (1e-6, 1e-2)
     allow_zero_weight_decay: bool = True
     momentum: Range = (0.5, 0.99)
     hidden_layers: IntRange = (1, 4)
     width: IntRange = (8, 256)
     activations: tuple[Activation, ...] = ACTIVATIONS
+    # Offered only for tables (not with --input-shape).
+    embeddings: tuple[Embedding, ...] = EMBEDDINGS
+    embedding_scale: Range = (0.01, 2.0)
     dropout: Range = (0.0, 0.5)
     batch_norm: tuple[bool, ...] = (False, True)
     batch_sizes: tuple[int, ...] = (32, 64, 128, 256)
@@ -83,7 +91,9 @@ class MLPSpaceOptions(BaseModel):
 
     @field_validator(
         "optimizers",
+        "lr_schedules",
         "activations",
+        "embeddings",
         "batch_norm",
         "batch_sizes",
         "augmentations",
@@ -118,6 +128,7 @@ class MLPSpaceOptions(BaseModel):
             "mixup_alpha",
             "huber_delta",
             "label_smoothing",
+            "embedding_scale",
             "width",
             "shift",
             "rotate",
@@ -180,6 +191,7 @@ def mlp(trial: optuna.Trial, ctx: SpaceContext) -> dict[str, Any]:
     # Optimizer; momentum and Nesterov exist only for SGD.
     config["optimizer"] = _suggest_choice(trial, "optimizer", opts.optimizers)
     config["lr"] = _suggest_range(trial, "lr", opts.lr, log=True)
+    config["lr_schedule"] = _suggest_choice(trial, "lr_schedule", opts.lr_schedules)
     if config["optimizer"] == "sgd":
         config["momentum"] = _suggest_range(trial, "momentum", opts.momentum, log=False)
         config["nesterov"] = _suggest_choice(trial, "nesterov", (False, True))
@@ -197,6 +209,15 @@ def mlp(trial: optuna.Trial, ctx: SpaceContext) -> dict[str, Any]:
         _suggest_int_range(trial, f"width_{i + 1}", opts.width, log=True) for i in range(depth)
     ]
     config["activation"] = _suggest_choice(trial, "activation", opts.activations)
+    # Numeric embeddings: for tables only, their scale only when they are on.
+    embedding = _suggest_choice(
+        trial, "embedding", ("none",) if ctx.input_shape else opts.embeddings
+    )
+    if embedding != "none":
+        config["embedding"] = embedding
+        config["embedding_scale"] = _suggest_range(
+            trial, "embedding_scale", opts.embedding_scale, log=True
+        )
     config["dropout"] = _suggest_range(trial, "dropout", opts.dropout, log=False)
     config["batch_norm"] = _suggest_choice(trial, "batch_norm", opts.batch_norm)
     config["batch_size"] = _suggest_choice(trial, "batch_size", opts.batch_sizes)

@@ -20,11 +20,14 @@ class HParams:
 
     optimizer: str = "adam"
     lr: float = 1e-3
+    lr_schedule: str = "constant"
     weight_decay: float = 0.0
     momentum: float = 0.9
     nesterov: bool = False
     hidden_sizes: tuple[int, ...] = (64, 64)
     activation: str = "relu"
+    embedding: str = "none"
+    embedding_scale: float = 0.1
     dropout: float = 0.0
     batch_norm: bool = False
     batch_size: int = 64

@@ -44,6 +44,30 @@ def as_tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
         return torch.from_numpy(array).to(device)
 
 
+def numeric_columns(data: TabularData) -> int:
+    """How many leading feature columns are numeric values (what an embedding may
+    embed); none for image pixels, whose neighbours carry the meaning."""
+    if data.input_shape is not None:
+        return 0
+    plans = data.preprocessing.get("columns")
+    if plans is None:  # a hand-built dataset: every column is a number
+        return data.num_features
+    return sum(p["kind"] == "numeric" for p in plans)
+
+
+def schedule_factor(schedule: str, step: int, total: int) -> float:
+    """The share of the base learning rate at optimizer ``step`` of ``total``:
+    1 for ``constant``; for ``cosine`` a linear warm-up over the first 5% then
+    a cosine decay towards 0 at the last step of ``max_epochs``."""
+    if schedule != "cosine":
+        return 1.0
+    warmup = max(1, total // 20)
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
 class TrainingRun:
     """A model, its optimizer and its data on one device, trained an epoch per :meth:`step`."""
 
@@ -72,7 +96,9 @@ class TrainingRun:
             self.y_train = (self.y_train - mean) / std
             self.y_val = (self.y_val - mean) / std
 
-        self.model = build_mlp(data.num_features, data.num_outputs, hp).to(self.device)
+        self.embedded = numeric_columns(data)
+        self.model = build_mlp(data.num_features, data.num_outputs, hp, self.embedded)
+        self.model = self.model.to(self.device)
         self.optimizer = build_optimizer(self.model, hp)
         self.loss_fn = build_loss(hp, self.task)
         self.augment = build_augmentation(hp, data.input_shape)
@@ -94,7 +120,14 @@ class TrainingRun:
         order = torch.randperm(n, device=self.device)
         total = torch.zeros((), device=self.device)
         batches = 0
+        per_epoch = -(-n // batch)
+        # The step count follows from the epoch, so a restored trial resumes its schedule.
+        step, steps = self.epoch * per_epoch, per_epoch * self.settings.max_epochs
+        scheduled = self.hp.lr_schedule != "constant"
         for start in range(0, n, batch):
+            if scheduled:
+                self.set_lr(schedule_factor(self.hp.lr_schedule, step, steps))
+                step += 1
             idx = order[start : start + batch]
             if len(idx) < 2 and self.hp.batch_norm:
                 continue  # batch norm cannot train on a single row
@@ -110,6 +143,11 @@ class TrainingRun:
             total += loss.detach()
             batches += 1
         return float(total) / max(batches, 1)
+
+    def set_lr(self, factor: float) -> None:
+        """The optimizer's learning rate, as ``factor`` times the trial's own."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.hp.lr * factor
 
     def validate(self) -> dict[str, float]:
         """Metrics on the validation split."""
@@ -165,6 +203,7 @@ class TrainingRun:
             "rng": rng,
             "best": {"value": self.best_value, "epoch": self.best_epoch, "model": self.best_model},
             "target_scale": self.target_scale,
+            "embedded": self.embedded,
             "hparams": dataclasses.asdict(self.hp),
         }
 

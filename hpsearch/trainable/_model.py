@@ -15,10 +15,46 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 }
 
 
-def build_mlp(num_inputs: int, num_outputs: int, hp: HParams) -> nn.Sequential:
-    """Linear -> [BatchNorm] -> activation -> [Dropout], once per hidden layer."""
+#: Frequencies and output width of each numeric column's periodic embedding
+#: (Gorishniy et al. 2022 use 8-96 frequencies; RealMLP's PBLD 16 dimensions).
+FREQUENCIES = 16
+EMBEDDING_DIM = 16
+
+
+class PeriodicEmbedding(nn.Module):
+    """PLR (Gorishniy et al. 2022): each of the first ``embedded`` columns becomes
+    ReLU(Linear([cos(2 pi f x), sin(2 pi f x)])) with trained frequencies ``f``;
+    the other columns (indicators, one-hot blocks) pass through unchanged."""
+
+    def __init__(self, embedded: int, scale: float) -> None:
+        super().__init__()
+        self.embedded = embedded
+        self.frequencies = nn.Parameter(torch.randn(embedded, FREQUENCIES) * scale)
+        bound = (2 * FREQUENCIES) ** -0.5  # nn.Linear's own initialisation for this width
+        self.weight = nn.Parameter(
+            torch.empty(embedded, 2 * FREQUENCIES, EMBEDDING_DIM).uniform_(-bound, bound)
+        )
+        self.bias = nn.Parameter(torch.empty(embedded, EMBEDDING_DIM).uniform_(-bound, bound))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(rows, columns) -> (rows, embedded * EMBEDDING_DIM + the other columns)."""
+        angle = 2 * torch.pi * x[:, : self.embedded, None] * self.frequencies
+        periodic = torch.cat([torch.cos(angle), torch.sin(angle)], dim=-1)
+        out = torch.relu(torch.einsum("bnk,nkd->bnd", periodic, self.weight) + self.bias)
+        return torch.cat([out.flatten(1), x[:, self.embedded :]], dim=1)
+
+
+def build_mlp(num_inputs: int, num_outputs: int, hp: HParams, embedded: int = 0) -> nn.Sequential:
+    """[Embedding] then Linear -> [BatchNorm] -> activation -> [Dropout], once per hidden layer.
+
+    ``embedded``: how many leading columns are numeric, hence embedded when
+    ``hp.embedding`` asks for it (0: none, as for image pixels).
+    """
     layers: list[nn.Module] = []
     width_in = num_inputs
+    if hp.embedding == "periodic" and embedded > 0:
+        layers.append(PeriodicEmbedding(embedded, hp.embedding_scale))
+        width_in = num_inputs + embedded * (EMBEDDING_DIM - 1)
     for width in hp.hidden_sizes:
         layers.append(nn.Linear(width_in, width))
         if hp.batch_norm:

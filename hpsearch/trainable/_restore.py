@@ -25,7 +25,8 @@ def model_from_checkpoint(
     for its bookkeeping (``best.epoch``, ``target_scale``).
     """
     state = load_state(directory)
-    model = build_mlp(num_features, num_outputs, HParams.from_config(state["hparams"]))
+    hp = HParams.from_config(state["hparams"])
+    model = build_mlp(num_features, num_outputs, hp, int(state.get("embedded", 0)))
     weights = state["best"]["model"] or state["model"]
     model.load_state_dict(weights)
     model.eval()

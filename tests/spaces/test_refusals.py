@@ -117,8 +117,9 @@ REFUSALS = [
     (
         "typo",
         "space 'user_spaces:typo' returned unknown key 'learning_rate' (allowed: optimizer, lr, "
-        "weight_decay, momentum, nesterov, hidden_sizes, activation, dropout, batch_norm, "
-        "batch_size, augmentation, augmentation_strength, loss, loss_param; did you mean 'lr'?)",
+        "lr_schedule, weight_decay, momentum, nesterov, hidden_sizes, activation, embedding, "
+        "embedding_scale, dropout, batch_norm, batch_size, augmentation, augmentation_strength, "
+        "loss, loss_param; did you mean 'lr'?)",
     ),
     ("conditional_typo", "returned unknown key 'momentun' (allowed: optimizer, lr,"),
     ("conditional_typo", "did you mean 'momentum'?"),

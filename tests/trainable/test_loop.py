@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,23 +45,31 @@ NOISY = HParams(
 )
 
 
-@pytest.mark.parametrize("measure_latency", [False, True])
+# The learning-rate schedule must pick up at the restored step; the embedding is restored too.
+SCHEDULED = dataclasses.replace(
+    NOISY, lr_schedule="cosine", embedding="periodic", embedding_scale=0.3
+)
+
+
+@pytest.mark.parametrize(
+    ("hp", "measure_latency"), [(NOISY, False), (NOISY, True), (SCHEDULED, False)]
+)
 def test_resumed_training_equals_uninterrupted_training(
-    tmp_path: Path, measure_latency: bool
+    tmp_path: Path, hp: HParams, measure_latency: bool
 ) -> None:
     # Measuring latency (after the first epoch of each process) must not disturb the run.
     settings = dataclasses.replace(SETTINGS, measure_latency=measure_latency)
-    straight = TrainingRun(NOISY, SPIRALS, settings)
+    straight = TrainingRun(hp, SPIRALS, settings)
     expected = [straight.step() for _ in range(6)]
 
-    first = TrainingRun(NOISY, SPIRALS, settings)
+    first = TrainingRun(hp, SPIRALS, settings)
     for _ in range(3):
         first.step()
     save_state(first.state_dict(), tmp_path)
     # Disturb the global RNG as another trial in the same worker would.
     torch.rand(1000)
 
-    resumed = TrainingRun(NOISY, SPIRALS, settings)
+    resumed = TrainingRun(hp, SPIRALS, settings)
     resumed.load_state_dict(load_state(tmp_path))
     assert resumed.epoch == 3
     rest = [resumed.step() for _ in range(3)]
@@ -73,6 +82,45 @@ def test_resumed_training_equals_uninterrupted_training(
     ):
         assert torch.equal(a, b)
     assert resumed.best_epoch == straight.best_epoch
+
+
+def test_the_cosine_schedule_warms_up_then_decays_to_zero() -> None:
+    total = 200
+    factors = [_loop.schedule_factor("cosine", step, total) for step in range(total)]
+    warmup = total // 20
+    assert factors[:warmup] == pytest.approx([(i + 1) / warmup for i in range(warmup)])
+    assert factors[warmup] == 1.0
+    after = factors[warmup:]
+    assert all(a >= b for a, b in itertools.pairwise(after))
+    assert factors[-1] < 1e-3
+    assert {_loop.schedule_factor("constant", s, total) for s in (0, 10, 199)} == {1.0}
+
+
+def test_a_scheduled_run_ends_at_a_learning_rate_near_zero() -> None:
+    hp = HParams(lr=0.01, lr_schedule="cosine", hidden_sizes=(8,), seed=0)
+    run = TrainingRun(hp, SPIRALS, SETTINGS)
+    run.step()
+    assert run.optimizer.param_groups[0]["lr"] > 0.5 * hp.lr  # past the warm-up, near the top
+    for _ in range(5):
+        run.step()
+    assert run.optimizer.param_groups[0]["lr"] < 1e-3 * hp.lr
+
+
+def test_a_periodic_embedding_is_rebuilt_from_its_checkpoint(tmp_path: Path) -> None:
+    hp = HParams(embedding="periodic", embedding_scale=0.5, hidden_sizes=(16,), seed=2)
+    run = TrainingRun(hp, SPIRALS, SETTINGS)
+    metrics = [run.step() for _ in range(2)]
+    assert run.embedded == SPIRALS.num_features
+    # 2 columns x 16 frequencies x (2 x 16 weights + 1) + 2 x 16 biases, then 32 -> 16 -> 2.
+    assert metrics[-1]["num_params"] == 2 * 16 * 33 + 2 * 16 + 32 * 16 + 16 + 16 * 2 + 2
+    save_state(run.state_dict(), tmp_path)
+    model, state = model_from_checkpoint(tmp_path, SPIRALS.num_features, SPIRALS.num_outputs)
+    best = max(metrics, key=lambda m: m["val_accuracy"])
+    scores = score_splits(model, state, SPIRALS, ("val",))
+    assert scores["val"]["val_accuracy"] == pytest.approx(best["val_accuracy"])
+    scripted = torch.jit.script(model)
+    x = torch.from_numpy(SPIRALS.x_val[:50])
+    torch.testing.assert_close(scripted(x), model(x))
 
 
 def test_a_good_configuration_learns_the_spirals() -> None:
