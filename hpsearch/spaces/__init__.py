@@ -26,6 +26,7 @@ from hpsearch.spaces._registry import (
     SpaceEntry,
     get_space,
     probe_space,
+    starting_point,
     validate_space_options,
 )
 
@@ -49,5 +50,6 @@ __all__ = [
     "mlp",
     "probe_space",
     "quick",
+    "starting_point",
     "validate_space_options",
 ]

@@ -14,20 +14,22 @@ from pydantic import BaseModel, ValidationError
 from hpsearch.errors import UserError, lookup, user_error
 from hpsearch.spaces._context import SpaceContext
 from hpsearch.spaces._contract import Space, call_space
-from hpsearch.spaces._mlp import MLPSpaceOptions, mlp, quick
+from hpsearch.spaces._mlp import MLPSpaceOptions, mlp, mlp_start, quick
 
 
 @dataclass(frozen=True)
 class SpaceEntry:
-    """A registered space: the function, one line about it, what narrows it."""
+    """A registered space: the function, one line about it, what narrows it, and
+    the configuration a search tries first (Optuna parameters), if it has one."""
 
     fn: Space
     summary: str
     options: type[BaseModel] | None = None
+    start: Callable[[SpaceContext], dict[str, Any]] | None = None
 
 
 SPACES: dict[str, SpaceEntry] = {
-    "mlp": SpaceEntry(mlp, "every knob of a hand-tuned MLP (default)", MLPSpaceOptions),
+    "mlp": SpaceEntry(mlp, "every knob of a hand-tuned MLP (default)", MLPSpaceOptions, mlp_start),
     "quick": SpaceEntry(quick, "Adam(W), learning rate, depth and width only: fast searches"),
 }
 
@@ -79,6 +81,12 @@ def get_space(name: str) -> Space:
     if ":" in name:
         return _load_user_space(name)
     return lookup(SPACES, "space", name, "give package.module:function").fn
+
+
+def starting_point(name: str, context: SpaceContext) -> dict[str, Any]:
+    """The parameters a search of space ``name`` tries first; ``{}`` for none (a user's space)."""
+    entry = SPACES.get(name)
+    return entry.start(context) if entry is not None and entry.start is not None else {}
 
 
 #: Probe trials per context: enough random draws to reach most conditional branches.

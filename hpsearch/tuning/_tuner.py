@@ -17,6 +17,7 @@ from hpsearch.data import TabularData
 from hpsearch.experiments import WARM_START
 from hpsearch.metrics import is_finite
 from hpsearch.objectives import is_feasible
+from hpsearch.spaces import SpaceContext, starting_point
 from hpsearch.trainable import TrainSettings, train_mlp
 from hpsearch.tuning._record import (
     StudyRecord,
@@ -135,16 +136,30 @@ class StudySearcher(Searcher):
 
 
 def new_record(
-    config: SearchConfig, task: str, name: str, location: str, warm: Sequence[FrozenTrial] = ()
+    config: SearchConfig,
+    task: str,
+    name: str,
+    location: str,
+    warm: Sequence[FrozenTrial] = (),
+    context: SpaceContext | None = None,
 ) -> StudyRecord:
-    """The study of record of a new search; a warm start's trials seed it, marked as such."""
+    """The study of record of a new search; a warm start's trials seed it, marked as such.
+
+    With ``context``, the space's starting point (``starting_point``) is queued as
+    the first trial, unless a warm start's trials already hold it.
+    """
     direction: Literal["minimize", "maximize"] = (
         "maximize" if config.resolved_mode(task) == "max" else "minimize"
     )
     seeds = [_warm(t, storage.redact(str(config.warm_start))) for t in warm]
-    return StudyRecord.create(
+    record = StudyRecord.create(
         location, name, direction, *_algorithms(config), earlier=seeds, goals=config.goals(task)
     )
+    start = starting_point(config.space, context) if context is not None else {}
+    if start:
+        record.study.enqueue_trial(start, skip_if_exists=True)
+        record.sync(force=True)
+    return record
 
 
 def reopened_record(config: SearchConfig, task: str, name: str, location: str) -> StudyRecord:

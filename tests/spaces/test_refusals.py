@@ -113,13 +113,18 @@ def user_spaces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     sys.modules.pop("user_spaces", None)
 
 
+#: The keys a space may return, as the refusal lists them.
+ALLOWED = (
+    "optimizer, lr, lr_schedule, weight_decay, momentum, nesterov, hidden_sizes, activation, "
+    "embedding, embedding_scale, dropout, batch_norm, batch_size, augmentation, "
+    "augmentation_strength, loss, loss_param"
+)
+
 REFUSALS = [
     (
         "typo",
-        "space 'user_spaces:typo' returned unknown key 'learning_rate' (allowed: optimizer, lr, "
-        "lr_schedule, weight_decay, momentum, nesterov, hidden_sizes, activation, embedding, "
-        "embedding_scale, dropout, batch_norm, batch_size, augmentation, augmentation_strength, "
-        "loss, loss_param; did you mean 'lr'?)",
+        f"space 'user_spaces:typo' returned unknown key 'learning_rate' (allowed: {ALLOWED}; "
+        "did you mean 'lr'?)",
     ),
     ("conditional_typo", "returned unknown key 'momentun' (allowed: optimizer, lr,"),
     ("conditional_typo", "did you mean 'momentum'?"),
@@ -357,9 +362,7 @@ def test_a_real_hpsearch_run_refuses_it_with_exit_2(user_spaces: Path, tmp_path:
     assert done.returncode == 2, done.stderr
     assert done.stderr == (
         "hpsearch: error: space 'user_spaces:conditional_typo' returned unknown key 'momentun' "
-        "(allowed: optimizer, lr, weight_decay, momentum, nesterov, hidden_sizes, activation, "
-        "dropout, batch_norm, batch_size, augmentation, augmentation_strength, loss, "
-        "loss_param; did you mean 'momentum'?)\n"
+        f"(allowed: {ALLOWED}; did you mean 'momentum'?)\n"
     )
     assert done.stdout == ""
     assert not storage.exists() or not any(storage.iterdir())
@@ -405,9 +408,7 @@ def test_a_branch_the_probes_missed_stops_the_search_in_one_line(tmp_path: Path)
     lines = done.stderr.splitlines()
     assert lines[-1] == (
         "hpsearch: error: space 'rare_space:rare' returned unknown key 'dropuot' (allowed: "
-        "optimizer, lr, weight_decay, momentum, nesterov, hidden_sizes, activation, dropout, "
-        "batch_norm, batch_size, augmentation, augmentation_strength, loss, loss_param; "
-        "did you mean 'dropout'?)"
+        f"{ALLOWED}; did you mean 'dropout'?)"
     ), done.stderr
     assert [line for line in lines if line.startswith("hpsearch: error:")] == lines[-1:]
     assert "Traceback" not in done.stderr + done.stdout
