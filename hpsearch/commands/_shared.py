@@ -40,7 +40,7 @@ _SEARCH_FLAGS: list[Decorator] = [
         help="YAML config file; flags override its values.",
     ),
     click.option(
-        "--dataset", help="Built-in dataset (see `hpsearch datasets`). [default: spirals]"
+        "--dataset", help="Built-in dataset (see `hpsearch datasets`). [default: teacher]"
     ),
     click.option("--data", help="Your table: Parquet/CSV/Arrow file, directory or URI."),
     click.option("--target", help="Column to predict (with --data)."),

@@ -1,9 +1,11 @@
 """Built-in synthetic datasets: small, deterministic given a seed, and learnable.
 
 Each generator returns ``(x, y)`` as numpy arrays; :func:`load_builtin` splits
-and standardizes them. They are chosen so that tuning visibly matters: a
-badly chosen depth or learning rate stays near chance on ``spirals`` and
-``checkerboard`` while a good configuration gets close to perfect.
+and scales them. They are chosen so that tuning visibly matters: a badly
+chosen depth or learning rate stays near chance on ``spirals`` and
+``checkerboard`` while a good configuration gets close to perfect, and on
+``teacher`` (the default) the best trial is clearly better than a typical one
+while no model reaches 100%.
 """
 
 from __future__ import annotations
@@ -19,6 +21,30 @@ from hpsearch.data._tabular import TabularData, Task
 from hpsearch.errors import UserError
 
 Generator = Callable[[np.random.Generator], tuple[np.ndarray, np.ndarray]]
+
+
+def _teacher(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    # A table the way data arrives: 4 classes drawn from a hidden network's noisy
+    # scores over 6 causes, shown only as skewed, heavy-tailed, counted or offset
+    # columns, beside 6 columns of pure noise. Knowing the causes gives ~90%;
+    # gradient boosting gets ~76%, logistic regression ~74%.
+    n = 6000
+    z = rng.normal(size=(n, 6))
+    hidden = np.tanh(z @ (1.2 * rng.normal(size=(6, 16))) + 0.5 * rng.normal(size=16))
+    scores = 2.0 * hidden @ rng.normal(size=(16, 4))
+    y = (scores + rng.gumbel(size=scores.shape)).argmax(axis=1).astype(np.int64)
+    x = np.column_stack(
+        [
+            np.exp(z[:, 0]),  # log-normal
+            z[:, 1] ** 3,  # heavy tails
+            rng.poisson(np.exp(0.5 * z[:, 2] + 1.0)),  # a count: part of z2 is lost
+            z[:, 3],
+            np.sinh(2.0 * z[:, 4]),
+            1000.0 + 50.0 * z[:, 5],  # far from 0, as units put it
+            rng.normal(size=(n, 6)),
+        ]
+    )
+    return x, y
 
 
 def _tutorial(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -87,8 +113,14 @@ class BuiltinDataset:
 
 
 DATASETS: dict[str, BuiltinDataset] = {
+    "teacher": BuiltinDataset(
+        _teacher,
+        "classification",
+        "4 classes from a hidden network, 12 skewed columns (6 noise), 6,000 rows (default)",
+        ("a", "b", "c", "d"),
+    ),
     "spirals": BuiltinDataset(
-        _spirals, "classification", "two interleaved spirals, 6,000 points (default)", ("0", "1")
+        _spirals, "classification", "two interleaved spirals, 6,000 points", ("0", "1")
     ),
     "checkerboard": BuiltinDataset(
         _checkerboard,
@@ -113,7 +145,7 @@ DATASETS: dict[str, BuiltinDataset] = {
     ),
 }
 
-DEFAULT_DATASET = "spirals"
+DEFAULT_DATASET = "teacher"
 
 
 def get_builtin(name: str) -> BuiltinDataset:
