@@ -66,7 +66,7 @@ class SearchConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    dataset: str = Field("spirals", description="built-in dataset name (see `hpsearch datasets`)")
+    dataset: str = Field("teacher", description="built-in dataset name (see `hpsearch datasets`)")
     data: str | None = Field(
         None, description="your table instead: Parquet/CSV/Arrow file, directory or URI"
     )
@@ -116,6 +116,9 @@ class SearchConfig(BaseModel):
     storage: str | None = Field(None, description="results root (default $HPSEARCH_STORAGE)")
     checkpoint_every: int = Field(5, gt=0, description="checkpoint every N epochs")
     keep_checkpoints: int = Field(2, gt=0, description="checkpoints kept per trial")
+    ensemble_size: int = Field(
+        16, ge=0, description="picks of the final ensemble of the top trials at most (0: off)"
+    )
     warm_start: str | None = Field(
         None, description="seed the sampler with this experiment's trials (name, path or URI)"
     )

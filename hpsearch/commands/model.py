@@ -23,18 +23,25 @@ from hpsearch.metrics import format_value
     help="Export trial number N instead of the best (`hpsearch trials EXP` lists them).",
 )
 def export_model(exp: str, storage: str | None, output: str, number: int | None) -> None:
-    """Export the best model of EXP (or trial N), preprocessing included, as one
+    """Export the final model of EXP (or trial N), preprocessing included, as one
     TorchScript file.
 
-    Raw columns go in, predictions come out; loading it needs only torch:
+    The final model is the ensemble of the top trials where the search adopted
+    one (`hpsearch best EXP` says), else the best trial. Raw columns go in,
+    predictions come out; loading it needs only torch:
     model = torch.jit.load("model.pt"); model.labels(numeric, categorical).
     """
     if not output.endswith(".pt"):
         raise UserError(f"cannot write model {output!r}: it must end in .pt")
     info = models.export_model(experiments.load_experiment(exp, storage), output, number)
     score = f"{info['metric']} {format_value(info['value'])}"
+    if info.get("final") == "ensemble":
+        members, picks = info["ensemble"]["members"], info["ensemble"]["picks"]
+        what = f"the ensemble of {len(members)} trials ({', '.join(map(str, picks))})"
+    else:
+        what = f"trial #{info['trial_number']}"
     click.echo(
-        f"Wrote {output}: trial #{info['trial_number']} ({score}), "
+        f"Wrote {output}: {what} ({score}), "
         f"{len(info['numeric_columns'])} numeric and {len(info['categorical_columns'])} "
         f"categorical input columns, task {info['task']}"
     )
@@ -51,7 +58,7 @@ def export_model(exp: str, storage: str | None, output: str, number: int | None)
 def predict(
     source: str, storage: str | None, data: str, output: str, keep: tuple[str, ...]
 ) -> None:
-    """Predict every row of --data with the best model of EXP, or an exported model.pt.
+    """Predict every row of --data with the final model of EXP, or an exported model.pt.
 
     Writes `prediction` (class name or value) and, for classification, one
     `probability_<class>` column per class. The target column may be absent;

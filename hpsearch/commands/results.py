@@ -196,7 +196,8 @@ def _nothing_meets(experiment: experiments.Experiment, pick: tuple[Constraint, .
     "CONDITION, e.g. 'latency_ms<=1' (repeatable: all must hold).",
 )
 def best(exp: str, storage: str | None, as_json: bool, picks: tuple[str, ...]) -> None:
-    """The best trial of EXP: configuration, validation and test scores, checkpoint.
+    """The best trial of EXP: configuration, validation and test scores, checkpoint;
+    and the ensemble of the top trials against it (the final model where adopted).
 
     A search of several objectives shows its Pareto front instead; --pick chooses one.
     """
@@ -219,12 +220,25 @@ def best(exp: str, storage: str | None, as_json: bool, picks: tuple[str, ...]) -
     info = experiment.best(pick)
     if info is None and pick:
         raise _nothing_meets(experiment, pick)
+    summary = experiment.summary or {}
+    # The final model beside the best trial, as the search judged them (not for a pick).
+    final = {} if pick or info is None else _final_model(summary)
     if as_json:
-        click.echo(json.dumps(info, indent=2, default=str))
+        click.echo(json.dumps(None if info is None else info | final, indent=2, default=str))
     elif info is None:
         click.echo(f"{experiment.name} ({experiment.state}): no trial has reported a score yet.")
     else:
-        click.echo(_best_text(experiment, info))
+        text = _best_text(experiment, info)
+        line = experiments.ensemble_line(summary) if final else None
+        click.echo(text + (f"\n{line}" if line else ""))
+
+
+def _final_model(summary: dict[str, Any]) -> dict[str, Any]:
+    """What the summary says of the final model: ``final`` (``ensemble`` or ``best``),
+    the ensemble (or why there is none) and the median trial's score; nothing for a
+    summary written before ensembles."""
+    keys = ("final", "ensemble", "ensemble_skipped", "median_value")
+    return {k: summary[k] for k in keys if k in summary} if "final" in summary else {}
 
 
 def _check_sort_metric(experiment: experiments.Experiment, sort: str | None) -> None:

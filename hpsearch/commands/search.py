@@ -19,14 +19,21 @@ from hpsearch.commands._shared import (
 
 @click.command()
 @search_options
+@click.option(
+    "--ensemble-size",
+    type=int,
+    metavar="N",
+    help="Picks of the final ensemble of the top trials at most; 0 turns it off. [default: 16]",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON instead.")
 @click.option("--quiet", "-q", is_flag=True, help="No live progress, only the summary.")
 def run(config_file: str | None, as_json: bool, quiet: bool, **flags: Any) -> None:
     """Run a hyperparameter search on this machine.
 
     Trials run in parallel on an embedded Ray instance bound to 127.0.0.1;
-    progress is printed as they finish; at the end the best trial is scored
-    once on the held-out test split and a summary is written.
+    progress is printed as they finish; at the end the best trial, and an
+    ensemble of the top trials, are scored once on the held-out test split
+    and a summary is written.
 
     \b
     Examples:

@@ -10,8 +10,9 @@ plus ours:
   the task, the metric, the fitted preprocessing, the driver's host and pid;
 - ``status.json``: the driver's heartbeat while it runs (or its error);
 - ``study.journal``: the search's Optuna study (params, per-epoch values, states);
-- ``summary.json``: written when the search ends: the leaderboard and the
-  best trial scored once on the held-out test split;
+- ``summary.json``: written when the search ends: the leaderboard, the
+  best trial and the ensemble of the top trials scored once on the held-out
+  test split, and which of the two is the final model;
 - ``trial_<id>/``: Tune's ``params.json``, ``result.json`` (one JSON line per
   epoch), ``error.txt`` if the trial crashed, ``checkpoint_NNNNNN/state.pt``.
 """
@@ -20,6 +21,8 @@ from __future__ import annotations
 
 import re
 from typing import Any
+
+from hpsearch.metrics import format_score
 
 SEARCH_FILE = "hpsearch.json"
 STATUS_FILE = "status.json"
@@ -97,3 +100,37 @@ def last_error_line(text: str) -> str:
     """The line of a traceback that says what went wrong, short enough to show."""
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[-1].strip()[:300] if lines else "unknown error"
+
+
+def ensemble_line(summary: dict[str, Any]) -> str | None:
+    """The summary's ensemble against its best trial on the test split, in a line
+    (the search's end and ``hpsearch best`` both show it); ``None`` for a summary
+    from before ensembles, or without a best trial."""
+    if "ensemble" not in summary or not summary.get("best"):
+        return None
+    ensemble = summary["ensemble"]
+    if ensemble is None:
+        return f"Ensemble: not built ({summary.get('ensemble_skipped') or 'no reason given'})"
+    test = "test_" + str(summary["metric"]).removeprefix("val_")
+    picks = ensemble["picks"]
+    members = len(ensemble["members"])
+    verdict = "adopted" if ensemble["adopted"] else "not adopted"
+    return (
+        f"Ensemble of {members} trial{'s' if members != 1 else ''}, {len(picks)} "
+        f"pick{'s' if len(picks) != 1 else ''} ({', '.join(map(str, picks))}): "
+        f"{test} {format_score(ensemble['test'].get(test))} vs best single "
+        f"{format_score(summary['best']['test'].get(test))} ({verdict}: {ensemble['reason']})"
+    )
+
+
+def median_line(summary: dict[str, Any]) -> str | None:
+    """How much better the best trial is than the median usable one, on the search
+    metric, in a line; ``None`` without both."""
+    best, median = summary.get("best"), summary.get("median_value")
+    metric = summary["metric"]
+    if not best or median is None or best.get(metric) is None:
+        return None
+    return (
+        f"best {metric} {format_score(best[metric])} vs median trial {format_score(median)} "
+        f"({best[metric] - median:+.3g})"
+    )

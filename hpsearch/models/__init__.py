@@ -1,5 +1,6 @@
-"""The best model, ready to use: rebuilt from its checkpoint, exported as one
-TorchScript file (preprocessing inside), and predicting on tables of raw rows.
+"""The final model, ready to use: rebuilt from its checkpoints (the ensemble of the top
+trials where the search adopted one, else the best trial), exported as one TorchScript
+file (preprocessing inside), and predicting on tables of raw rows.
 
 torch loads when a model is first asked for.
 """
@@ -9,7 +10,13 @@ from typing import TYPE_CHECKING
 from hpsearch.lazy import exports
 
 if TYPE_CHECKING:
-    from hpsearch.models._export import best_predictor, export_model, model_metadata
+    from hpsearch.models._export import (
+        best_predictor,
+        ensemble_predictor,
+        export_model,
+        final_predictor,
+        model_metadata,
+    )
     from hpsearch.models._predict import Prediction, open_model, predict_table
     from hpsearch.models._predictor import build_predictor, load_predictor, save_predictor
 
@@ -17,7 +24,9 @@ __all__ = [
     "Prediction",
     "best_predictor",
     "build_predictor",
+    "ensemble_predictor",
     "export_model",
+    "final_predictor",
     "load_predictor",
     "model_metadata",
     "open_model",
@@ -29,7 +38,9 @@ __getattr__ = exports(
     __name__,
     {
         "best_predictor": "._export",
+        "ensemble_predictor": "._export",
         "export_model": "._export",
+        "final_predictor": "._export",
         "model_metadata": "._export",
         "Prediction": "._predict",
         "open_model": "._predict",

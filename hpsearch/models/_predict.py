@@ -23,7 +23,7 @@ from hpsearch.data import (
 )
 from hpsearch.errors import UserError
 from hpsearch.experiments import check_table_path, load_experiment, write_table
-from hpsearch.models._export import best_predictor
+from hpsearch.models._export import final_predictor
 from hpsearch.models._predictor import load_predictor
 
 #: Rows scored at once: bounds memory on large tables.
@@ -42,7 +42,7 @@ class Prediction:
 def open_model(
     source: str, root: str | None = None
 ) -> tuple[torch.jit.ScriptModule, dict[str, Any]]:
-    """An exported ``model.pt``, or the best model of the experiment ``source``."""
+    """An exported ``model.pt``, or the final model of the experiment ``source``."""
     if os.path.isfile(source):
         try:
             model, metadata = load_predictor(source)
@@ -55,7 +55,7 @@ def open_model(
         if "numeric_columns" not in metadata:
             raise UserError(f"{source} is a TorchScript file, but not one hpsearch exported")
         return model, metadata
-    return best_predictor(load_experiment(source, root))
+    return final_predictor(load_experiment(source, root))
 
 
 def _check_columns(schema: pa.Schema, metadata: dict[str, Any], keep: tuple[str, ...]) -> None:

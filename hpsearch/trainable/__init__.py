@@ -7,6 +7,14 @@ from typing import TYPE_CHECKING
 
 from hpsearch.lazy import exports
 from hpsearch.trainable._checkpoint import CHECKPOINT_FILE, load_state, save_state
+from hpsearch.trainable._ensemble import (
+    ENSEMBLE_CANDIDATES,
+    Ensemble,
+    EnsembleChoice,
+    build_ensemble,
+    choose_ensemble,
+    member_predictions,
+)
 from hpsearch.trainable._hparams import HParams
 from hpsearch.trainable._loop import TrainingRun, as_tensor, pick_device
 from hpsearch.trainable._metrics import evaluate
@@ -21,17 +29,23 @@ if TYPE_CHECKING:
 __all__ = [
     "ACTIVATIONS",
     "CHECKPOINT_FILE",
+    "ENSEMBLE_CANDIDATES",
+    "Ensemble",
+    "EnsembleChoice",
     "HParams",
     "TrainSettings",
     "TrainingRun",
     "as_tensor",
     "build_augmentation",
+    "build_ensemble",
     "build_loss",
     "build_mlp",
     "build_optimizer",
+    "choose_ensemble",
     "count_parameters",
     "evaluate",
     "load_state",
+    "member_predictions",
     "model_from_checkpoint",
     "pick_device",
     "save_state",

@@ -142,7 +142,8 @@ def _search(
         from hpsearch.tuning._tuner import new_record
 
         _write_record(config, session.data, name, experiment_path, warm)
-        record = new_record(config, data.task, name, experiment_path, warm)
+        context = space_context(config, data)
+        record = new_record(config, data.task, name, experiment_path, warm, context)
         return search_study(
             config,
             session,

@@ -1,7 +1,11 @@
-"""After the search: trial outcomes, the best trial scored once on the test split, summary.json."""
+"""After the search: trial outcomes, the best trial and the final ensemble scored once on
+the test split, summary.json."""
 
 from __future__ import annotations
 
+import math
+import statistics
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -12,8 +16,10 @@ from hpsearch.data import TabularData
 from hpsearch.experiments import (
     FINAL_STATES,
     TrialRecord,
+    ensemble_line,
     hyperparameters,
     is_usable,
+    median_line,
     read_trials,
     trial_state,
 )
@@ -23,7 +29,15 @@ from hpsearch.objectives import (
     is_feasible,
 )
 from hpsearch.storage import join, redact
-from hpsearch.trainable import model_from_checkpoint, score_splits
+from hpsearch.trainable import (
+    ENSEMBLE_CANDIDATES,
+    EnsembleChoice,
+    build_ensemble,
+    choose_ensemble,
+    member_predictions,
+    model_from_checkpoint,
+    score_splits,
+)
 from hpsearch.tuning._record import Told
 from hpsearch.tuning._status import driver_identity
 
@@ -159,8 +173,9 @@ def summarize(
     every run's trials, each number once; what the study of record was told
     fills in what a killed driver left out of storage's result files. The best
     trial is the one whose validation metric was best at any epoch; its best
-    checkpointed weights are scored on the test split here, once; the search
-    itself never saw that split.
+    checkpointed weights are scored on the test split here, once, and so is the
+    ensemble of the top trials (:func:`final_model`); the search itself never
+    saw that split.
     """
     goals = config.goals(data.task)
     trials = read_trials(experiment_path, config.max_epochs, live=False)
@@ -227,7 +242,125 @@ def _summary(
     best = next((r for r in ranked if located.get(r["number"]) and r.get("feasible", True)), None)
     if best is not None:
         summary["best"] = _score_best(best, str(located[best["number"]]), data, metric)
+    values = [r["best_value"] for r in ranked if r.get("feasible", True)]
+    summary["median_value"] = statistics.median(values) if values else None
+    summary |= final_model(config, data, ranked if best is not None else [], located)
     return summary
+
+
+def final_model(
+    config: SearchConfig,
+    data: TabularData,
+    ranked: list[dict[str, Any]],
+    located: dict[int, str | None],
+) -> dict[str, Any]:
+    """``ensemble`` (the greedy ensemble of the top trials, scored on validation and
+    test; ``None`` when not built, ``ensemble_skipped`` saying why) and ``final``:
+    ``ensemble`` where it was adopted, else ``best`` (``None`` without a best)."""
+    skipped = _why_no_ensemble(config, data, ranked, located)
+    final = "best" if ranked else None
+    if skipped:
+        return {"ensemble": None, "ensemble_skipped": skipped, "final": final}
+    started = time.perf_counter()
+    candidates = [r for r in ranked if located.get(r["number"])][:ENSEMBLE_CANDIDATES]
+    models, scales = [], []
+    for row in candidates:
+        try:
+            with storage.local_copy(str(located[row["number"]])) as directory:
+                model, state = model_from_checkpoint(directory, data.num_features, data.num_outputs)
+        except (OSError, RuntimeError, KeyError, ValueError) as exc:
+            # The final model is an extra: a checkpoint storage lost costs it, not the summary.
+            why = f"trial {row['number']}'s checkpoint did not load ({type(exc).__name__}: {exc})"
+            return {"ensemble": None, "ensemble_skipped": why[:300], "final": final}
+        models.append(model)
+        scales.append(tuple(float(v) for v in state["target_scale"]))
+    if any(not all(map(math.isclose, s, scales[0])) for s in scales):
+        why = "the trials' target scales differ (their checkpoints are not from one search)"
+        return {"ensemble": None, "ensemble_skipped": why, "final": final}
+    mean, std = scales[0]
+    y = data.y_val if data.task == "classification" else (data.y_val - mean) / std
+    metric = config.resolved_metric(data.task)
+    choice = choose_ensemble(
+        [member_predictions(m, data.x_val, data.task) for m in models],
+        y,
+        task=data.task,
+        metric=metric,
+        seed=config.seed,
+        size=config.ensemble_size,
+        target_scale=(mean, std),
+    )
+    weights = choice.weights  # by candidate index; members in trial-number order
+    order = sorted(weights, key=lambda i: candidates[i]["number"])
+    ensemble = build_ensemble([models[i] for i in order], [weights[i] for i in order], data.task)
+    scores = score_splits(ensemble, {"target_scale": (mean, std)}, data, ("val", "test"))
+    record = _ensemble_record(choice, candidates, order, metric, scores)
+    record["time_s"] = round(time.perf_counter() - started, 3)
+    return {"ensemble": record, "final": "ensemble" if choice.adopted else final}
+
+
+def _why_no_ensemble(
+    config: SearchConfig,
+    data: TabularData,
+    ranked: list[dict[str, Any]],
+    located: dict[int, str | None],
+) -> str | None:
+    """Why the search builds no ensemble (``None``: it builds one)."""
+    goals = config.goals(data.task)
+    checkpointed = sum(bool(located.get(r["number"])) for r in ranked)
+    if config.ensemble_size == 0:
+        return "turned off: ensemble_size 0"
+    if goals.ranked:
+        return "the search has several objectives or constraints: it has no single best to beat"
+    if not goals.primary.metric.startswith("val_"):
+        return f"the search metric {goals.primary.metric} is not a validation score"
+    if checkpointed < 2:
+        return f"{checkpointed} usable trial{'s' if checkpointed != 1 else ''} with a checkpoint"
+    if len(data.y_val) < 2:
+        return "fewer than 2 validation rows to select and check on"
+    return None
+
+
+def _ensemble_record(
+    choice: EnsembleChoice,
+    candidates: list[dict[str, Any]],
+    order: list[int],
+    metric: str,
+    scores: dict[str, dict[str, float]],
+) -> dict[str, Any]:
+    """The ensemble as summary.json holds it: its members (each a trial's best
+    checkpoint, with its weight), its picks, the two halves' scores, adoption, scores."""
+    weights = choice.weights
+    single = len(weights) == 1 and choice.picks[0] == 0
+    if choice.adopted:
+        reason = "better on the check half of validation"
+    elif single:
+        reason = "the selection kept the best trial alone"
+    else:
+        reason = "not better on the check half of validation"
+    return {
+        "members": [
+            {
+                "number": candidates[i]["number"],
+                "trial_id": candidates[i]["trial_id"],
+                "weight": weights[i],
+                "checkpoint": candidates[i]["checkpoint"],
+            }
+            for i in order
+        ],
+        "picks": sorted(candidates[i]["number"] for i in choice.picks),
+        "candidates": [r["number"] for r in candidates],
+        "split": {
+            "selection_rows": choice.rows[0],
+            "check_rows": choice.rows[1],
+        },
+        "selection": choice.selection,
+        "check": choice.check,
+        "adopted": choice.adopted,
+        "reason": reason,
+        metric: scores["val"][metric],
+        "val": scores["val"],
+        "test": scores["test"],
+    }
 
 
 def _score_best(
@@ -308,9 +441,11 @@ def format_summary(summary: dict[str, Any]) -> str:
     else:
         number = best["number"]
         test = ", ".join(f"{k} {format_score(v)}" for k, v in best["test"].items())
+        median = median_line(summary)
         lines += [
             f"Best trial {number}: {metric} {format_score(best[metric])} at epoch {best['epoch']} "
             f"({best['state']}, {best['epochs_trained']} epochs trained)",
+            *([f"  {median}"] if median else []),
             f"  held-out test: {test}"
             + (
                 f"  (weights from epoch {best['evaluated_epoch']})"
@@ -321,6 +456,9 @@ def format_summary(summary: dict[str, Any]) -> str:
         ]
         for key, value in hyperparameters(best["config"]).items():
             lines.append(f"    {key:<22} {format_value(value)}")
+        ensemble = ensemble_line(summary)
+        if ensemble:
+            lines.append(ensemble)
     if len(summary.get("objectives") or ()) > 1:
         front = ", ".join(f"#{n}" for n in summary["front"]) or "none yet"
         lines.append(

@@ -66,6 +66,13 @@ def test_list_best_and_trials(finished: FakeExperiment) -> None:
     text = hpsearch("best", "customers", root=root).stdout
     assert f"Best trial #{best['number']} ({best['trial_id']}, completed)" in text
     assert "held-out test: test_loss 0.148, test_accuracy 0.9" in text
+    # The factory's ensemble: trials 0 (3 picks) and 2 (1 pick), adopted.
+    assert best["final"] == "ensemble" and best["ensemble"]["picks"] == [0, 0, 0, 2]
+    assert best["median_value"] == pytest.approx(0.72)
+    assert (
+        "\nEnsemble of 2 trials, 4 picks (0, 0, 0, 2): test_accuracy 0.9000 vs best single "
+        "0.9000 (adopted: better on the check half of validation)" in text
+    )
 
     # Scores 0.91, 0.72, 0.86, 0.55 (diverged), 0.6 (errored), 0.64: the errored one
     # cannot be the best and comes last, as in the summary's leaderboard.

@@ -60,7 +60,9 @@ def test_exported_model_in_a_torch_only_process_matches_the_search(
 ) -> None:
     exp = load_experiment(str(finished_experiment.root / "customers"))
     model_path = tmp_path / "model.pt"
-    meta = hpsearch.export_model(exp, str(model_path))
+    # The best single trial (the final model may be an ensemble: tests/models/test_ensemble.py).
+    best = finished_experiment.summary["best"]["number"]
+    meta = hpsearch.export_model(exp, str(model_path), trial=best)
     assert meta["class_names"] == ["high", "low", "mid"]
     assert meta["categorical_columns"] == ["color", "town"]
     plans = {p["name"]: p for p in meta["preprocessing"]["columns"]}
@@ -119,7 +121,10 @@ def test_predict_cli_scores_raw_rows_with_and_without_the_target(
         str(tmp_path / "with_label.parquet"), "-o", str(tmp_path / "scored.parquet"))  # fmt: skip
     assert scored.exit_code == 0, scored.output
     accuracy = float(scored.stdout.rsplit("accuracy ", 1)[1].rstrip(")\n"))
-    expected = finished_experiment.summary["best"]["test"]["test_accuracy"]
+    # The experiment's final model: the ensemble where the search adopted it.
+    summary = finished_experiment.summary
+    final = summary["ensemble"] if summary["final"] == "ensemble" else summary["best"]
+    expected = final["test"]["test_accuracy"]
     assert accuracy == pytest.approx(expected, abs=1e-4)
 
     exported = hpsearch_cli("export-model", "customers", *env_root, "-o", str(tmp_path / "m.pt"))

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from hpsearch import storage
-from hpsearch.experiments import STUDY_FILE, SUMMARY_FILE, load_experiment
+from hpsearch.experiments import STUDY_FILE, SUMMARY_FILE, is_usable, load_experiment
 from tests.poison import LAST, STAMP, Payload, payload_runs_when_tune_reads, poison
 from tests.searches import (
     ENDED,
@@ -230,6 +230,13 @@ def test_a_killed_search_resumes_and_then_grows_never_unpickling(
     final = load_experiment(location)
     assert [t.number for t in final.trials] == list(range(grown_to))
     assert final.requested == final.done == grown_to
+    # The end-of-search step ran again: the ensemble is chosen among every trial's.
+    summary = final.summary
+    assert summary is not None and summary["ensemble"] is not None, summary
+    ranked = [r["number"] for r in summary["leaderboard"] if r["checkpoint"]]
+    usable = {r["number"] for r in summary["leaderboard"] if is_usable(r["state"], r["best_value"])}
+    assert summary["ensemble"]["candidates"] == [n for n in ranked if n in usable][:8]
+    assert summary["final"] in ("ensemble", "best") and summary["median_value"] is not None
     assert hpsearch(root, "list").stdout.splitlines()[1].split()[:3] == [
         "k",
         "finished",
