@@ -37,7 +37,8 @@ def export_model(exp: str, storage: str | None, output: str, number: int | None)
     score = f"{info['metric']} {format_value(info['value'])}"
     if info.get("final") == "ensemble":
         members, picks = info["ensemble"]["members"], info["ensemble"]["picks"]
-        what = f"the ensemble of {len(members)} trials ({', '.join(map(str, picks))})"
+        s = "s" if len(members) != 1 else ""
+        what = f"the ensemble of {len(members)} trial{s} ({', '.join(map(str, picks))})"
     else:
         what = f"trial #{info['trial_number']}"
     click.echo(

@@ -114,6 +114,8 @@ def ensemble_line(summary: dict[str, Any]) -> str | None:
     test = "test_" + str(summary["metric"]).removeprefix("val_")
     picks = ensemble["picks"]
     members = len(ensemble["members"])
+    if members == 1 and not ensemble["adopted"]:
+        return "Ensemble: no other trial improved on the best one (on the selection half)"
     verdict = "adopted" if ensemble["adopted"] else "not adopted"
     return (
         f"Ensemble of {members} trial{'s' if members != 1 else ''}, {len(picks)} "

@@ -14,6 +14,7 @@ from hpsearch.trainable._ensemble import (
     build_ensemble,
     choose_ensemble,
     member_predictions,
+    split_validation,
 )
 from hpsearch.trainable._hparams import HParams
 from hpsearch.trainable._loop import TrainingRun, as_tensor, pick_device
@@ -50,6 +51,7 @@ __all__ = [
     "pick_device",
     "save_state",
     "score_splits",
+    "split_validation",
     "train_mlp",
 ]
 

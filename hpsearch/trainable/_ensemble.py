@@ -99,20 +99,20 @@ def greedy_selection(
 ) -> list[int]:
     """The picks (indices into ``preds``, repeats allowed), in the order made.
 
-    The first is the best single member; each further pick, up to ``size`` in all,
-    is the member whose addition most improves the averaged predictions' score,
-    and the selection stops when no addition improves it. Ties go to the lower
-    index (the better-ranked trial).
+    The first is member 0, the search's best trial, so that an ensemble of one is
+    that trial and never another one that happened to do better on this half;
+    each further pick, up to ``size`` in all, is the member whose addition most
+    improves the averaged predictions' score, and the selection stops when no
+    addition improves it. Ties go to the lower index (the better-ranked trial).
     """
 
     def key(pred: np.ndarray) -> tuple[float, ...]:
         return score_key(prediction_scores(pred, y, task), task, metric)
 
-    # max over (key, -index): among equal keys the lowest index wins.
-    best_key, first = max((key(p), -i) for i, p in enumerate(preds))
-    picks, total = [-first], preds[-first].copy()
+    best_key, picks, total = key(preds[0]), [0], preds[0].copy()
     while len(picks) < size:
         n = len(picks) + 1
+        # max over (key, -index): among equal keys the lowest index wins.
         step_key, neg = max((key((total + p) / n), -i) for i, p in enumerate(preds))
         if not step_key > best_key:
             break

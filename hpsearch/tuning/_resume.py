@@ -124,6 +124,13 @@ def resume_config(experiment: Experiment, num_samples: int | None) -> SearchConf
             f"experiment {experiment.name!r} finished all {experiment.requested} trials",
             f"pass --num-samples N above {experiment.requested} to add trials",
         )
+    plans = experiment.record.get("preprocessing", {}).get("columns", [])
+    if any(p.get("kind") == "numeric" and "center" not in p for p in plans):
+        raise UserError(
+            f"experiment {experiment.name!r} was written before hpsearch scaled numeric "
+            "columns robustly: its trials would continue on inputs scaled otherwise",
+            f"start a new search with --warm-start {experiment.name} to build on its trials",
+        )
     recorded = dict(experiment.record["config"])
     if "***" in str(recorded.get("data") or ""):
         raise UserError(

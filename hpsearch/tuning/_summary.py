@@ -37,6 +37,7 @@ from hpsearch.trainable import (
     member_predictions,
     model_from_checkpoint,
     score_splits,
+    split_validation,
 )
 from hpsearch.tuning._record import Told
 from hpsearch.tuning._status import driver_identity
@@ -315,8 +316,9 @@ def _why_no_ensemble(
         return f"the search metric {goals.primary.metric} is not a validation score"
     if checkpointed < 2:
         return f"{checkpointed} usable trial{'s' if checkpointed != 1 else ''} with a checkpoint"
-    if len(data.y_val) < 2:
-        return "fewer than 2 validation rows to select and check on"
+    select, check = split_validation(data.y_val, data.task, config.seed)
+    if len(select) == 0 or len(check) == 0:
+        return "too few validation rows to split into a selection and a check half"
     return None
 
 

@@ -70,9 +70,12 @@ def test_ties_go_to_the_better_ranked_candidate() -> None:
     same = one_hot([0, 0, 0, 0, 1, 1, 1, 1])
     assert greedy_selection([same, same.copy(), same.copy()], Y, "classification",
                             "val_accuracy", size=4) == [0]  # fmt: skip
-    # Equal accuracy: the log loss decides (the surer one, though ranked second).
+    # The search's best trial comes first, even where another one ties it on accuracy
+    # and is surer (an ensemble of one is never a trial other than the best); the
+    # surer one may join it after: equal accuracy, lower log loss.
     sure = one_hot([0, 0, 0, 0, 1, 1, 1, 1], 0.99)
-    assert greedy_selection([same, sure], Y, "classification", "val_accuracy", size=1) == [1]
+    assert greedy_selection([same, sure], Y, "classification", "val_accuracy", size=1) == [0]
+    assert greedy_selection([same, sure], Y, "classification", "val_accuracy", size=2) == [0, 1]
 
 
 def test_the_split_is_seeded_stratified_and_covers_every_row_once() -> None:

@@ -3,6 +3,7 @@ a finished one grows; one written before the study of record is refused."""
 
 from __future__ import annotations
 
+import json
 import pickle
 import shutil
 import subprocess
@@ -289,6 +290,29 @@ def test_an_experiment_from_before_the_study_of_record_is_refused(
     assert refused(run, f"was written before hpsearch kept its study in {STUDY_FILE}")
     assert "--warm-start k" in run.stderr
     assert tree(str(experiment)) == before and not marker.exists()
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_an_experiment_scaled_before_robust_scaling_is_refused(
+    killed_search: KilledSearch, tmp_path: Path
+) -> None:
+    """Its trials trained on standardized columns: continuing them on robustly scaled
+    ones would mix the two, so resume refuses and points at a warm start."""
+    root = tmp_path / "results"
+    experiment = root / "k"
+    shutil.copytree(killed_search.location, experiment)
+    record_file = experiment / "hpsearch.json"
+    record = json.loads(record_file.read_text())
+    for plan in record["preprocessing"]["columns"]:
+        for key in ("center", "scale", "clip"):
+            plan.pop(key, None)
+    record_file.write_text(json.dumps(record))
+    before = tree(str(experiment))
+    run = hpsearch(root, "resume", "k")
+    assert refused(run, "was written before hpsearch scaled numeric columns robustly")
+    assert "--warm-start k" in run.stderr
+    assert tree(str(experiment)) == before
 
 
 def _journal(path: Path, name: str, direction: str) -> None:
