@@ -42,6 +42,18 @@ class TabularData:
         return int(self.x_train.shape[1])
 
     @property
+    def num_numeric(self) -> int:
+        """How many leading feature columns are numeric values (what a numeric
+        embedding may embed); none for image pixels, whose neighbours carry the
+        meaning. The rest are missing-value indicators and category blocks."""
+        if self.input_shape is not None:
+            return 0
+        plans = self.preprocessing.get("columns")
+        if plans is None:  # a hand-built dataset: every column is a number
+            return self.num_features
+        return sum(p["kind"] == "numeric" for p in plans)
+
+    @property
     def num_classes(self) -> int:
         """Number of classes; 0 for regression."""
         return len(self.class_names)

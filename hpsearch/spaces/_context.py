@@ -18,6 +18,8 @@ class SpaceContext:
 
     task: Literal["classification", "regression"] = "classification"
     num_features: int = 2
+    #: Numeric columns among the features (0: none to embed, e.g. only categories).
+    num_numeric: int = 2
     num_classes: int = 2
     input_shape: tuple[int, ...] | None = None
     options: Mapping[str, Any] = field(default_factory=dict)

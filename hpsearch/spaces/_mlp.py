@@ -175,6 +175,21 @@ def _suggest_choice(trial: optuna.Trial, name: str, choices: tuple[Any, ...]) ->
     return trial.suggest_categorical(name, list(choices))
 
 
+#: Numeric columns above which a periodic embedding (16 inputs per column) is not
+#: offered: 256 columns already make 4,096 inputs to the first layer.
+MAX_EMBEDDED = 256
+#: ... and above which the starting point leaves it out.
+MAX_EMBEDDED_AT_START = 64
+
+
+def _embeddings(opts: MLPSpaceOptions, ctx: SpaceContext) -> tuple[Embedding, ...]:
+    """The embeddings worth offering: none for images, for tables without numeric
+    columns, or with too many of them."""
+    if ctx.input_shape or not 0 < ctx.num_numeric <= MAX_EMBEDDED:
+        return ("none",)
+    return opts.embeddings
+
+
 def mlp(trial: optuna.Trial, ctx: SpaceContext) -> dict[str, Any]:
     """Sample one MLP training configuration (the default space).
 
@@ -210,9 +225,7 @@ def mlp(trial: optuna.Trial, ctx: SpaceContext) -> dict[str, Any]:
     ]
     config["activation"] = _suggest_choice(trial, "activation", opts.activations)
     # Numeric embeddings: for tables only, their scale only when they are on.
-    embedding = _suggest_choice(
-        trial, "embedding", ("none",) if ctx.input_shape else opts.embeddings
-    )
+    embedding = _suggest_choice(trial, "embedding", _embeddings(opts, ctx))
     if embedding != "none":
         config["embedding"] = embedding
         config["embedding_scale"] = _suggest_range(
@@ -302,7 +315,7 @@ def _allowed(opts: MLPSpaceOptions, ctx: SpaceContext) -> dict[str, tuple[Any, .
         "use_weight_decay": (False, True) if opts.allow_zero_weight_decay else (True,),
         "lr_schedule": opts.lr_schedules,
         "activation": opts.activations,
-        "embedding": ("none",) if ctx.input_shape else opts.embeddings,
+        "embedding": _embeddings(opts, ctx),
         "batch_norm": opts.batch_norm,
         "batch_size": opts.batch_sizes,
         "augmentation": opts.augmentations,
@@ -329,8 +342,11 @@ def mlp_start(ctx: SpaceContext) -> dict[str, Any]:
         **{f"width_{i}": opts.width for i in (1, 2, 3)},
     }
     choices = _allowed(opts, ctx)
+    wanted = {**_START, **_START_BY_TASK[ctx.task]}
+    if ctx.num_numeric > MAX_EMBEDDED_AT_START:  # a wide table starts without embeddings
+        wanted["embedding"] = "none"
     params = {}
-    for name, value in {**_START, **_START_BY_TASK[ctx.task]}.items():
+    for name, value in wanted.items():
         if name in choices:
             fits = value in choices[name] and len(choices[name]) > 1
         else:
@@ -338,7 +354,9 @@ def mlp_start(ctx: SpaceContext) -> dict[str, Any]:
             fits = low <= value <= high and low < high
         if fits:
             params[name] = value
-    if ctx.input_shape or "periodic" not in opts.embeddings:
+    offered = choices["embedding"]
+    embedding = params.get("embedding", offered[0] if len(offered) == 1 else None)
+    if embedding != "periodic":
         params.pop("embedding_scale", None)  # no periodic embedding to scale
     return params
 

@@ -44,17 +44,6 @@ def as_tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
         return torch.from_numpy(array).to(device)
 
 
-def numeric_columns(data: TabularData) -> int:
-    """How many leading feature columns are numeric values (what an embedding may
-    embed); none for image pixels, whose neighbours carry the meaning."""
-    if data.input_shape is not None:
-        return 0
-    plans = data.preprocessing.get("columns")
-    if plans is None:  # a hand-built dataset: every column is a number
-        return data.num_features
-    return sum(p["kind"] == "numeric" for p in plans)
-
-
 def schedule_factor(schedule: str, step: int, total: int) -> float:
     """The share of the base learning rate at optimizer ``step`` of ``total``:
     1 for ``constant``; for ``cosine`` a linear warm-up over the first 5% then
@@ -96,7 +85,7 @@ class TrainingRun:
             self.y_train = (self.y_train - mean) / std
             self.y_val = (self.y_val - mean) / std
 
-        self.embedded = numeric_columns(data)
+        self.embedded = data.num_numeric
         self.model = build_mlp(data.num_features, data.num_outputs, hp, self.embedded)
         self.model = self.model.to(self.device)
         self.optimizer = build_optimizer(self.model, hp)

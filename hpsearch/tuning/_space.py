@@ -67,6 +67,7 @@ def space_context(config: SearchConfig, data: TabularData) -> SpaceContext:
     return SpaceContext(
         task=data.task,
         num_features=data.num_features,
+        num_numeric=data.num_numeric,
         num_classes=data.num_classes,
         input_shape=data.input_shape,
         options=config.space_options,

@@ -30,6 +30,7 @@ def test_csv_with_a_string_label_and_a_categorical_column(tmp_path: Path, table:
     assert sum(d.sizes().values()) == 600
     # One-hot rows hold exactly one 1 among the color columns.
     np.testing.assert_array_equal(d.x_train[:, 4:7].sum(axis=1), 1.0)
+    assert d.num_numeric == 3  # what a periodic embedding embeds: not the one-hot block
     # Standardized with the training split only.
     # Centred on train's median, in (-3, 3) after smooth clipping.
     np.testing.assert_allclose(np.median(d.x_train[:, :3], axis=0), 0.0, atol=1e-2)

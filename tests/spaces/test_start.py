@@ -54,3 +54,24 @@ def test_image_data_starts_without_embeddings() -> None:
 def test_only_the_registered_mlp_space_has_a_start() -> None:
     assert starting_point("quick", SpaceContext()) == {}
     assert starting_point("mypkg.spaces:wide", SpaceContext()) == {}
+
+
+def embeddings_drawn(context: SpaceContext) -> set[str]:
+    """The embeddings 40 random draws of the space return."""
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    return {mlp(study.ask(), context).get("embedding", "none") for _ in range(40)}
+
+
+def test_embeddings_need_numeric_columns_and_not_too_many() -> None:
+    # Only categorical columns: nothing to embed, so neither searched nor started.
+    categories_only = SpaceContext(num_features=12, num_numeric=0)
+    assert "embedding" not in starting_point("mlp", categories_only)
+    assert "embedding" not in first_config(categories_only)
+    assert embeddings_drawn(categories_only) == {"none"}
+    # A wide table is searched with them but starts without (16 inputs per column).
+    wide = SpaceContext(num_features=100, num_numeric=100)
+    start = starting_point("mlp", wide)
+    assert start["embedding"] == "none" and "embedding_scale" not in start
+    assert embeddings_drawn(wide) == {"none", "periodic"}
+    # Past 256 numeric columns they are not offered at all.
+    assert embeddings_drawn(SpaceContext(num_features=300, num_numeric=300)) == {"none"}
