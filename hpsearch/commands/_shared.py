@@ -76,6 +76,12 @@ _SEARCH_FLAGS: list[Decorator] = [
     click.option("--max-epochs", type=int, help="Epochs per trial at most. [default: 40]"),
     click.option("--grace-period", type=int, help="Epochs before early stopping. [default: 4]"),
     click.option(
+        "--ensemble-size",
+        type=int,
+        metavar="N",
+        help="Picks of the final ensemble of the top trials at most; 0 turns it off. [default: 16]",
+    ),
+    click.option(
         "--time-budget",
         "time_budget_s",
         type=float,

@@ -35,6 +35,8 @@ def export_model(exp: str, storage: str | None, output: str, number: int | None)
         raise UserError(f"cannot write model {output!r}: it must end in .pt")
     info = models.export_model(experiments.load_experiment(exp, storage), output, number)
     score = f"{info['metric']} {format_value(info['value'])}"
+    if info.get("value_on"):
+        score += f" on {info['value_on']}"
     if info.get("final") == "ensemble":
         members, picks = info["ensemble"]["members"], info["ensemble"]["picks"]
         s = "s" if len(members) != 1 else ""

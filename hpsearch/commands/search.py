@@ -19,12 +19,6 @@ from hpsearch.commands._shared import (
 
 @click.command()
 @search_options
-@click.option(
-    "--ensemble-size",
-    type=int,
-    metavar="N",
-    help="Picks of the final ensemble of the top trials at most; 0 turns it off. [default: 16]",
-)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON instead.")
 @click.option("--quiet", "-q", is_flag=True, help="No live progress, only the summary.")
 def run(config_file: str | None, as_json: bool, quiet: bool, **flags: Any) -> None:

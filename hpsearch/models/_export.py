@@ -137,12 +137,14 @@ def ensemble_predictor(
             "export one trial with --trial N",
         )
     best = (exp.summary or {}).get("best") or {}
-    metadata = model_metadata(exp, str(best.get("trial_id") or ensemble["members"][0]["number"]))
+    metadata = model_metadata(exp, str(best.get("trial_id") or ensemble["members"][0]["trial_id"]))
     metadata |= {
         # The final model is no single trial: these say so rather than name one.
         "trial_id": None,
         "trial_number": None,
-        "value": ensemble.get(exp.metric),
+        # On the check half: the whole validation split holds the half it was picked on.
+        "value": (ensemble.get("check") or {}).get("ensemble", {}).get(exp.metric),
+        "value_on": "the check half of validation",
         "epoch": None,
         "params": {},
         "final": "ensemble",

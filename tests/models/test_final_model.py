@@ -163,6 +163,10 @@ def test_export_model_exports_the_final_model(
             assert meta["final"] == "ensemble" and meta["trial_number"] is None
             s = "s" if len(members) != 1 else ""
             assert f"the ensemble of {len(members)} trial{s} (" in exported.output
+            # Its score as judged on the half of validation it was not picked on.
+            check = summary["ensemble"]["check"]["ensemble"]["val_accuracy"]
+            assert meta["value"] == check
+            assert "on the check half of validation" in exported.output
             expected = summary["ensemble"]["test"]["test_accuracy"]
         else:
             assert meta["trial_number"] == summary["best"]["number"]
