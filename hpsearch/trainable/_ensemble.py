@@ -1,7 +1,7 @@
 """The final model: a greedy ensemble of the top trials' best checkpoints.
 
-Caruana et al. (2004), forward selection with replacement: start from the best
-single model, then add, one pick at a time, the member (repeats allowed) whose
+Caruana et al. (2004), forward selection with replacement: start from the
+search's best trial, then add, one pick at a time, the member (repeats allowed) whose
 addition most improves the score of the averaged predictions. Members are
 averaged as class probabilities (classification) or as values in standardized
 target units (regression), weighted by how often they were picked.
