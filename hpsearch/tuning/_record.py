@@ -478,6 +478,7 @@ class _Rebuild:
             params=trial.params,
             distributions=trial.distributions,
             user_attrs=attrs,
+            system_attrs=_queued(trial),
             intermediate_values={s: v for s, v in values.items() if s <= until},
         )
 
@@ -524,6 +525,18 @@ class _Rebuild:
             user_attrs={**attrs, "ended": how, **best_of(values, maximize)},
             intermediate_values=values,
         )
+
+
+def _queued(trial: FrozenTrial) -> dict[str, Any] | None:
+    """A queued trial's fixed parameters (the space's starting point), kept when the
+    search was killed before handing it out, so the resumed search still tries it.
+    Only plain values: the journal is data from storage."""
+    fixed = trial.system_attrs.get("fixed_params")
+    if trial.params or not isinstance(fixed, dict):
+        return None
+    plain = (str, int, float, bool)
+    kept = {k: v for k, v in fixed.items() if isinstance(k, str) and isinstance(v, plain)}
+    return {"fixed_params": kept} if kept else None
 
 
 def _name_goals(study: optuna.Study, goals: Goals) -> None:

@@ -486,3 +486,25 @@ def test_a_journal_on_s3_is_uploaded(s3_server: dict[str, str]) -> None:
     number, config = again.ask(define)
     assert config["resume_from"] == storage.join(location, CHECKPOINT)
     again.close()
+
+
+def test_a_queued_trial_not_handed_out_before_a_kill_keeps_its_parameters(
+    location: str,
+) -> None:
+    # The space's starting point is queued as trial 0; the driver dies before asking it.
+    record = create(location)
+    record.study.enqueue_trial({"lr": 0.0123})
+    record.sync(force=True)
+    again = reopen(location)
+    number, config = again.ask(define)
+    assert (number, config["lr"]) == (0, 0.0123)
+
+
+def test_a_queued_trials_parameters_from_storage_are_plain_values_only(location: str) -> None:
+    record = create(location)
+    record.study.enqueue_trial({"lr": 0.0123})
+    trial_id = record.study.trials[0]._trial_id
+    record.study._storage.set_trial_system_attr(trial_id, "fixed_params", {"lr": [1, 2]})
+    record.sync(force=True)
+    number, config = reopen(location).ask(define)
+    assert number == 0 and config["lr"] != [1, 2]  # dropped: the sampler draws it
