@@ -156,8 +156,11 @@ def new_record(
         location, name, direction, *_algorithms(config), earlier=seeds, goals=config.goals(task)
     )
     start = starting_point(config.space, context) if context is not None else {}
-    if start:
-        record.study.enqueue_trial(start, skip_if_exists=True)
+    # Optuna's skip_if_exists wants the same parameter names: a warm trial that tried
+    # the start also holds what narrowed options left to the sampler.
+    tried = any(all(t.params.get(k) == v for k, v in start.items()) for t in record.study.trials)
+    if start and not tried:
+        record.study.enqueue_trial(start)
         record.sync(force=True)
     return record
 

@@ -43,3 +43,20 @@ def test_a_users_space_or_no_context_queues_nothing(tmp_path: Path) -> None:
     assert plain.waiting() == 0
     plain.close()
     assert starting_point("mlp", CONTEXT)  # the mlp space has one to queue
+
+
+def test_a_warm_start_with_narrowed_options_does_not_repeat_the_start(tmp_path: Path) -> None:
+    # The start leaves out what the options rule out (here the optimizer and widths): the
+    # earlier trial 0 holds those too, drawn by the sampler, and still counts as the start.
+    options = {"optimizers": ["sgd", "adam"], "width": [8, 64]}
+    context = SpaceContext(task="classification", options=options)
+    config = SearchConfig(space_options=options)
+    first = new_record(config, "classification", "a", str(tmp_path / "a"), (), context)
+    number, _ = first.ask(lambda trial: mlp(trial, context))
+    first.study.tell(number, 0.9)
+    done = first.study.trials
+    first.close()
+    warm = SearchConfig(space_options=options, warm_start=str(tmp_path / "a"))
+    record = new_record(warm, "classification", "b", str(tmp_path / "b"), done, context)
+    assert record.waiting() == 0
+    record.close()
