@@ -650,7 +650,6 @@ def _final_model(
         "check": halves,
         "adopted": True,
         "reason": "better on the check half of validation",
-        metric: 0.92,
         "val": {"val_loss": 0.3, metric: 0.92},
         "test": {"test_loss": 0.31, test_metric: 0.9},
         "time_s": 0.4,

@@ -294,7 +294,7 @@ def final_model(
     order = sorted(weights, key=lambda i: candidates[i]["number"])
     ensemble = build_ensemble([models[i] for i in order], [weights[i] for i in order], data.task)
     scores = score_splits(ensemble, {"target_scale": (mean, std)}, data, ("val", "test"))
-    record = _ensemble_record(choice, candidates, order, metric, scores)
+    record = _ensemble_record(choice, candidates, order, scores)
     record["time_s"] = round(time.perf_counter() - started, 3)
     return {"ensemble": record, "final": "ensemble" if choice.adopted else final}
 
@@ -326,7 +326,6 @@ def _ensemble_record(
     choice: EnsembleChoice,
     candidates: list[dict[str, Any]],
     order: list[int],
-    metric: str,
     scores: dict[str, dict[str, float]],
 ) -> dict[str, Any]:
     """The ensemble as summary.json holds it: its members (each a trial's best
@@ -359,7 +358,6 @@ def _ensemble_record(
         "check": choice.check,
         "adopted": choice.adopted,
         "reason": reason,
-        metric: scores["val"][metric],
         "val": scores["val"],
         "test": scores["test"],
     }
