@@ -333,6 +333,19 @@ class InterruptedExperiment:
     best_while_running: str
 
 
+def _two_scored_checkpoints(experiment: Path) -> bool:
+    """Whether the running search at ``experiment`` has, as read, a checkpointed best
+    trial and another checkpointed trial."""
+    from hpsearch.experiments import load_experiment
+
+    if not list(experiment.glob("trial_*/checkpoint_*")):
+        return False
+    exp = load_experiment(str(experiment))
+    best = exp.best_trial()
+    scored = [t for t in exp.trials if t.checkpoint and t.score(exp.metric)[0] is not None]
+    return best is not None and best.checkpoint is not None and len(scored) >= 2
+
+
 @pytest.fixture(scope="session")
 def interrupted_experiment(
     tmp_path_factory: pytest.TempPathFactory,
@@ -343,10 +356,11 @@ def interrupted_experiment(
     experiment = root / "killed"
     try:
         deadline = time.monotonic() + 120
-        # Wait for checkpoints from two trials, so one is best and one is cut short.
-        while len(list(experiment.glob("trial_*/checkpoint_*"))) < 3:
+        # Wait until a reader sees two checkpointed, scored trials (one best, one cut short):
+        # a checkpoint folder lands before the driver writes its result line.
+        while not _two_scored_checkpoints(experiment):
             assert driver.poll() is None, driver_stderr(root)
-            assert time.monotonic() < deadline, "the search made no checkpoints in 120 s"
+            assert time.monotonic() < deadline, "no two scored checkpoints in 120 s"
             time.sleep(0.3)
         # Inspected in this process while the search runs in another.
         runner = CliRunner()
