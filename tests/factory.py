@@ -14,8 +14,14 @@ the summary's ranking and its made-up test scores are the factory's, so a test
 of ``best`` on a finished experiment checks what hpsearch reads from a
 summary, not how the search chose its best.
 
+A :class:`FakePack` among the trials lays out a pack (several trials trained as
+one Tune trial) in the format of ``hpsearch.experiments._layout``: ``params.json``
+with the members' configs, a ``members`` object on each result line, a
+``member_<number>/`` slice and ``pack.json`` in each checkpoint.
+
 What a factory experiment lacks: real weights. Its ``checkpoint_*/state.pt``
-is a placeholder, so ``export-model`` and ``predict`` need a real search.
+(and ``member_<n>/state.pt``) is a placeholder, so ``export-model`` and
+``predict`` need a real search.
 """
 
 from __future__ import annotations
@@ -103,6 +109,31 @@ class FakeTrial:
     model: Mapping[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class FakePack:
+    """Several trials trained together as one Tune trial, as the factory writes it.
+
+    Its ``members`` take consecutive trial numbers and share the first member's
+    structure (optimizer, hidden sizes, ...). Each is as a :class:`FakeTrial` says
+    (its ``outcome``, ``epochs``, ``score``, ``best_at``, ``params``, ``model``); all start
+    at the pack's first step, one epoch a step. How each ends shows in the pack's lines:
+    ``completed`` and ``diverged`` leave the pack (``left``) at their last epoch;
+    ``stopped`` has no entry in later lines (or ends with the pack); ``running`` is
+    still in the pack at its last line, which is then not Tune's last; ``errored``: the
+    pack failed (``error``) after its last line, with the member still in it.
+
+    A member with ``runs`` > 1 was cut short with its pack (killed) after reporting epoch
+    ``reached[0]`` (the pack's last step), and continued as a single trial from its slice
+    of the pack's checkpoint at epoch ``resumed_at[0]`` (its later runs, as for a
+    :class:`FakeTrial`). The pack's ``restarts``: failures Tune recovered from.
+    """
+
+    members: tuple[FakeTrial, ...]
+    error: str = "RuntimeError: the pack failed"
+    restarts: int = 0
+    checkpoints: bool = True
+
+
 #: Six trials, one of each outcome a finished search has, completed twice.
 DEFAULT_TRIALS = (
     FakeTrial("completed", score=0.91, best_at=3),
@@ -122,7 +153,8 @@ class FakeExperiment:
     name: str
     path: Path
     summary: dict[str, Any] | None
-    trial_ids: tuple[str, ...]  # in trial-number order (a resumed trial's first run's)
+    # In trial-number order (a resumed trial's first run's; a pack member's "<pack id>.<n>").
+    trial_ids: tuple[str, ...]
     runs: tuple[tuple[str, ...], ...] = ()  # per trial number, its Tune ids in run order
 
 
@@ -171,7 +203,7 @@ def make_experiment(
     root: Path | str,
     name: str = "exp",
     *,
-    trials: Sequence[FakeTrial] = DEFAULT_TRIALS,
+    trials: Sequence[FakeTrial | FakePack] = DEFAULT_TRIALS,
     state: State = "finished",
     ended: str = "finished",
     task: Task = "classification",
@@ -192,6 +224,8 @@ def make_experiment(
     ``objectives`` and ``constraints``: a search of several objectives (the first the
     task's metric, which ``score`` sets) or with constraints, as ``--objective`` and
     ``--constraint`` give them; each trial's ``model`` metrics are what they judge.
+
+    ``trials`` may hold packs (:class:`FakePack`): each member is a trial of its own number.
     """
     root = Path(root)
     path = root / name
@@ -199,7 +233,7 @@ def make_experiment(
     config = SearchConfig(
         dataset="spirals" if task == "classification" else "friedman",
         space="quick",
-        num_samples=num_samples or len(trials),
+        num_samples=num_samples or sum(_size(t) for t in trials),
         max_epochs=max_epochs,
         checkpoint_every=checkpoint_every,
         name=name,
@@ -216,10 +250,12 @@ def make_experiment(
         "driver": {"host": socket.gethostname(), "pid": pid},
     }
     _write_json(path / "hpsearch.json", record)
-    written = [
-        _write_trial(path, number, trial, config, task, started)
-        for number, trial in enumerate(trials)
-    ]
+    written: list[_Written] = []
+    for trial in trials:
+        if isinstance(trial, FakePack):
+            written += _write_pack(path, len(written), trial, config, task, started)
+        else:
+            written.append(_write_trial(path, len(written), trial, config, task, started))
     summary = None
     if state == "finished":
         summary = _summary(record, path, written, config, ended)
@@ -227,6 +263,16 @@ def make_experiment(
     _write_json(path / "status.json", _status(state, written, pid))
     ids = tuple(w.trial_id for w in written)
     return FakeExperiment(root, name, path, summary, ids, tuple(w.runs for w in written))
+
+
+def _size(trial: FakeTrial | FakePack) -> int:
+    return len(trial.members) if isinstance(trial, FakePack) else 1
+
+
+def pack_id(name: str, first: int) -> str:
+    """The 8-hex-digit Tune id the factory gives the pack of experiment ``name`` whose
+    first member is trial ``first``."""
+    return hashlib.sha1(f"{name}/pack{first}".encode()).hexdigest()[:8]
 
 
 def trial_id(name: str, number: int, run: int = 0) -> str:
@@ -473,6 +519,266 @@ def _write_run(
     if error is not None:
         (folder / "error.txt").write_text(error)
     return lines, names, error
+
+
+# Packs ------------------------------------------------------------------------------
+
+#: The config keys every member of a pack shares (those the factory's configs have), and
+#: what Optuna drew for them.
+_PACK_SHARED = (
+    "optimizer",
+    "hidden_sizes",
+    "activation",
+    "batch_norm",
+    "batch_size",
+    "augmentation",
+)
+_PACK_SHARED_DRAWN = ("optimizer", "width", "hidden_layers")
+
+
+@dataclass(frozen=True)
+class _Member:
+    """A pack member as the factory plans it: its epochs in the pack ``1..last``; ``cut``:
+    the epoch of the pack checkpoint its continuation starts from (``None``: it ends in
+    the pack, as its outcome says)."""
+
+    number: int
+    trial: FakeTrial
+    params: dict[str, Any]
+    epochs: int
+    spans: list[tuple[int, int]]
+
+    @property
+    def last(self) -> int:
+        return self.spans[0][1]
+
+    @property
+    def cut(self) -> int | None:
+        return self.spans[1][0] - 1 if len(self.spans) > 1 else None
+
+    @property
+    def leaves(self) -> str | None:
+        """``completed`` or ``diverged`` when it leaves the pack at its last epoch."""
+        ends = self.cut is None and self.trial.outcome in ("completed", "diverged")
+        return self.trial.outcome if ends else None
+
+    def state_at(self, step: int) -> str:
+        """Its state in ``pack.json`` of a checkpoint at ``step``."""
+        if self.leaves and step >= self.last:
+            return self.leaves
+        if self.cut is None and self.trial.outcome == "stopped" and step > self.last:
+            return "stopped"
+        return "running"
+
+
+def _plan_members(
+    first: int, pack: FakePack, config: SearchConfig, task: Task
+) -> tuple[list[_Member], int]:
+    """The members and the pack's last step; asserts the pack is one a search can write."""
+    assert pack.members, "a pack has members"
+    members: list[_Member] = []
+    for offset, trial in enumerate(pack.members):
+        number = first + offset
+        params = _params(number, trial, task)
+        if members:  # members share their structure: the first member's
+            shared = members[0].params
+            params |= {k: shared[k] for k in _PACK_SHARED}
+            drawn = {k: shared["optuna"]["params"][k] for k in _PACK_SHARED_DRAWN}
+            params["optuna"] = {
+                **params["optuna"],
+                "params": {**params["optuna"]["params"], **drawn},
+            }
+        epochs = _epochs(trial, config.max_epochs)
+        members.append(_Member(number, trial, params, epochs, _spans(trial, epochs)))
+        assert members[-1].last >= 1, f"member {number} reports an epoch in its pack"
+    steps = max(m.last for m in members)
+    for m in members:
+        still_in = m.cut is not None or m.trial.outcome in ("running", "errored")
+        assert not still_in or m.last == steps, (
+            f"member {m.number} is still in the pack at its end: it reports to step {steps}"
+        )
+    cuts = {m.cut for m in members if m.cut is not None}
+    assert len(cuts) <= 1, "the members cut short with the pack continue from one checkpoint"
+    errored = any(m.cut is None and m.trial.outcome == "errored" for m in members)
+    assert not (errored and (cuts or any(m.trial.outcome == "running" for m in members))), (
+        "a pack that failed has no running or cut member"
+    )
+    return members, steps
+
+
+def _write_pack(
+    path: Path, first: int, pack: FakePack, config: SearchConfig, task: Task, started: datetime
+) -> list[_Written]:
+    """A pack's folder (and its members' continuations); one :class:`_Written` per member."""
+    members, steps = _plan_members(first, pack, config, task)
+    cut = next((m.cut for m in members if m.cut is not None), None)
+    errored = any(m.cut is None and m.trial.outcome == "errored" for m in members)
+    running = any(m.cut is None and m.trial.outcome == "running" for m in members)
+    done = cut is None and not errored and not running
+    assert all(m.trial.outcome != "stopped" or m.last < steps or done for m in members), (
+        "a member stopped at the pack's last step ends with the pack: it cannot be running"
+    )
+    tid = pack_id(path.name, first)
+    folder = path / f"trial_{tid}"
+    folder.mkdir()
+    configs = {"pack": [m.params for m in members]}
+    _write_json(folder / "params.json", configs, indent=2)
+    saved = _pack_checkpoint_steps(pack, members, steps, done, cut, config)
+    start = started + timedelta(seconds=10 + 2 * first)
+    lines = []
+    rows: dict[int, list[dict[str, Any]]] = {m.number: [] for m in members}
+    for step in range(1, steps + 1):
+        entries = {m.number: _member_entry(m, step, task) for m in members if m.last >= step}
+        when = start + timedelta(seconds=step)
+        shared = {
+            "timestamp": int(when.timestamp()),
+            "time_total_s": 0.5 * step,
+            "hostname": socket.gethostname(),
+            "node_ip": "127.0.0.1",
+        }
+        for number, entry in entries.items():
+            rows[number].append({k: v for k, v in entry.items() if k != "left"} | shared)
+        checkpoint = f"checkpoint_{saved.index(step):06d}" if step in saved else None
+        lines.append(
+            _pack_line(entries, task, step, tid, when, checkpoint, done and step == steps)
+            | shared
+            | {"config": configs}
+        )
+    (folder / "result.json").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    names = [f"checkpoint_{index:06d}" for index in range(len(saved))]
+    for name, step in list(zip(names, saved, strict=True))[-config.keep_checkpoints :]:
+        _write_pack_checkpoint(folder / name, members, step)
+    failures = [start] * pack.restarts + ([start + timedelta(seconds=steps + 1)] if errored else [])
+    error = _error_text(failures, pack.error) if failures else None
+    if error is not None:
+        (folder / "error.txt").write_text(error)
+    kept = names[-config.keep_checkpoints :]
+    written = []
+    for m in members:
+        # Ended in the pack: it left, a later line has no entry for it, or the pack ended.
+        ended = m.leaves is not None or m.last < steps or done
+        member_rows = [*rows[m.number][:-1], rows[m.number][-1] | {"done": ended}]
+        checkpoint = f"{folder.name}/{kept[-1]}/member_{m.number}" if kept else None
+        fatal = error if m.cut is None and m.trial.outcome == "errored" else None
+        in_pack = _Written(m.trial, f"{tid}.{m.number}", m.number, m.params, member_rows,
+                           checkpoint, fatal, (tid,))  # fmt: skip
+        written.append(_continue(path, in_pack, m, config, task, started))
+    return written
+
+
+def _pack_checkpoint_steps(
+    pack: FakePack,
+    members: list[_Member],
+    steps: int,
+    done: bool,
+    cut: int | None,
+    config: SearchConfig,
+) -> list[int]:
+    """Steps the pack checkpointed after: every N, its last if it ended, and each step a
+    member left or was judged at (its final slice); cut short, its newest at ``cut``."""
+    if not pack.checkpoints:
+        return []
+    ends = {m.last for m in members if m.cut is None and m.trial.outcome != "running"}
+    last = ({steps} if done else set()) | ends
+    saved = [s for s in range(1, steps + 1) if s % config.checkpoint_every == 0 or s in last]
+    return saved if cut is None else [s for s in saved if s < cut] + [cut]
+
+
+def _member_entry(m: _Member, step: int, task: Task) -> dict[str, Any]:
+    """What member ``m`` reports at ``step`` (its epoch): a single trial's metrics, and
+    whether it leaves the pack."""
+    trial, mode = m.trial, _METRIC[task][1]
+    score, best_at = _score(m.number, trial, task), trial.best_at or m.epochs
+    # As for a single run: an epoch the continuation reports again is worse here.
+    again = m.cut is not None and step > m.cut
+    away = 0.02 * abs(step - best_at) + (0.01 if again else 0.0)
+    value = score - away if mode == "max" else score + away
+    diverged = m.leaves == "diverged" and step == m.last
+    metrics = _diverged_metrics(task) if diverged else _metrics(task, value)
+    return {
+        "epoch": step,
+        **metrics,
+        "diverged": diverged,
+        "epoch_time_s": 0.25,
+        "num_params": 1000 + 100 * m.number,
+        **trial.model,
+        "resumed_from_epoch": 0,
+        "left": m.leaves if step == m.last else None,
+    }
+
+
+def _pack_line(
+    entries: dict[int, dict[str, Any]],
+    task: Task,
+    step: int,
+    tid: str,
+    when: datetime,
+    checkpoint: str | None,
+    done: bool,
+) -> dict[str, Any]:
+    """One line of a pack's result.json: the members', the pack's best value of the search
+    metric at top level (Tune needs it there), then Tune's bookkeeping."""
+    metric, mode = _METRIC[task]
+    values = [e[metric] for e in entries.values() if math.isfinite(e[metric])]
+    line: dict[str, Any] = {
+        "members": {str(n): e for n, e in entries.items()},
+        "pack_size": len(entries),
+        metric: (max if mode == "max" else min)(values) if values else math.nan,
+        "checkpoint_dir_name": checkpoint,
+    }
+    if checkpoint is not None:
+        line["should_checkpoint"] = True
+    return line | {
+        "done": done,
+        "training_iteration": step,
+        "trial_id": tid,
+        "date": when.strftime("%Y-%m-%d_%H-%M-%S"),
+        "time_this_iter_s": 0.5,
+        "pid": 40000,
+        "time_since_restore": 0.5 * step,
+        "iterations_since_restore": step,
+    }
+
+
+def _write_pack_checkpoint(folder: Path, members: list[_Member], step: int) -> None:
+    """A pack checkpoint: every member's slice (an ended member's final one), ``pack.json``."""
+    folder.mkdir()
+    for m in members:
+        (folder / f"member_{m.number}").mkdir()
+        (folder / f"member_{m.number}" / "state.pt").write_bytes(PLACEHOLDER)
+    states = {
+        str(m.number): {"state": m.state_at(step), "epoch": min(step, m.last)} for m in members
+    }
+    _write_json(folder / "pack.json", {"members": states})
+
+
+def _continue(
+    path: Path, in_pack: _Written, m: _Member, config: SearchConfig, task: Task, started: datetime
+) -> _Written:
+    """Member ``m``, cut short with its pack, continued as a single trial (its later runs,
+    written here, from its slice of the pack's newest checkpoint); ``in_pack`` if it was not."""
+    if m.cut is None:
+        return in_pack
+    by_epoch = {row["epoch"]: row for row in in_pack.lines}
+    checkpoint, error, ids = in_pack.checkpoint, None, list(in_pack.runs)
+    resume_from = str(path / checkpoint) if checkpoint else None
+    for run, (first, last) in enumerate(m.spans[1:], 1):
+        folder = path / f"trial_{trial_id(path.name, m.number, run)}"
+        when = started + timedelta(seconds=10 + 2 * m.number + 60 * run)
+        cut = m.spans[run + 1][0] - 1 if run + 1 < len(m.spans) else None
+        params = {**m.params, "resume_from": resume_from}
+        lines, saved, error = _write_run(
+            folder, _Run(m.number, m.trial, task, first, last, m.epochs, cut, when), config, params
+        )
+        by_epoch |= {line["epoch"]: line for line in lines}
+        if saved:
+            checkpoint = f"{folder.name}/{saved[-1]}"
+        resume_from = str(folder / saved[-1]) if saved and cut else None
+        ids.append(folder.name.removeprefix("trial_"))
+    lines = [by_epoch[e] for e in sorted(by_epoch)]
+    fatal = error if m.trial.outcome == "errored" else None
+    return _Written(m.trial, in_pack.trial_id, m.number, m.params, lines, checkpoint, fatal,
+                    tuple(ids))  # fmt: skip
 
 
 def _tune_line(

@@ -26,7 +26,9 @@ from hpsearch.experiments._layout import (
     CHECKPOINT_PREFIX,
     ERROR_FILE,
     FINAL_STATES,
+    MEMBER_PREFIX,
     OPTUNA_KEY,
+    PACK_KEY,
     PARAMS_FILE,
     RESULT_FILE,
     SEARCH_FILE,
@@ -79,13 +81,24 @@ _TUNE_KEYS = frozenset(
         "iterations_since_restore",
     }
 )
+# The keys of a pack's result line that belong to each member's row, and their types
+# (the rest is Tune's bookkeeping, or the pack's: its top-level metric, ``pack_size``).
+_PACK_ROW_KEYS: dict[str, type | tuple[type, ...]] = {
+    "timestamp": (int, float),
+    "time_total_s": (int, float),
+    "node_ip": str,
+    "hostname": str,
+}
+# A member's bookkeeping in its entry of a pack's line: whether it leaves the pack, not a metric.
+_LEFT = "left"
 
 
 @dataclass(frozen=True)
 class TrialRecord:
     """One trial as storage has it: hyperparameters, per-epoch metrics, outcome.
 
-    ``trial_id`` is the Tune id of its first run, stable across resumes.
+    ``trial_id`` is the Tune id of its first run, stable across resumes; when that run
+    was a pack (several trials as one Tune trial), ``<Tune id>.<number>``.
     """
 
     trial_id: str
@@ -110,7 +123,8 @@ class TrialRecord:
 
     @property
     def ids(self) -> tuple[str, ...]:
-        """Every Tune id the trial ran as (its first run's is :attr:`trial_id`)."""
+        """Every id the trial ran as: :attr:`trial_id` (a pack member's is
+        ``<pack's Tune id>.<number>``), then each run's Tune id."""
         return (self.trial_id, *self.runs)
 
     @property
@@ -145,10 +159,12 @@ def _read_lines(text: str | None) -> list[dict[str, Any]]:
     rows = []
     for line in (text or "").splitlines():
         try:
-            rows.append(json.loads(line))
+            row = json.loads(line)
         except json.JSONDecodeError:
             # Tune appends to result.json: a reader may meet a line being written.
             continue
+        if isinstance(row, dict):  # result.json is data from storage: anything else is no report
+            rows.append(row)
     return rows
 
 
@@ -159,41 +175,88 @@ def _latest_checkpoint(trial_dir: str) -> str | None:
 
 def read_trial(location: str, name: str, max_epochs: int, live: bool) -> TrialRecord | None:
     """The directory ``name`` (``trial_<id>``) of the experiment at ``location``, one Tune
-    run of a trial; ``None`` if it holds nothing yet."""
-    run = _read_run(location, name, max_epochs, live)
-    return None if run is None else run.record
+    run of a trial; ``None`` if it holds nothing yet.
+
+    A pack's folder holds several trials: :class:`ValueError` (:func:`read_trials` reads
+    each member as its own trial).
+    """
+    trial_dir = storage.join(location, name)
+    lines = _read_lines(storage.read_text(storage.join(trial_dir, RESULT_FILE)))
+    config = _read_config(trial_dir, lines)
+    if config is None:
+        return None
+    if _is_pack(config):
+        raise ValueError(
+            f"{name} is a pack of trials, not one: read_trials reads each member as its own trial"
+        )
+    return _read_run(trial_dir, config, lines, max_epochs, live).record
 
 
 @dataclass(frozen=True)
 class _Run:
-    """One ``trial_<id>`` folder: a trial as one Tune run left it."""
+    """One trial as one ``trial_<id>`` folder left it (a pack's folder: one per member)."""
 
     record: TrialRecord
     continues: bool  # an earlier run's unfinished trial, continued from its checkpoint
 
 
-def _read_run(location: str, name: str, max_epochs: int, live: bool) -> _Run | None:
-    trial_dir = storage.join(location, name)
-    lines = _read_lines(storage.read_text(storage.join(trial_dir, RESULT_FILE)))
+def _read_config(trial_dir: str, lines: list[dict[str, Any]]) -> Any:
+    """The folder's ``params.json``; cut short or missing, the config Tune puts on each line."""
     try:
         config = storage.read_json(storage.join(trial_dir, PARAMS_FILE))
     except ValueError:  # Tune writes params.json in place: a kill can leave it cut short
         config = None
     if config is None:
         config = lines[0].get("config") if lines else None
+    return config
+
+
+def _tune_id(trial_dir: str) -> str:
+    """The Tune id of the folder ``trial_dir`` (a path or a URI: ``.../trial_<id>?options``)."""
+    return trial_dir.partition("?")[0].rsplit("/", 1)[-1].removeprefix(TRIAL_PREFIX)
+
+
+def _is_pack(config: Any) -> bool:
+    return isinstance(config, dict) and PACK_KEY in config
+
+
+def _read_runs(location: str, name: str, max_epochs: int, live: bool) -> list[_Run]:
+    """The trials of the folder ``name``: one, a pack's members, or none yet."""
+    trial_dir = storage.join(location, name)
+    lines = _read_lines(storage.read_text(storage.join(trial_dir, RESULT_FILE)))
+    config = _read_config(trial_dir, lines)
     if config is None:
-        return None
-    error = storage.read_text(storage.join(trial_dir, ERROR_FILE))
+        return []
+    if _is_pack(config):
+        return _read_pack(trial_dir, config[PACK_KEY], lines, max_epochs, live)
+    return [_read_run(trial_dir, config, lines, max_epochs, live)]
+
+
+def _failures(error: str | None, last: dict[str, Any]) -> tuple[str | None, list[str]]:
+    """The error a run ended on (``None``: none, or it recovered), and the dates of its
+    failures. Tune appends to error.txt at every failure, also one it recovered from by
+    restarting the trial from its checkpoint: a report after the last failure wins. (Tune's
+    dates, not file times: on object storage a file's time is when it was uploaded.)"""
+    if error is None:
+        return None, []
+    failures = _FAILURE.findall(error)
+    if failures and str(last.get("date", "")) > max(failures):
+        return None, failures
+    return error, failures
+
+
+def _with_restarts(reason: str, restarts: int) -> str:
+    if not restarts:
+        return reason
+    note = f"restarted {restarts}x from its checkpoint after a failure"
+    return f"{reason}; {note}" if reason else note
+
+
+def _read_run(
+    trial_dir: str, config: dict[str, Any], lines: list[dict[str, Any]], max_epochs: int, live: bool
+) -> _Run:
     last = lines[-1] if lines else {}
-    restarts = 0
-    if error is not None:
-        # Tune appends to error.txt at every failure, also one it recovered from
-        # by restarting the trial from its checkpoint: a report after the last
-        # failure wins. (Tune's dates, not file times: on object storage a file's
-        # time is when it was uploaded.)
-        failures = _FAILURE.findall(error)
-        if failures and str(last.get("date", "")) > max(failures):
-            restarts, error = len(failures), None
+    error, failures = _failures(storage.read_text(storage.join(trial_dir, ERROR_FILE)), last)
     # A trial resumed from a checkpoint reports again the epochs after it:
     # the latest report of each epoch is the one that counts.
     by_epoch = {
@@ -211,10 +274,7 @@ def _read_run(location: str, name: str, max_epochs: int, live: bool) -> _Run | N
         error=None if error is None else last_error_line(error),
         live=live,
     )
-    if restarts:
-        note = f"restarted {restarts}x from its checkpoint after a failure"
-        reason = f"{reason}; {note}" if reason else note
-    tune_id = name.removeprefix(TRIAL_PREFIX)
+    tune_id = _tune_id(trial_dir)
     record = TrialRecord(
         trial_id=tune_id,
         number=int(config.get("trial_number", -1)),
@@ -222,11 +282,156 @@ def _read_run(location: str, name: str, max_epochs: int, live: bool) -> _Run | N
         optuna=config.get(OPTUNA_KEY),
         history=history,
         state=state,
-        reason=reason,
+        reason=_with_restarts(reason, 0 if error else len(failures)),
         checkpoint=_latest_checkpoint(trial_dir),
         runs=(tune_id,),
     )
     return _Run(record, continues=bool(config.get(RESUME_KEY)))
+
+
+def _read_pack(
+    trial_dir: str, pack: Any, lines: list[dict[str, Any]], max_epochs: int, live: bool
+) -> list[_Run]:
+    """A pack's folder: one run per member, each an ordinary trial (see :class:`_Member`).
+
+    The pack's files are data from storage: a member config that is not an object or has
+    no number, a line whose ``members`` is not an object, an entry that is not an object
+    or has no epoch are skipped; so are members that share a number (their entries could
+    not be told apart).
+    """
+    configs = _member_configs(pack)
+    steps = [line for line in lines if isinstance(line.get("members"), dict)]
+    last = steps[-1] if steps else {}
+    error, failures = _failures(storage.read_text(storage.join(trial_dir, ERROR_FILE)), last)
+    members = {n: _Member(n, config) for n, config in configs.items()}
+    for index, line in enumerate(steps):
+        row = {
+            k: line[k]
+            for k, kind in _PACK_ROW_KEYS.items()
+            if isinstance(line.get(k), kind) and not isinstance(line.get(k), bool)
+        }
+        for key, entry in line["members"].items():
+            member = members.get(_as_number(key))
+            if member is not None and isinstance(entry, dict) and _is_count(entry.get("epoch")):
+                member.add(index, str(line.get("date", "")), entry, row)
+    tune_id = _tune_id(trial_dir)
+    checkpoints = _member_checkpoints(trial_dir, list(members))
+    context = _PackContext(len(steps), bool(last.get("done")), error, failures, max_epochs, live)
+    return [
+        _Run(member.record(tune_id, checkpoints.get(n), context), member.continues)
+        for n, member in sorted(members.items())
+    ]
+
+
+@dataclass(frozen=True)
+class _PackContext:
+    """What a pack's folder says of all its members: its lines, its end, its failures."""
+
+    steps: int  # result lines with members
+    done: bool  # the last line is Tune's last: the pack ended
+    error: str | None  # the error the pack ended on
+    failures: list[str]  # the dates of its failures (recovered ones too)
+    max_epochs: int
+    live: bool
+
+
+@dataclass
+class _Member:
+    """One member of a pack as the pack's lines tell it: its rows by its own epoch (a later
+    line's report of an epoch wins, as a restart reports epochs again), its last entry."""
+
+    number: int
+    config: dict[str, Any]
+    rows: dict[int, dict[str, Any]] = field(default_factory=dict)
+    last: dict[str, Any] = field(default_factory=dict)
+    last_step: int = -1  # the index of the last line with an entry for it
+    last_date: str = ""  # that line's date
+
+    def add(self, step: int, date: str, entry: dict[str, Any], row: dict[str, Any]) -> None:
+        """Its ``entry`` in line ``step``; ``row``: that line's keys that belong to a row."""
+        own = {k: v for k, v in entry.items() if k != _LEFT and k not in _PACK_ROW_KEYS}
+        self.rows[entry["epoch"]] = own | row
+        self.last, self.last_step, self.last_date = entry, step, date
+
+    @property
+    def continues(self) -> bool:
+        """An earlier run's unfinished trial, continued from its checkpoint."""
+        return bool(self.config.get(RESUME_KEY))
+
+    def record(self, tune_id: str, checkpoint: str | None, pack: _PackContext) -> TrialRecord:
+        """The member as a trial: it ended when it left, when a later line of the pack had
+        no entry for it (the scheduler stopped it), or when the pack did; the pack's error
+        is its own only if it was still in the pack at its last line."""
+        history = tuple(self.rows[e] for e in sorted(self.rows))
+        epochs = int(history[-1]["epoch"]) if history else 0
+        left = self.last_step >= 0 and (
+            bool(self.last.get(_LEFT)) or self.last_step < pack.steps - 1
+        )
+        error = None if left else pack.error  # a later crash does not undo how it ended
+        state, reason = trial_state(
+            epochs=epochs,
+            max_epochs=pack.max_epochs,
+            done=left or pack.done,
+            diverged=bool(self.last.get("diverged")),
+            error=None if error is None else last_error_line(error),
+            live=pack.live,
+        )
+        # The failures it trained through (the pack restarted it from its checkpoint).
+        lived_through = 0 if error else sum(f < self.last_date for f in pack.failures)
+        optuna = self.config.get(OPTUNA_KEY)
+        if not (isinstance(optuna, dict) and isinstance(optuna.get("params"), dict)):
+            optuna = None  # what TrialRecord.searched reads
+        return TrialRecord(
+            trial_id=f"{tune_id}.{self.number}",
+            number=self.number,
+            params=hyperparameters(self.config),
+            optuna=optuna,
+            history=history,
+            state=state,
+            reason=_with_restarts(reason, lived_through),
+            checkpoint=checkpoint,
+            runs=(tune_id,),
+        )
+
+
+def _is_count(value: Any) -> bool:
+    """A non-negative int (JSON's ``true`` is not one)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _as_number(key: str) -> int:
+    """A ``members`` key (``"<number>"``) as the trial number; -1 if it is not one."""
+    return int(key) if key.isascii() and key.isdigit() and len(key) <= 9 else -1
+
+
+def _member_configs(pack: Any) -> dict[int, dict[str, Any]]:
+    """A pack's member configs by trial number, without what is malformed or ambiguous."""
+    if not isinstance(pack, list):
+        return {}
+    numbered = [c for c in pack if isinstance(c, dict) and _is_count(c.get("trial_number"))]
+    counts: dict[int, int] = {}
+    for config in numbered:
+        counts[config["trial_number"]] = counts.get(config["trial_number"], 0) + 1
+    return {c["trial_number"]: c for c in numbered if counts[c["trial_number"]] == 1}
+
+
+def _member_checkpoints(trial_dir: str, numbers: list[int]) -> dict[int, str]:
+    """Each member's newest slice among the pack's checkpoints: newest checkpoint first,
+    stopping once every member has one (on object storage each listing is a request)."""
+    names = sorted(
+        (n for n in storage.list_dirs(trial_dir) if n.startswith(CHECKPOINT_PREFIX)),
+        reverse=True,
+    )
+    found: dict[int, str] = {}
+    for name in names:
+        if len(found) == len(numbers):
+            break
+        slices = set(storage.list_dirs(storage.join(trial_dir, name)))
+        for number in numbers:
+            member = f"{MEMBER_PREFIX}{number}"
+            if number not in found and member in slices:
+                found[number] = storage.join(trial_dir, name, member)
+    return found
 
 
 def read_trials(location: str, max_epochs: int, live: bool = False) -> tuple[TrialRecord, ...]:
@@ -234,13 +439,14 @@ def read_trials(location: str, max_epochs: int, live: bool = False) -> tuple[Tri
     trial number, however many Tune runs it took (an earlier run's folder and the
     continuation's after a resume). ``live``: the search is still running.
 
-    Folders without a number (written before trials had one) are one trial each.
+    A pack's folder (several trials trained as one Tune trial) gives one run per member,
+    merged with the other runs of its number like any run. Folders without a number
+    (written before trials had one) are one trial each.
     """
     dirs = [d for d in storage.list_dirs(location) if d.startswith(TRIAL_PREFIX)]
     groups: dict[int | str, list[_Run]] = {}
     for name in dirs:
-        run = _read_run(location, name, max_epochs, live)
-        if run is not None:
+        for run in _read_runs(location, name, max_epochs, live):
             number = run.record.number
             groups.setdefault(number if number >= 0 else run.record.trial_id, []).append(run)
     return tuple(sorted((_merge(runs) for runs in groups.values()), key=lambda t: t.number))
@@ -272,7 +478,7 @@ def _merge(runs: list[_Run]) -> TrialRecord:
         state=outcome.state,
         reason=outcome.reason,
         checkpoint=next((r.checkpoint for r in reversed(records) if r.checkpoint), None),
-        runs=tuple(r.trial_id for r in records),
+        runs=tuple(run for r in records for run in r.runs),
     )
 
 
@@ -425,7 +631,8 @@ class Experiment:
         return sum(t.state in FINAL_STATES for t in self.trials)
 
     def trial(self, trial_id: str) -> TrialRecord:
-        """The trial with this id (its first run's or any later run's) or study number."""
+        """The trial with this id (its own, or any run's Tune id: a pack's Tune id finds
+        its first member) or study number."""
         for t in self.trials:
             if trial_id in (t.trial_id, str(t.number), *t.runs):
                 return t
@@ -717,13 +924,15 @@ def contained_checkpoint(checkpoint: Any, location: str) -> str | None:
     """``checkpoint`` (a path or URI read from storage: data, not trusted) as a location in
     the experiment at ``location``, or ``None`` if it is not named as a search names one.
 
-    Its last two parts must be ``trial_<id>/checkpoint_<n>``; it is rebuilt under
-    ``location`` (with its ``?options``), where a search put it, so nothing outside
-    the experiment is ever read, and a moved or copied experiment keeps its checkpoints.
+    Its last two parts must be ``trial_<id>/checkpoint_<n>`` (three for a pack member's,
+    ``.../member_<number>``); it is rebuilt under ``location`` (with its ``?options``),
+    where a search put it, so nothing outside the experiment is ever read, and a moved or
+    copied experiment keeps its checkpoints.
     """
     if not isinstance(checkpoint, str):
         return None
-    tail = "/".join(checkpoint.partition("?")[0].rstrip("/").split("/")[-2:])
+    parts = checkpoint.partition("?")[0].rstrip("/").split("/")
+    tail = "/".join(parts[-3:] if parts[-1].startswith(MEMBER_PREFIX) else parts[-2:])
     if not CHECKPOINT_NAME.fullmatch(tail):
         return None
     return storage.join(location, tail)

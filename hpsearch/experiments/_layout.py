@@ -15,6 +15,11 @@ plus ours:
   test split, and which of the two is the final model;
 - ``trial_<id>/``: Tune's ``params.json``, ``result.json`` (one JSON line per
   epoch), ``error.txt`` if the trial crashed, ``checkpoint_NNNNNN/state.pt``.
+
+A *pack* is several Optuna trials (members) trained as one Tune trial: its
+``params.json`` is ``{"pack": [member config, ...]}``; each ``result.json`` line
+holds ``"members": {"<number>": {member metrics}}``; each checkpoint holds
+``member_<number>/state.pt`` (a single trial's format) and ``pack.json``.
 """
 
 from __future__ import annotations
@@ -34,11 +39,19 @@ PARAMS_FILE = "params.json"
 ERROR_FILE = "error.txt"
 TRIAL_PREFIX = "trial_"
 CHECKPOINT_PREFIX = "checkpoint_"
+#: A pack member's slice of a pack checkpoint: ``checkpoint_<n>/member_<number>/``.
+MEMBER_PREFIX = "member_"
+#: The ``params.json`` key of a pack: the list of its members' configs.
+PACK_KEY = "pack"
+#: In each pack checkpoint: every member's state and epoch as that checkpoint has it.
+PACK_FILE = "pack.json"
 
 #: A checkpoint inside its experiment, as a search names it (and the study of record
-#: holds it): ``trial_<id>/checkpoint_<n>``, no "..", no other folder.
+#: holds it): ``trial_<id>/checkpoint_<n>``, or a pack member's slice of one,
+#: ``trial_<id>/checkpoint_<n>/member_<number>``; no "..", no other folder.
 CHECKPOINT_NAME = re.compile(
     rf"{re.escape(TRIAL_PREFIX)}[A-Za-z0-9_]{{1,64}}/{re.escape(CHECKPOINT_PREFIX)}\d{{6}}"
+    rf"(?:/{re.escape(MEMBER_PREFIX)}\d{{1,9}})?"
 )
 #: The user attribute marking a warm start's trial in a study (not the search's own).
 WARM_START = "warm_start"
