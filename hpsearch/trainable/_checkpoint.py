@@ -8,6 +8,12 @@ from typing import Any
 import torch
 
 CHECKPOINT_FILE = "state.pt"
+#: A pack's checkpoint holds each member's slice in ``member_<number>/`` and how each
+#: member stands in ``pack.json`` (the names hpsearch.experiments reads; a test pins them).
+MEMBER_PREFIX = "member_"
+PACK_FILE = "pack.json"
+#: The config key of a pack's Tune trial: its members' configs.
+PACK_KEY = "pack"
 
 
 def save_state(state: dict[str, Any], directory: str | Path) -> Path:

@@ -6,6 +6,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+#: What the members of a pack (trials trained as one batched model) must share: the
+#: architecture, the optimizer's kind, the batch size and the augmentation's kind. The
+#: other fields are per member (learning rate, schedule, weight decay, momentum, nesterov,
+#: dropout, embedding scale, augmentation strength, loss and its parameter, seed).
+PACK_SHARED = (
+    "optimizer",
+    "hidden_sizes",
+    "activation",
+    "embedding",
+    "batch_norm",
+    "batch_size",
+    "augmentation",
+)
+
 
 @dataclass(frozen=True)
 class HParams:
@@ -49,3 +63,7 @@ class HParams:
         if "hidden_sizes" in values:
             values["hidden_sizes"] = tuple(int(w) for w in values["hidden_sizes"])
         return cls(**values)
+
+    def structure(self) -> tuple[Any, ...]:
+        """The :data:`PACK_SHARED` values: trials with equal structures can share a pack."""
+        return tuple(getattr(self, name) for name in PACK_SHARED)

@@ -44,6 +44,20 @@ def as_tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
         return torch.from_numpy(array).to(device)
 
 
+def device_splits(
+    data: TabularData, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, tuple[float, float]]:
+    """Train and validation inputs and targets on ``device``, and the targets' (mean,
+    std): regression trains on standardized targets, so one learning-rate range suits
+    any units."""
+    x_train, x_val = as_tensor(data.x_train, device), as_tensor(data.x_val, device)
+    y_train, y_val = as_tensor(data.y_train, device), as_tensor(data.y_val, device)
+    if data.task != "regression":
+        return x_train, y_train, x_val, y_val, (0.0, 1.0)
+    mean, std = float(data.y_train.mean()), float(data.y_train.std()) or 1.0
+    return x_train, (y_train - mean) / std, x_val, (y_val - mean) / std, (mean, std)
+
+
 def schedule_factor(schedule: str, step: int, total: int) -> float:
     """The share of the base learning rate at optimizer ``step`` of ``total``:
     1 for ``constant``; for ``cosine`` a linear warm-up over the first 5% then
@@ -73,18 +87,9 @@ class TrainingRun:
         torch.manual_seed(hp.seed)
 
         # The data moves to the trial's device once; batches are index slices of it.
-        self.x_train = as_tensor(data.x_train, self.device)
-        self.x_val = as_tensor(data.x_val, self.device)
-        self.y_train = as_tensor(data.y_train, self.device)
-        self.y_val = as_tensor(data.y_val, self.device)
-        self.target_scale = (0.0, 1.0)
-        if self.task == "regression":
-            # Fit on standardized targets so one learning-rate range suits any units.
-            mean, std = float(data.y_train.mean()), float(data.y_train.std()) or 1.0
-            self.target_scale = (mean, std)
-            self.y_train = (self.y_train - mean) / std
-            self.y_val = (self.y_val - mean) / std
-
+        self.x_train, self.y_train, self.x_val, self.y_val, self.target_scale = device_splits(
+            data, self.device
+        )
         self.embedded = data.num_numeric
         self.model = build_mlp(data.num_features, data.num_outputs, hp, self.embedded)
         self.model = self.model.to(self.device)

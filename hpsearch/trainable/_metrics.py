@@ -30,6 +30,17 @@ def evaluate(
     model.eval()
     outs = torch.cat([model(x[i : i + _EVAL_CHUNK]) for i in range(0, len(x), _EVAL_CHUNK)])
     model.train(was_training)
+    return scores(outs, y, task, prefix, target_scale)
+
+
+def scores(
+    outs: torch.Tensor,
+    y: torch.Tensor,
+    task: str,
+    prefix: str,
+    target_scale: tuple[float, float] = (0.0, 1.0),
+) -> dict[str, float]:
+    """:func:`evaluate`'s metrics from a model's outputs ``outs`` on the rows of ``y``."""
     if task == "classification":
         return {
             f"{prefix}_loss": float(F.cross_entropy(outs, y)),

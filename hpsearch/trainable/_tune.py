@@ -1,18 +1,22 @@
-"""The Ray Tune function trainable: a thin adapter around :class:`TrainingRun`."""
+"""The Ray Tune function trainables: thin adapters around :class:`TrainingRun` (one
+trial) and :class:`PackRun` (a pack of trials)."""
 
 from __future__ import annotations
 
 import tempfile
 from typing import Any
 
+import ray
 import torch
 from ray import tune
 
 from hpsearch import storage
 from hpsearch.data import TabularData
-from hpsearch.trainable._checkpoint import load_state, save_state
+from hpsearch.metrics import is_finite
+from hpsearch.trainable._checkpoint import PACK_KEY, load_state, save_state
 from hpsearch.trainable._hparams import HParams
 from hpsearch.trainable._loop import TrainingRun
+from hpsearch.trainable._pack import PackRun, read_pack
 from hpsearch.trainable._settings import TrainSettings
 
 
@@ -50,3 +54,78 @@ def train_mlp(config: dict[str, Any], data: TabularData, settings: TrainSettings
             tune.report(metrics)
         if metrics["diverged"]:
             return  # the trial ends cleanly; its result says why
+
+
+class PackStops:
+    """Which members of each pack the driver's scheduler stopped, by the pack's Tune
+    trial id: run as a Ray actor, written by the scheduler before it lets the pack go on
+    (a function trainable waits at each report until then), read by the pack."""
+
+    def __init__(self) -> None:
+        self._stopped: dict[str, set[int]] = {}
+
+    def stop(self, trial_id: str, numbers: list[int]) -> None:
+        """Members ``numbers`` of pack ``trial_id`` are to leave it."""
+        self._stopped.setdefault(trial_id, set()).update(numbers)
+
+    def stopped(self, trial_id: str) -> list[int]:
+        """Every member of pack ``trial_id`` stopped so far (a restarted pack asks too)."""
+        return sorted(self._stopped.get(trial_id, ()))
+
+
+def train_pack(
+    config: dict[str, Any], data: TabularData, settings: TrainSettings, stops: Any = None
+) -> None:
+    """Train a pack (``config["pack"]``: its members' configs), reporting every member's
+    metrics each epoch (``members``) and checkpointing each member's slice.
+
+    ``stops``: the :class:`PackStops` actor the scheduler leaves its decisions in.
+    """
+    torch.set_num_threads(max(1, int(settings.cpus_per_trial)))
+    configs = config[PACK_KEY]
+    run = PackRun(configs, data, settings, states=_pack_states(configs))
+    trial_id = tune.get_context().get_trial_id()
+    _take_stops(run, stops, trial_id)
+    while run.active:
+        results = run.step()
+        report: dict[str, Any] = {
+            "members": {str(n): m for n, m in results.items()},
+            "pack_size": len(results),
+            # Tune wants the search metric in every result: the step's best member.
+            settings.metric: _best_of(results, settings),
+        }
+        if run.checkpoint_due(results):
+            with tempfile.TemporaryDirectory(prefix="hpsearch-ckpt-") as directory:
+                run.save(directory)
+                tune.report(report, checkpoint=tune.Checkpoint.from_directory(directory))
+        else:
+            tune.report(report)
+        run.retire(results)
+        _take_stops(run, stops, trial_id)
+
+
+def _pack_states(configs: list[dict[str, Any]]) -> dict[int, tuple[dict[str, Any], str]]:
+    """Members to continue: all of them from the pack's own checkpoint (restarted after a
+    failure), else each earlier run's unfinished trial from its checkpoint."""
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as directory:
+            return read_pack(directory)
+    states = {}
+    for member in configs:
+        if member.get("resume_from"):
+            with storage.local_copy(member["resume_from"]) as directory:
+                states[int(member["trial_number"])] = (load_state(directory), "running")
+    return states
+
+
+def _take_stops(run: PackRun, stops: Any, trial_id: str | None) -> None:
+    if stops is not None and trial_id is not None and run.active:
+        run.stop(ray.get(stops.stopped.remote(trial_id)))
+
+
+def _best_of(results: dict[int, dict[str, Any]], settings: TrainSettings) -> float:
+    values = [m[settings.metric] for m in results.values() if is_finite(m[settings.metric])]
+    if not values:
+        return float("nan")
+    return max(values) if settings.mode == "max" else min(values)
