@@ -46,6 +46,15 @@ STORAGE_ENV = "HPSEARCH_STORAGE"
 DEFAULT_STORAGE = "~/hpsearch-results"
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")  # fullmatch: "$" lets "x\n" in
 _SHAPE_RE = re.compile(r"\d+([xX]\d+){1,2}")
+#: The most trials one pack trains at once.
+MAX_PACK = 256
+#: ``--pack auto`` on CPUs: a pack trains this many trials at most (the step's
+#: arithmetic grows with K while its overhead does not; see benchmarks/packs.py).
+AUTO_PACK_CPU = 16
+#: On a GPU, whose kernels a small MLP leaves mostly idle.
+AUTO_PACK_GPU = 64
+#: ``--pack auto`` leaves the sampler at least this many rounds of packs to learn from.
+AUTO_PACK_ROUNDS = 2
 
 
 def default_storage() -> str:
@@ -97,6 +106,9 @@ class SearchConfig(BaseModel):
     grace_period: int | None = Field(
         None, gt=0, description="epochs before a trial may be stopped early (default: 4 or less)"
     )
+    pack: int | Literal["auto"] = Field(
+        1, description="trials trained as one batched model per worker (auto: chosen)"
+    )
     time_budget_s: float | None = Field(None, gt=0, description="stop starting trials after this")
     cpus_per_trial: float = Field(1.0, gt=0, description="CPUs reserved per trial")
     gpus_per_trial: float = Field(0.0, ge=0, description="GPUs per trial; fractions share a GPU")
@@ -123,6 +135,22 @@ class SearchConfig(BaseModel):
         None, description="seed the sampler with this experiment's trials (name, path or URI)"
     )
 
+    @field_validator("pack", mode="before")
+    @classmethod
+    def _pack_size(cls, value: Any) -> Any:
+        # A flag arrives as text; "auto" or a whole number of trials from 1 to MAX_PACK.
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
+        text = value.strip() if isinstance(value, str) else value
+        if isinstance(text, str) and text.isascii() and text.isdigit() and len(text) < 6:
+            text = int(text)
+        if isinstance(text, bool) or not isinstance(text, int) or not 1 <= text <= MAX_PACK:
+            raise UserError(
+                f"pack {str(value)[:20]!r} is not a number of trials from 1 to {MAX_PACK}, or auto",
+                "e.g. --pack 16, --pack auto, or --pack 1 to train each trial alone",
+            )
+        return text
+
     @field_validator("objectives", "constraints", mode="before")
     @classmethod
     def _one_text_or_a_list(cls, value: Any) -> Any:
@@ -132,11 +160,13 @@ class SearchConfig(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> SearchConfig:
         # Imported here: these pull in numpy/optuna, which `hpsearch --help` must not.
-        from hpsearch.spaces import get_space, probe_space, validate_space_options
+        from hpsearch.spaces import get_space, pack_shared, probe_space, validate_space_options
 
         self._check_data()
         task = self.known_task()
         get_space(self.space)
+        if self.pack != 1:
+            pack_shared(self.space)  # a user's malformed declaration stops here
         object.__setattr__(
             self, "space_options", validate_space_options(self.space, self.space_options)
         )
@@ -274,6 +304,14 @@ class SearchConfig(BaseModel):
     def resolved_mode(self, task: str) -> Literal["min", "max"]:
         """``min`` or ``max``: the primary objective's, the user's or the metric's natural one."""
         return self.resolved_objectives(task)[0].mode
+
+    def resolved_pack(self, slots: int) -> int:
+        """Trials per pack: ``pack``, or for ``auto`` as many as leave the sampler
+        :data:`AUTO_PACK_ROUNDS` rounds of ``slots`` packs, capped per device kind."""
+        if self.pack != "auto":
+            return int(self.pack)
+        cap = AUTO_PACK_GPU if self.gpus_per_trial > 0 else AUTO_PACK_CPU
+        return max(1, min(cap, self.num_samples // (AUTO_PACK_ROUNDS * max(1, slots))))
 
     def data_spec(self) -> Any:
         """How to read the user's table (``data.TableSpec``); only with ``data``."""

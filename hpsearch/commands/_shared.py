@@ -82,6 +82,12 @@ _SEARCH_FLAGS: list[Decorator] = [
         help="Picks of the final ensemble of the top trials at most; 0 turns it off. [default: 16]",
     ),
     click.option(
+        "--pack",
+        metavar="K|auto",
+        help="Trials trained together as one batched model per worker; auto picks K from "
+        "the data and the device, 1 trains each trial alone. [default: 1]",
+    ),
+    click.option(
         "--time-budget",
         "time_budget_s",
         type=float,

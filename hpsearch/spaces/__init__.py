@@ -10,6 +10,7 @@ a user's own ``package.module:function``, taking ``(trial)`` or ``(trial, contex
 from hpsearch.spaces._context import SpaceContext
 from hpsearch.spaces._contract import (
     LOSSES,
+    PACK_SHARED,
     RESERVED_KEYS,
     SPACE_KEYS,
     Key,
@@ -25,6 +26,7 @@ from hpsearch.spaces._registry import (
     SPACES,
     SpaceEntry,
     get_space,
+    pack_shared,
     probe_space,
     starting_point,
     validate_space_options,
@@ -33,6 +35,7 @@ from hpsearch.spaces._registry import (
 __all__ = [
     "DEFAULT_SPACE",
     "LOSSES",
+    "PACK_SHARED",
     "PROBE_TRIALS",
     "RESERVED_KEYS",
     "SPACES",
@@ -48,6 +51,7 @@ __all__ = [
     "describe_space",
     "get_space",
     "mlp",
+    "pack_shared",
     "probe_space",
     "quick",
     "starting_point",

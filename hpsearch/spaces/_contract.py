@@ -75,6 +75,16 @@ class Space(Protocol):
     and the key, exit code 2. Numpy scalars are accepted and passed on as
     Python's ``int``, ``float`` and ``bool``.
 
+    **What a pack shares.** A search with ``--pack K`` trains K trials at once as one
+    batched model; they must agree on :data:`PACK_SHARED` (architecture, optimizer
+    kind, batch size, augmentation kind), and may differ in everything else. The
+    sampler draws a pack's first trial freely and the others with the Optuna
+    parameters the space names as shared (``SpaceEntry.shared``, or a ``pack_shared``
+    attribute of a user's function: names or ``fnmatch`` patterns) fixed to the
+    first's values. Without that declaration a space still works: a trial whose
+    structure differs from its pack's waits for the next pack, so a space that
+    samples its structure freely packs less.
+
     **When it is refused.** The probe trials (16 random draws per context)
     catch what most branches return before any trial runs. They cannot
     reach every branch: one taken rarely (a narrow draw, a late trial
@@ -86,6 +96,18 @@ class Space(Protocol):
         """The configuration of one trial."""
         ...
 
+
+#: The hyperparameters every trial of a pack must share (hpsearch.trainable's
+#: ``PACK_SHARED``, kept equal by a test: this package may not import torch).
+PACK_SHARED = (
+    "optimizer",
+    "hidden_sizes",
+    "activation",
+    "embedding",
+    "batch_norm",
+    "batch_size",
+    "augmentation",
+)
 
 #: Caps on sizes: generous (the ``mlp`` space stops at 8 layers), yet a space's
 #: slip cannot ask for a billion-wide layer and take the machine's memory.

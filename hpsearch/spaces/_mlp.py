@@ -361,6 +361,20 @@ def mlp_start(ctx: SpaceContext) -> dict[str, Any]:
     return params
 
 
+#: The parameters of :func:`mlp` that fix a pack's structure (``PACK_SHARED``); the rest
+#: (learning rate and schedule, weight decay, momentum, dropout, strengths, losses) vary.
+MLP_SHARED = (
+    "optimizer",
+    "hidden_layers",
+    "width_*",
+    "activation",
+    "embedding",
+    "batch_norm",
+    "batch_size",
+    "augmentation",
+)
+
+
 def quick(trial: optuna.Trial, ctx: SpaceContext) -> dict[str, Any]:
     """A small space for fast searches: Adam(W), learning rate, depth 1-3, width.
 

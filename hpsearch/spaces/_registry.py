@@ -14,23 +14,35 @@ from pydantic import BaseModel, ValidationError
 from hpsearch.errors import UserError, lookup, user_error
 from hpsearch.spaces._context import SpaceContext
 from hpsearch.spaces._contract import Space, call_space
-from hpsearch.spaces._mlp import MLPSpaceOptions, mlp, mlp_start, quick
+from hpsearch.spaces._mlp import MLP_SHARED, MLPSpaceOptions, mlp, mlp_start, quick
 
 
 @dataclass(frozen=True)
 class SpaceEntry:
-    """A registered space: the function, one line about it, what narrows it, and
-    the configuration a search tries first (Optuna parameters), if it has one."""
+    """A registered space: the function, one line about it, what narrows it, the
+    configuration a search tries first (Optuna parameters), if it has one, and the
+    Optuna parameters (names or ``fnmatch`` patterns) the trials of a pack share."""
 
     fn: Space
     summary: str
     options: type[BaseModel] | None = None
     start: Callable[[SpaceContext], dict[str, Any]] | None = None
+    shared: tuple[str, ...] = ()
 
 
 SPACES: dict[str, SpaceEntry] = {
-    "mlp": SpaceEntry(mlp, "every knob of a hand-tuned MLP (default)", MLPSpaceOptions, mlp_start),
-    "quick": SpaceEntry(quick, "Adam(W), learning rate, depth and width only: fast searches"),
+    "mlp": SpaceEntry(
+        mlp,
+        "every knob of a hand-tuned MLP (default)",
+        MLPSpaceOptions,
+        mlp_start,
+        shared=MLP_SHARED,
+    ),
+    "quick": SpaceEntry(
+        quick,
+        "Adam(W), learning rate, depth and width only: fast searches",
+        shared=("optimizer", "width", "hidden_layers"),
+    ),
 }
 
 DEFAULT_SPACE = "mlp"
@@ -87,6 +99,23 @@ def starting_point(name: str, context: SpaceContext) -> dict[str, Any]:
     """The parameters a search of space ``name`` tries first; ``{}`` for none (a user's space)."""
     entry = SPACES.get(name)
     return entry.start(context) if entry is not None and entry.start is not None else {}
+
+
+def pack_shared(name: str) -> tuple[str, ...]:
+    """The Optuna parameters (names or ``fnmatch`` patterns) the trials of one pack share
+    in space ``name``: the registered entry's, a user function's ``pack_shared``
+    attribute, else none (its trials pack only where their structure happens to agree)."""
+    entry = SPACES.get(name)
+    if entry is not None:
+        return entry.shared
+    space = get_space(name)
+    declared = getattr(space.fn if isinstance(space, _OneArgSpace) else space, "pack_shared", ())
+    if not isinstance(declared, list | tuple) or not all(isinstance(p, str) for p in declared):
+        raise UserError(
+            f"space {name!r}: pack_shared must be a list of parameter names",
+            "e.g. pack_shared = ['optimizer', 'width_*']",
+        )
+    return tuple(declared)
 
 
 #: Probe trials per context: enough random draws to reach most conditional branches.

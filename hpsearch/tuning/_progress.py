@@ -14,6 +14,8 @@ from ray.tune.experiment import Trial
 from hpsearch.experiments import trial_state
 from hpsearch.metrics import is_better, is_finite
 from hpsearch.objectives import Constraint, is_feasible
+from hpsearch.trainable import PACK_KEY
+from hpsearch.tuning._packs import is_pack, member_results
 from hpsearch.tuning._status import write_status
 from hpsearch.tuning._summary import TrialTimes
 
@@ -52,6 +54,9 @@ class ProgressCallback(Callback):
     _last_status: float = 0.0
     _best: tuple[float, int, int] | None = None
     _last: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Each running pack's members still in it, with their last metrics.
+    _members: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
+    _done: int = 0
 
     def _now(self) -> float:
         return time.monotonic() - self._start
@@ -68,18 +73,40 @@ class ProgressCallback(Callback):
     def on_trial_result(
         self, iteration: int, trials: list[Trial], trial: Trial, result: dict[str, Any], **info: Any
     ) -> None:
-        self._last[trial.trial_id] = result
+        if not is_pack(trial.config):
+            self._last[trial.trial_id] = result
+            self._note_best(result, trial_number(trial))
+            return
+        members = member_results(result)
+        before = self._members.setdefault(trial.trial_id, {})
+        for number in [n for n in before if n not in members]:  # stopped by the scheduler
+            self._said(number, before.pop(number), errored=False)
+        for number, metrics in members.items():
+            self._note_best(metrics, number)
+            before[number] = metrics
+            if metrics.get("left"):
+                self._said(number, before.pop(number), errored=False)
+
+    def _note_best(self, result: dict[str, Any], number: int) -> None:
         value = result.get(self.metric)
         so_far = self._best[0] if self._best else None
         if not (is_finite(value) and is_feasible(result, self.constraints)):
             return
         if is_better(value, so_far, self.mode):
-            self._best = (float(value), trial_number(trial), int(result.get("epoch", 0)))
+            self._best = (float(value), number, int(result.get("epoch", 0)))
 
     def _finish(self, trial: Trial, errored: bool) -> None:
         times = self.times.setdefault(trial.trial_id, TrialTimes(start=self._now()))
         times.end = self._now()
-        last = self._last.get(trial.trial_id, {})
+        if is_pack(trial.config):
+            # Members still running when the pack ended (the last ones, or a crash).
+            for number, last in self._members.pop(trial.trial_id, {}).items():
+                self._said(number, last, errored)
+            return
+        self._said(trial_number(trial), self._last.get(trial.trial_id, {}), errored)
+
+    def _said(self, number: int, last: dict[str, Any], errored: bool) -> None:
+        """A line for trial ``number``, which ended with ``last`` as its last metrics."""
         epoch = int(last.get("epoch", 0))
         state, _ = trial_state(
             epochs=epoch,
@@ -92,10 +119,8 @@ class ProgressCallback(Callback):
         how = _SAID[state].format(epoch=epoch)
         value = last.get(self.metric)
         score = f"{self.metric}={value:.4f}" if isinstance(value, float) else ""
-        done = sum(1 for t in self.times.values() if t.end is not None)
-        self._say(
-            f"trial {trial_number(trial):3d} {how:<26} {score}  ({done}/{self.num_samples} done)"
-        )
+        self._done += 1
+        self._say(f"trial {number:3d} {how:<26} {score}  ({self._done}/{self.num_samples} done)")
 
     def on_trial_complete(
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
@@ -112,8 +137,12 @@ class ProgressCallback(Callback):
         if now - self._last_status < self.interval_s:
             return
         self._last_status = now
-        running = sum(1 for t in trials if t.status == Trial.RUNNING)
-        done = sum(1 for t in trials if t.is_finished())
+        running = sum(
+            len(self._members.get(t.trial_id) or t.config[PACK_KEY]) if is_pack(t.config) else 1
+            for t in trials
+            if t.status == Trial.RUNNING
+        )
+        done = self._done
         best = ""
         if self._best:
             value, number, epoch = self._best

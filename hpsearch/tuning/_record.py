@@ -23,7 +23,8 @@ import shutil
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeGuard
@@ -193,11 +194,18 @@ class StudyRecord:
 
     # Trials ---------------------------------------------------------------------------
 
-    def ask(self, define: Callable[[optuna.Trial], dict[str, Any]]) -> tuple[int, dict[str, Any]]:
-        """The next trial (a WAITING one first: it continues) and its config."""
-        trial = self.study.ask()
-        self.trials[trial.number] = trial
-        config = define(trial)
+    def ask(
+        self,
+        define: Callable[[optuna.Trial], dict[str, Any]],
+        fixed: Mapping[str, Any] | None = None,
+    ) -> tuple[int, dict[str, Any]]:
+        """The next trial (a WAITING one first: it continues) and its config; ``fixed``
+        parameters take the given values (a pack's shared structure), the sampler draws
+        the others."""
+        with self._fixed(fixed or {}):  # the sampler draws in ask() and in define()
+            trial = self.study.ask()
+            self.trials[trial.number] = trial
+            config = define(trial)
         # The trial's hyperparameters, so the study alone can tell what it trained.
         trial.set_user_attr("config", {k: v for k, v in config.items() if k not in _NOT_CONFIG})
         checkpoint = trial.user_attrs.get("checkpoint")
@@ -206,6 +214,21 @@ class StudyRecord:
             config["resume_from"] = storage.join(self.location, checkpoint)
             self._recall_best(trial)
         return trial.number, config
+
+    @contextmanager
+    def _fixed(self, fixed: Mapping[str, Any]) -> Iterator[None]:
+        """The study's sampler draws ``fixed``'s parameters as given, the rest as usual."""
+        if not fixed:
+            yield
+            return
+        sampler = self.study.sampler
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            self.study.sampler = optuna.samplers.PartialFixedSampler(dict(fixed), sampler)
+        try:
+            yield
+        finally:
+            self.study.sampler = sampler
 
     def _recall_best(self, trial: optuna.Trial) -> None:
         """A continued trial's best so far, as its checkpoint was made (ranked studies)."""

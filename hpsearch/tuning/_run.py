@@ -84,14 +84,17 @@ def _environment(**values: str) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def _concurrency(config: SearchConfig, resources: dict[str, float]) -> int:
-    """Trials at once: the user's limit, or as many as the resources hold."""
-    if config.max_concurrent:
-        return config.max_concurrent
+def _concurrency(config: SearchConfig, resources: dict[str, float]) -> tuple[int, int]:
+    """Tune trials at once (the user's limit, or as many as the resources hold) and the
+    trials each trains (``SearchConfig.resolved_pack``)."""
     slots = int(resources.get("CPU", 1) // config.cpus_per_trial)
     if config.gpus_per_trial > 0:
         slots = min(slots, int(resources.get("GPU", 0) // config.gpus_per_trial))
-    return max(1, min(slots, config.num_samples))
+    slots = config.max_concurrent or max(1, slots)
+    pack = config.resolved_pack(slots)
+    if config.max_concurrent:
+        return slots, pack
+    return max(1, min(slots, -(-config.num_samples // pack))), pack
 
 
 def run_search(config: SearchConfig, echo: Callable[[str], None] | None = print) -> SearchResult:
@@ -186,6 +189,7 @@ def search_study(
             name=folder,
             storage_root=root,
             max_concurrent=session.concurrency,
+            pack=session.pack,
             callbacks=[progress, Heartbeat(experiment_path)],
             data_ref=session.data_ref,
             record=record,
@@ -253,6 +257,8 @@ class RaySession:
     data_ref: Any
     concurrency: int
     ray_start_s: float
+    #: Trials per pack (1: each trial trains alone).
+    pack: int = 1
 
 
 @contextmanager
@@ -274,12 +280,15 @@ def ray_session(
         # One copy of the data in the object store for every trial; the driver
         # then reads that copy too (zero-copy) and lets its own go.
         data_ref = ray.put(data)
-        concurrency = _concurrency(config, resources)
-        say(
-            f"hpsearch: Ray up in {ray_start_s:.1f}s; {concurrency} trials at a time; "
-            f"results in {where}"
+        concurrency, pack = _concurrency(config, resources)
+        at_once = (
+            f"{concurrency} trials at a time"
+            if pack == 1
+            else f"{concurrency} pack{'s' if concurrency > 1 else ''} of up to {pack} trials "
+            "at a time"
         )
-        yield RaySession(ray.get(data_ref), data_ref, concurrency, ray_start_s)
+        say(f"hpsearch: Ray up in {ray_start_s:.1f}s; {at_once}; results in {where}")
+        yield RaySession(ray.get(data_ref), data_ref, concurrency, ray_start_s, pack)
 
 
 def progress_for(config: SearchConfig, task: str, echo: Callable[[str], None] | None) -> Any:

@@ -12,12 +12,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
+import ray
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from hpsearch.config import SearchConfig
 from hpsearch.errors import lookup
 from hpsearch.metrics import is_finite
+from hpsearch.trainable import MEMBER_PREFIX
+from hpsearch.tuning._packs import is_pack, member_results
 from hpsearch.tuning._pruners import HalvingPruner, MedianRulePruner, ParetoHalving
 from hpsearch.tuning._record import StudyRecord
 
@@ -71,7 +74,11 @@ def build_pruner(config: SearchConfig) -> optuna.pruners.BasePruner:
 class StudyScheduler(FIFOScheduler):
     """Tune's side of early stopping: each epoch's value goes into the study, and the
     study's pruner says whether the trial goes on. Never pauses (a paused function
-    trainable retrains the epochs since its checkpoint)."""
+    trainable retrains the epochs since its checkpoint).
+
+    A pack's members are judged one by one: a stopped member is told to the study at
+    once and left in ``stops`` (the :class:`~hpsearch.trainable.PackStops` actor) for
+    the pack to drop; the pack stops when no member is left running."""
 
     def __init__(
         self,
@@ -79,9 +86,12 @@ class StudyScheduler(FIFOScheduler):
         metric: str,
         max_epochs: int,
         keep_checkpoints: int = 2,
+        searcher: Any = None,
+        stops: Any = None,
     ) -> None:
         super().__init__()
         self.record, self.value_key, self.max_epochs = record, metric, max_epochs
+        self.searcher, self.stops = searcher, stops
         # Kept one at a time, a trial's previous checkpoint is gone once the next is
         # made: the journal must name the new one at once (else every 5 s is enough).
         self.upload_checkpoints = keep_checkpoints == 1
@@ -101,20 +111,54 @@ class StudyScheduler(FIFOScheduler):
         return False  # each epoch is judged as it comes
 
     def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict[str, Any]) -> str:
-        number = int(trial.config["trial_number"])
+        if is_pack(trial.config):
+            return self._on_pack_result(trial, result)
+        checkpoint = result.get("checkpoint_dir_name")
+        where = f"trial_{trial.trial_id}/{checkpoint}" if checkpoint else None
+        stop = self._judge(int(trial.config["trial_number"]), result, where)
+        return str(TrialScheduler.STOP if stop else TrialScheduler.CONTINUE)
+
+    def _on_pack_result(self, trial: Trial, result: dict[str, Any]) -> str:
+        """Each member's epoch, judged; members that ended are told to the study now."""
+        checkpoint = result.get("checkpoint_dir_name")
+        stopping, running, told = [], 0, 0
+        for number, metrics in sorted(member_results(result).items()):
+            where = None
+            if checkpoint:
+                where = f"trial_{trial.trial_id}/{checkpoint}/{MEMBER_PREFIX}{number}"
+            left = bool(metrics.get("left"))
+            if self._judge(number, metrics, where, judge=not left):
+                stopping.append(number)
+            elif not left:
+                running += 1
+                continue
+            if self.searcher is not None:
+                self.searcher.tell(number, metrics)
+                told += 1
+        if stopping and running and self.stops is not None:
+            # Before the pack is let go on: it reads this right after its report returns.
+            ray.get(self.stops.stop.remote(trial.trial_id, stopping))
+        if told:
+            self.record.sync(force=True)
+        return str(TrialScheduler.CONTINUE if running else TrialScheduler.STOP)
+
+    def _judge(
+        self, number: int, result: dict[str, Any], where: str | None, judge: bool = True
+    ) -> bool:
+        """Record trial ``number``'s epoch (and its checkpoint, ``where``); whether the
+        rule stops it there."""
         fresh = self.record_result(number, result)
         epoch = int(result.get("epoch", 0))
-        checkpointed = bool(result.get("checkpoint_dir_name")) and number in self.record.trials
+        checkpointed = where is not None and number in self.record.trials
         if checkpointed:
             # Where a resumed search continues this trial from, should this run stop
             # (relative: the experiment may have moved by then).
-            where = f"trial_{trial.trial_id}/{result['checkpoint_dir_name']}"
             best = self.record.best_attrs(number) if self.record.ranked else {}
             self.record.set_attrs(number, checkpoint=where, checkpoint_epoch=epoch, **best)
         self.record.sync(force=checkpointed and self.upload_checkpoints)
         # Judged once per epoch, on a value it just recorded (a restart re-reports epochs,
         # as Ray's rules never judge a rung twice); never at the last epoch: it ran to the end.
-        judged = 0 < epoch < self.max_epochs and number in self.record.trials
+        judged = judge and 0 < epoch < self.max_epochs and number in self.record.trials
         if judged and (
             (fresh and self._judged_out(number, epoch)) or self._hopeless(number, result)
         ):
@@ -124,8 +168,8 @@ class StudyScheduler(FIFOScheduler):
             # In the journal at once: a kill before the study is told leaves it stopped.
             self.record.set_attrs(number, stopped_at=epoch)
             self.record.sync(force=True)
-            return str(TrialScheduler.STOP)
-        return str(TrialScheduler.CONTINUE)
+            return True
+        return False
 
     def _judged_out(self, number: int, epoch: int) -> bool:
         if self.rule is not None:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import optuna
+import ray
 from optuna.trial import FrozenTrial
 from ray import tune
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
@@ -17,8 +18,9 @@ from hpsearch.data import TabularData
 from hpsearch.experiments import WARM_START
 from hpsearch.metrics import is_finite
 from hpsearch.objectives import is_feasible
-from hpsearch.spaces import SpaceContext, starting_point
-from hpsearch.trainable import TrainSettings, train_mlp
+from hpsearch.spaces import SpaceContext, pack_shared, starting_point
+from hpsearch.trainable import PACK_KEY, PackStops, TrainSettings, train_mlp, train_pack
+from hpsearch.tuning._packs import member_results, shared_values, structure
 from hpsearch.tuning._record import (
     StudyRecord,
     best_of,
@@ -37,35 +39,93 @@ class StudySearcher(Searcher):
     """Tune's searcher over the study of record: each trial is asked from the study
     (an earlier run's unfinished trials first), and told how it ended.
 
+    With ``pack`` > 1 each Tune trial is a pack: its first member is asked freely, the
+    others with the ``shared`` parameters fixed to the first's; a member whose structure
+    differs anyway (a space that declares nothing) waits for the next pack.
+
     Nothing of it is saved by Tune: the study's journal is its whole state.
     """
 
     def __init__(
-        self, record: StudyRecord, define: DefineByRun, metric: str, mode: str, total: int
+        self,
+        record: StudyRecord,
+        define: DefineByRun,
+        metric: str,
+        mode: str,
+        total: int,
+        pack: int = 1,
+        shared: tuple[str, ...] = (),
     ) -> None:
         super().__init__(metric=metric, mode=mode)
         self.record, self.define, self.total = record, define, total
-        self.numbers: dict[str, int] = {}
+        self.pack, self.shared = pack, shared
+        self.numbers: dict[str, list[int]] = {}
+        self.packs: set[str] = set()
+        self.held: tuple[int, dict[str, Any]] | None = None
         self.scheduler: StudyScheduler | None = None
 
+    def _more(self) -> bool:
+        """Whether the study has trials left to hand out."""
+        return self.record.asked() < self.total or self.record.waiting() > 0
+
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
-        if self.record.asked() >= self.total and not self.record.waiting():
-            return Searcher.FINISHED  # type: ignore[return-value]  # Tune's "no more" marker
-        number, config = self.record.ask(self.define)
-        self.numbers[trial_id] = number
-        self.record.set_attrs(number, tune_trial_id=trial_id)
+        if self.pack == 1:
+            if not self._more():
+                return Searcher.FINISHED  # type: ignore[return-value]  # Tune's "no more"
+            members = [self.record.ask(self.define)]
+        else:
+            members = self._fill_pack()
+            if not members:
+                return Searcher.FINISHED  # type: ignore[return-value]
+            self.packs.add(trial_id)
+        self.numbers[trial_id] = [number for number, _ in members]
+        for number, _ in members:
+            self.record.set_attrs(number, tune_trial_id=trial_id)
         # Uploaded before Tune starts the trial: no trial folder on object storage
         # carries a number its journal lacks (a resume would reuse the number).
         self.record.sync(force=True)
-        return config
+        if self.pack == 1:
+            return members[0][1]
+        return {PACK_KEY: [config for _, config in members]}
+
+    def _fill_pack(self) -> list[tuple[int, dict[str, Any]]]:
+        """Up to :attr:`pack` trials of one structure: the one held back, else a fresh
+        ask, then asks with its shared parameters fixed."""
+        if self.held is not None:
+            members, self.held = [self.held], None
+        elif self._more():
+            members = [self.record.ask(self.define)]
+        else:
+            return []
+        first = members[0][1]
+        fixed, shape = shared_values(first, self.shared), structure(first)
+        while len(members) < self.pack and self._more():
+            number, config = self.record.ask(self.define, fixed)
+            if structure(config) != shape:
+                self.held = (number, config)
+                break
+            members.append((number, config))
+        return members
 
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
     ) -> None:
-        number = self.numbers.pop(trial_id, None)
-        if number is None or number not in self.record.trials:
-            return
+        numbers = self.numbers.pop(trial_id, [])
         result = result or {}
+        if trial_id in self.packs:
+            self.packs.discard(trial_id)
+            members = member_results(result)
+            for number in numbers:  # those still running when the pack ended
+                self.tell(number, members.get(number, {}), error)
+        elif numbers:
+            self.tell(numbers[0], result, error)
+        self.record.sync(force=True)
+
+    def tell(self, number: int, result: dict[str, Any], error: bool = False) -> None:
+        """Tell the study how trial ``number`` ended (``result``: its last metrics);
+        nothing if it was told already."""
+        if number not in self.record.trials:
+            return
         if self.scheduler is not None:  # a last result may not have reached the scheduler
             self.scheduler.record_result(number, result)
         if self.record.ranked:
@@ -75,7 +135,6 @@ class StudySearcher(Searcher):
             values = self.record.study.get_trials(deepcopy=False)[number].intermediate_values
             self.record.set_attrs(number, ended=ended, **best_of(values, self.mode == "max"))
             self.record.finish(number, state, value)
-        self.record.sync(force=True)
 
     def _tell_ranked(self, number: int, result: dict[str, Any], error: bool) -> None:
         """A trial of a study judged on several metrics ends: told every objective's last
@@ -225,6 +284,7 @@ def build_tuner(
     name: str,
     storage_root: str,
     max_concurrent: int,
+    pack: int = 1,
     callbacks: Sequence[tune.Callback] = (),
     data_ref: Any = None,
     record: StudyRecord,
@@ -233,20 +293,29 @@ def build_tuner(
 
     The dataset reaches trials through Ray's object store, put there once:
     ``data_ref`` if the caller already put it, else ``with_parameters`` puts
-    ``data``. Trials read it from there instead of rebuilding it.
+    ``data``. Trials read it from there instead of rebuilding it. With ``pack`` > 1
+    each Tune trial trains up to that many trials as one batched model.
     """
     metric, mode = config.resolved_metric(data.task), config.resolved_mode(data.task)
+    shared = {"data": data if data_ref is None else data_ref}
+    shared["settings"] = train_settings(config, data.task)
+    stops = None
+    if pack > 1:
+        # Where the scheduler tells a pack which of its members to stop (a Ray actor:
+        # the driver writes, the pack's worker reads; it ends with the driver).
+        stops = ray.remote(num_cpus=0)(PackStops).remote()
+        shared["stops"] = stops
     trainable = tune.with_resources(
-        tune.with_parameters(
-            train_mlp,
-            data=data if data_ref is None else data_ref,
-            settings=train_settings(config, data.task),
-        ),
+        tune.with_parameters(train_pack if pack > 1 else train_mlp, **shared),
         {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial},
     )
     define = DefineByRun(config.space, space_context(config, data), config.seed)
-    searcher = StudySearcher(record, define, metric, mode, config.num_samples)
-    scheduler = StudyScheduler(record, metric, config.max_epochs, config.keep_checkpoints)
+    searcher = StudySearcher(
+        record, define, metric, mode, config.num_samples, pack, pack_shared(config.space)
+    )
+    scheduler = StudyScheduler(
+        record, metric, config.max_epochs, config.keep_checkpoints, searcher, stops
+    )
     searcher.scheduler = scheduler
     storage_path, storage_filesystem = tune_storage(storage_root)
     return tune.Tuner(

@@ -7,6 +7,7 @@ registering it. In-memory studies only: no Ray starts.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import typing
 from collections.abc import Callable, Mapping
@@ -239,3 +240,32 @@ def test_every_allowed_choice_builds_in_the_trainable() -> None:
     for augmentation in SPACE_KEYS["augmentation"].choices:
         hp = HParams(augmentation=augmentation, augmentation_strength=0.1)
         assert build_augmentation(hp, (1, 4, 4)) is not None
+
+
+def test_what_a_pack_shares_is_one_list_in_every_layer() -> None:
+    from hpsearch import experiments, spaces, trainable
+
+    assert spaces.PACK_SHARED == trainable.PACK_SHARED
+    assert set(trainable.PACK_SHARED) <= set(SPACE_KEYS)
+    names = ("MEMBER_PREFIX", "PACK_FILE", "PACK_KEY")
+    assert [getattr(trainable, n) for n in names] == [getattr(experiments, n) for n in names]
+
+
+@pytest.mark.parametrize("name", [n for n, e in SPACES.items() if e.shared])
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_a_registered_spaces_shared_parameters_fix_the_pack_structure(name: str, task: str) -> None:
+    """Draws with the first draw's shared parameters fixed always share its structure."""
+    context = SpaceContext(task=task, num_features=12, num_numeric=6, num_classes=3)
+    fn = get_space(name)
+    sampler = optuna.samplers.RandomSampler(seed=1)
+    for _ in range(8):
+        study = optuna.create_study(sampler=sampler)
+        first = study.ask()
+        shape = HParams.from_config(fn(first, context)).structure()
+        shared = SPACES[name].shared
+        fixed = {
+            k: v for k, v in first.params.items() if any(fnmatch.fnmatchcase(k, p) for p in shared)
+        }
+        study.sampler = optuna.samplers.PartialFixedSampler(fixed, sampler)
+        for _ in range(4):
+            assert HParams.from_config(fn(study.ask(), context)).structure() == shape

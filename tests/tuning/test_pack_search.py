@@ -1,0 +1,106 @@
+"""Packs on a real local Ray with real Optuna: each member an ordinary trial everywhere."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from click.testing import CliRunner
+
+from hpsearch import SearchConfig, run_search
+from hpsearch.commands import cli
+from hpsearch.experiments import load_experiment, open_study
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.usefixtures("ray_session")]
+
+
+def rows(folder: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (folder / "result.json").read_text().splitlines()]
+
+
+def test_a_packed_search_runs_each_member_as_its_own_trial(
+    results_root: Path, tmp_path: Path
+) -> None:
+    lines: list[str] = []
+    config = SearchConfig(
+        space="quick", num_samples=8, max_epochs=8, pack=4, max_concurrent=1, name="packed"
+    )
+    summary = run_search(config, echo=lines.append).summary
+    path = results_root / "packed"
+    assert any("1 pack of up to 4 trials at a time" in line for line in lines)
+    # Two Tune trials, each a pack of four members sharing quick's structure.
+    packs = sorted(path.glob("trial_*"))
+    assert len(packs) == 2
+    configs = [json.loads((p / "params.json").read_text())["pack"] for p in packs]
+    assert sorted(m["trial_number"] for c in configs for m in c) == list(range(8))
+    for members in configs:
+        assert len({(m["optimizer"], tuple(m["hidden_sizes"])) for m in members}) == 1
+    # Members judged one by one: a member the halving rule stopped leaves its pack's later
+    # lines while the others go on, and the pack's compute shrinks with it.
+    stopped = [r for r in summary["leaderboard"] if r["state"] == "stopped"]
+    assert stopped and any(r["state"] == "completed" for r in summary["leaderboard"])
+    for pack in packs:
+        sizes = [r["pack_size"] for r in rows(pack)]
+        assert sizes == sorted(sizes, reverse=True) and sizes[0] == 4
+    assert any(r["pack_size"] < 4 for p in packs for r in rows(p))
+    # The study of record holds eight ordinary trials, each told its own value.
+    exp = load_experiment(str(path))
+    study = open_study(exp)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 8
+    for row in summary["leaderboard"]:
+        trial = study.trials[row["number"]]
+        assert trial.user_attrs["ended"] == row["state"]
+        assert max(trial.intermediate_values) == row["epochs"]
+    # Everywhere a user looks, eight trials with their own checkpoints.
+    assert sorted(t.number for t in exp.trials) == list(range(8))
+    assert all(t.checkpoint and Path(t.checkpoint).name.startswith("member_") for t in exp.trials)
+    assert summary["trials"]["total"] == 8 and summary["ended"] == "finished"
+    best = summary["best"]
+    assert best["val_accuracy"] == max(r["best_value"] for r in summary["leaderboard"])
+    assert Path(best["checkpoint"], "state.pt").exists() and best["test"]["test_accuracy"] > 0.4
+    # A member that is not the best exports and predicts like any trial.
+    other = next(t.number for t in exp.trials if t.number != best["number"])
+    model = tmp_path / "member.pt"
+    runner = CliRunner()
+    out = runner.invoke(
+        cli,
+        ["export-model", "packed", "--trial", str(other), "-o", str(model)],
+        prog_name="hpsearch",
+    )
+    assert out.exit_code == 0, out.output
+    assert model.stat().st_size > 0
+    listing = runner.invoke(cli, ["trials", "packed"], prog_name="hpsearch")
+    assert listing.exit_code == 0 and len(listing.stdout.strip().splitlines()) == 9
+
+
+def diverging(trial: optuna.Trial) -> dict[str, Any]:
+    """A space whose trials 1 and 3 diverge (a learning rate of 1e6), the rest train."""
+    lr = 1e6 if trial.number % 2 else trial.suggest_float("lr", 1e-3, 1e-2, log=True)
+    return {"lr": lr, "hidden_sizes": [32], "optimizer": "sgd", "momentum": 0.9}
+
+
+def test_a_diverged_member_leaves_alone(
+    results_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = types.ModuleType("packdiverge")
+    module.space = diverging  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "packdiverge", module)
+    config = SearchConfig(
+        space="packdiverge:space",
+        num_samples=4,
+        max_epochs=4,
+        pack=4,
+        scheduler="none",
+        name="diverge",
+    )
+    summary = run_search(config, echo=None).summary
+    states = {r["number"]: r["state"] for r in summary["leaderboard"]}
+    assert states == {0: "completed", 1: "diverged", 2: "completed", 3: "diverged"}
+    (pack,) = (results_root / "diverge").glob("trial_*")
+    assert [r["pack_size"] for r in rows(pack)] == [4, 2, 2, 2]
+    assert summary["best"]["number"] in (0, 2) and summary["best"]["test"]["test_accuracy"] > 0.4
