@@ -139,7 +139,9 @@ def trial_folders(location: str) -> dict[int, tuple[str, ...]]:
         except ValueError:  # cut short by the kill (Tune writes it in place)
             continue
         if name.startswith(TRIAL_PREFIX) and params is not None:
-            found.setdefault(int(params["trial_number"]), []).append(name)
+            # A pack's folder holds several trials (its members).
+            for config in params.get("pack", [params]):
+                found.setdefault(int(config["trial_number"]), []).append(name)
     return {number: tuple(sorted(names)) for number, names in found.items()}
 
 
@@ -173,12 +175,15 @@ KILLED_ARGS = ["--space", "quick", "--num-samples", "6", "--max-epochs", "12",
 KILLED_TRIALS, KILLED_GRACE, KILLED_EPOCHS = 6, 4, 12
 
 
-def part_way(trials: tuple[FrozenTrial, ...] | None, left: int = 2) -> bool:
-    """A study in which a trial has ended, another is part way past a checkpoint, and
-    at least ``left`` trials are left to ask (so a resume runs new trials too)."""
+def part_way(
+    trials: tuple[FrozenTrial, ...] | None, left: int = 2, total: int = KILLED_TRIALS
+) -> bool:
+    """A study of ``total`` trials in which a trial has ended, another is part way past a
+    checkpoint, and at least ``left`` trials are left to ask (so a resume runs new
+    trials too)."""
     return bool(
         trials
-        and len(trials) <= KILLED_TRIALS - left
+        and len(trials) <= total - left
         and any(t.state.name in ENDED for t in trials)
         and any(_part_way(t) for t in trials)
     )
@@ -236,7 +241,7 @@ class KilledSearch:
 
 
 def kill_part_way(
-    args: list[str], name: str, where: str, root: Path, left: int = 2
+    args: list[str], name: str, where: str, root: Path, left: int = 2, total: int = KILLED_TRIALS
 ) -> KilledSearch:
     """``hpsearch run ARGS --name NAME`` (results under ``root`` unless ARGS give
     ``--storage``), SIGKILLed once :func:`part_way` (``left``); ``where`` is the
@@ -248,9 +253,10 @@ def kill_part_way(
     what = "trial ended and another part way past a checkpoint"
     for seed in range(3):
         driver, marker = start_search([*args, "--name", name, "--seed", str(seed)], root)
-        if kill_when(driver, marker, lambda: part_way(study_trials(where, name), left), what):
+        ready = lambda: part_way(study_trials(where, name), left, total)  # noqa: E731
+        if kill_when(driver, marker, ready, what):
             at_kill = study_trials(where, name)
-            assert at_kill is not None and part_way(at_kill, left)
+            assert at_kill is not None and part_way(at_kill, left, total)
             return KilledSearch(name, where, at_kill, trial_folders(where), trial_trees(where))
         fs, path = storage.filesystem(where)
         fs.delete_dir(path)

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from hpsearch import SearchConfig, run_search
 from hpsearch.commands import cli
 from hpsearch.experiments import load_experiment, open_study
+from tests.searches import ENDED, KILLED_ARGS, kill_part_way
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.usefixtures("ray_session")]
 
@@ -104,3 +105,34 @@ def test_a_diverged_member_leaves_alone(
     (pack,) = (results_root / "diverge").glob("trial_*")
     assert [r["pack_size"] for r in rows(pack)] == [4, 2, 2, 2]
     assert summary["best"]["number"] in (0, 2) and summary["best"]["test"]["test_accuracy"] > 0.4
+
+
+def test_a_killed_packed_search_resumes_its_members_from_their_slices(tmp_path: Path) -> None:
+    """SIGKILLed with a member stopped and others part way: resume continues each
+    unfinished member from its own slice of its pack's checkpoint."""
+    root = tmp_path / "results"
+    args = [*KILLED_ARGS, "--pack", "3"]
+    args[args.index("--num-samples") + 1] = "9"
+    killed = kill_part_way(args, "p", str(root / "p"), root, total=9)
+    continuing = killed.continuing
+    assert continuing  # part_way: some member had passed a checkpoint
+    for number in continuing:
+        assert Path(killed.at_kill[number].user_attrs["checkpoint"]).name.startswith("member_")
+    resumed = CliRunner().invoke(
+        cli, ["resume", "p", "--quiet"], env={"HPSEARCH_STORAGE": str(root)}
+    )
+    assert resumed.exit_code == 0, resumed.output[-3000:]
+    exp = load_experiment(str(root / "p"))
+    assert [t.number for t in exp.trials] == list(range(9))
+    assert exp.requested == exp.done == 9
+    study = open_study(exp)
+    assert all(t.state.name in ENDED for t in study.trials)
+    for number in continuing:
+        epoch = killed.at_kill[number].user_attrs["checkpoint_epoch"]
+        trial = next(t for t in exp.trials if t.number == number)
+        later = [r for r in trial.history if r["epoch"] > epoch]
+        # It went on from its checkpoint's epoch, not from scratch, as its own trial.
+        assert later and all(r["resumed_from_epoch"] == epoch for r in later)
+    # The ended ones were left as they were.
+    for number in killed.ended:
+        assert study.trials[number].values == list(killed.at_kill[number].values)
