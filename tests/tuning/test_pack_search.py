@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
+import time
 import types
 from pathlib import Path
 from typing import Any
@@ -15,13 +18,33 @@ from click.testing import CliRunner
 from hpsearch import SearchConfig, run_search
 from hpsearch.commands import cli
 from hpsearch.experiments import load_experiment, open_study
-from tests.searches import ENDED, KILLED_ARGS, kill_part_way
+from tests.searches import (
+    ENDED,
+    KILLED_ARGS,
+    driver_stderr,
+    kill_part_way,
+    kill_search,
+    start_search,
+)
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.usefixtures("ray_session")]
 
 
 def rows(folder: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (folder / "result.json").read_text().splitlines()]
+
+
+def live_rows(folder: Path) -> list[dict[str, Any]]:
+    """The result lines a running search has written so far (the last may be partial)."""
+    path = folder / "result.json"
+    text = path.read_text() if path.exists() else ""
+    found = []
+    for line in text.splitlines():
+        try:
+            found.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return found
 
 
 def test_a_packed_search_runs_each_member_as_its_own_trial(
@@ -136,3 +159,37 @@ def test_a_killed_packed_search_resumes_its_members_from_their_slices(tmp_path: 
     # The ended ones were left as they were.
     for number in killed.ended:
         assert study.trials[number].values == list(killed.at_kill[number].values)
+
+
+def test_a_pack_whose_worker_dies_continues_its_members_from_its_checkpoint(
+    tmp_path: Path,
+) -> None:
+    """As on a lost node: Tune restarts the pack from its last checkpoint, and each
+    member goes on from its own slice there."""
+    root = tmp_path / "results"
+    args = ["--space", "quick", "--num-samples", "3", "--pack", "3", "--max-epochs", "60",
+            "--scheduler", "none", "--checkpoint-every", "2", "--name", "w"]  # fmt: skip
+    driver, marker = start_search(args, root)
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # until the pack has checkpointed a few epochs
+            assert driver.poll() is None, driver_stderr(root)
+            assert time.monotonic() < deadline, "the pack made no checkpoint in 120 s"
+            lines = [r for p in root.glob("w/trial_*") for r in live_rows(p)]
+            done = [r for r in lines if r.get("checkpoint_dir_name")]
+            if done and max(m["epoch"] for m in done[-1]["members"].values()) >= 4:
+                break
+            time.sleep(0.05)
+        os.kill(lines[-1]["pid"], signal.SIGKILL)  # the pack's worker process
+        assert driver.wait(timeout=300) == 0, driver_stderr(root)
+    finally:
+        kill_search(driver, marker)
+    exp = load_experiment(str(root / "w"))
+    assert [(t.number, t.state, t.epochs) for t in exp.trials] == [
+        (n, "completed", 60) for n in range(3)
+    ]
+    for trial in exp.trials:
+        assert "restarted 1x from its checkpoint after a failure" in trial.reason
+        resumed = [r for r in trial.history if r["resumed_from_epoch"] > 0]
+        assert resumed and resumed[0]["epoch"] == resumed[0]["resumed_from_epoch"] + 1
+        assert resumed[0]["resumed_from_epoch"] >= 4
