@@ -33,7 +33,7 @@ from hpsearch.trainable._restore import model_from_checkpoint, score_splits
 from hpsearch.trainable._settings import TrainSettings
 
 if TYPE_CHECKING:
-    from hpsearch.trainable._tune import PackStops, train_mlp, train_pack
+    from hpsearch.trainable._tune import train_mlp, train_pack
 
 __all__ = [
     "ACTIVATIONS",
@@ -47,7 +47,6 @@ __all__ = [
     "EnsembleChoice",
     "HParams",
     "PackRun",
-    "PackStops",
     "TrainSettings",
     "TrainingRun",
     "as_tensor",
@@ -74,6 +73,4 @@ __all__ = [
 
 # The Tune adapter imports Ray (~1 s): only trial workers and the search need it,
 # not a user exporting or scoring a model.
-__getattr__ = exports(
-    __name__, {"train_mlp": "._tune", "train_pack": "._tune", "PackStops": "._tune"}
-)
+__getattr__ = exports(__name__, {"train_mlp": "._tune", "train_pack": "._tune"})

@@ -56,30 +56,14 @@ def train_mlp(config: dict[str, Any], data: TabularData, settings: TrainSettings
             return  # the trial ends cleanly; its result says why
 
 
-class PackStops:
-    """Which members of each pack the driver's scheduler stopped, by the pack's Tune
-    trial id: run as a Ray actor, written by the scheduler before it lets the pack go on
-    (a function trainable waits at each report until then), read by the pack."""
-
-    def __init__(self) -> None:
-        self._stopped: dict[str, set[int]] = {}
-
-    def stop(self, trial_id: str, numbers: list[int]) -> None:
-        """Members ``numbers`` of pack ``trial_id`` are to leave it."""
-        self._stopped.setdefault(trial_id, set()).update(numbers)
-
-    def stopped(self, trial_id: str) -> list[int]:
-        """Every member of pack ``trial_id`` stopped so far (a restarted pack asks too)."""
-        return sorted(self._stopped.get(trial_id, ()))
-
-
 def train_pack(
     config: dict[str, Any], data: TabularData, settings: TrainSettings, stops: Any = None
 ) -> None:
     """Train a pack (``config["pack"]``: its members' configs), reporting every member's
     metrics each epoch (``members``) and checkpointing each member's slice.
 
-    ``stops``: the :class:`PackStops` actor the scheduler leaves its decisions in.
+    ``stops``: the actor the driver's scheduler leaves its decisions in (a
+    ``hpsearch.tuning`` ``PackStops``: ``stopped(trial_id)`` lists the members to drop).
     """
     torch.set_num_threads(max(1, int(settings.cpus_per_trial)))
     configs = config[PACK_KEY]

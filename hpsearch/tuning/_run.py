@@ -179,9 +179,12 @@ def search_study(
     nothing is left), summarized (:func:`fit_and_summarize`); the record closed."""
     # These import Ray, which must come after ray_session set its environment.
     from hpsearch.tuning._progress import Heartbeat
+    from hpsearch.tuning._stops import start_pack_stops
     from hpsearch.tuning._tuner import build_tuner
 
     tuner = None
+    # Where the scheduler tells packs which members to stop: ended with the search.
+    stops = start_pack_stops() if run and session.pack > 1 else None
     if run:
         tuner = build_tuner(
             config,
@@ -190,6 +193,7 @@ def search_study(
             storage_root=root,
             max_concurrent=session.concurrency,
             pack=session.pack,
+            stops=stops,
             callbacks=[progress, Heartbeat(experiment_path)],
             data_ref=session.data_ref,
             record=record,
@@ -208,6 +212,10 @@ def search_study(
         )
     finally:
         record.close()
+        if stops is not None:
+            import ray
+
+            ray.kill(stops)
     return SearchResult(experiment_path=experiment_path, summary=summary, results=results)
 
 

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import optuna
-import ray
 from optuna.trial import FrozenTrial
 from ray import tune
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
@@ -19,7 +18,7 @@ from hpsearch.experiments import WARM_START
 from hpsearch.metrics import is_finite
 from hpsearch.objectives import is_feasible
 from hpsearch.spaces import SpaceContext, pack_shared, starting_point
-from hpsearch.trainable import PACK_KEY, PackStops, TrainSettings, train_mlp, train_pack
+from hpsearch.trainable import PACK_KEY, TrainSettings, train_mlp, train_pack
 from hpsearch.tuning._packs import member_results, shared_values, structure
 from hpsearch.tuning._record import (
     StudyRecord,
@@ -285,6 +284,7 @@ def build_tuner(
     storage_root: str,
     max_concurrent: int,
     pack: int = 1,
+    stops: Any = None,
     callbacks: Sequence[tune.Callback] = (),
     data_ref: Any = None,
     record: StudyRecord,
@@ -294,16 +294,14 @@ def build_tuner(
     The dataset reaches trials through Ray's object store, put there once:
     ``data_ref`` if the caller already put it, else ``with_parameters`` puts
     ``data``. Trials read it from there instead of rebuilding it. With ``pack`` > 1
-    each Tune trial trains up to that many trials as one batched model.
+    each Tune trial trains up to that many trials as one batched model, and ``stops``
+    (a :class:`~hpsearch.tuning._stops.PackStops` actor) carries the scheduler's
+    decisions to them.
     """
     metric, mode = config.resolved_metric(data.task), config.resolved_mode(data.task)
     shared = {"data": data if data_ref is None else data_ref}
     shared["settings"] = train_settings(config, data.task)
-    stops = None
     if pack > 1:
-        # Where the scheduler tells a pack which of its members to stop (a Ray actor:
-        # the driver writes, the pack's worker reads; it ends with the driver).
-        stops = ray.remote(num_cpus=0)(PackStops).remote()
         shared["stops"] = stops
     trainable = tune.with_resources(
         tune.with_parameters(train_pack if pack > 1 else train_mlp, **shared),
