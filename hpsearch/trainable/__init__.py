@@ -26,7 +26,14 @@ from hpsearch.trainable._ensemble import (
 from hpsearch.trainable._hparams import PACK_SHARED, HParams
 from hpsearch.trainable._loop import TrainingRun, as_tensor, pick_device
 from hpsearch.trainable._metrics import evaluate
-from hpsearch.trainable._model import ACTIVATIONS, build_mlp, build_optimizer, count_parameters
+from hpsearch.trainable._model import (
+    ACTIVATIONS,
+    EMBEDDING_DIM,
+    FREQUENCIES,
+    build_mlp,
+    build_optimizer,
+    count_parameters,
+)
 from hpsearch.trainable._objective import build_augmentation, build_loss
 from hpsearch.trainable._pack import PackRun, read_pack
 from hpsearch.trainable._restore import model_from_checkpoint, score_splits
@@ -38,7 +45,9 @@ if TYPE_CHECKING:
 __all__ = [
     "ACTIVATIONS",
     "CHECKPOINT_FILE",
+    "EMBEDDING_DIM",
     "ENSEMBLE_CANDIDATES",
+    "FREQUENCIES",
     "MEMBER_PREFIX",
     "PACK_FILE",
     "PACK_KEY",

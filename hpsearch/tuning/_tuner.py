@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import optuna
@@ -19,7 +20,7 @@ from hpsearch.metrics import is_finite
 from hpsearch.objectives import is_feasible
 from hpsearch.spaces import SpaceContext, pack_shared, starting_point
 from hpsearch.trainable import PACK_KEY, TrainSettings, train_mlp, train_pack
-from hpsearch.tuning._packs import member_results, shared_values, structure
+from hpsearch.tuning._packs import member_results, pays_on_cpu, shared_values, structure
 from hpsearch.tuning._record import (
     StudyRecord,
     best_of,
@@ -54,10 +55,14 @@ class StudySearcher(Searcher):
         total: int,
         pack: int = 1,
         shared: tuple[str, ...] = (),
+        pays: Callable[[dict[str, Any]], bool] | None = None,
     ) -> None:
         super().__init__(metric=metric, mode=mode)
         self.record, self.define, self.total = record, define, total
         self.pack, self.shared = pack, shared
+        #: Whether a pack of its first member's structure pays (``--pack auto`` on CPUs):
+        #: a pack whose structure does not is that trial alone.
+        self.pays = pays
         self.numbers: dict[str, list[int]] = {}
         self.packs: set[str] = set()
         self.held: tuple[int, dict[str, Any]] | None = None
@@ -98,7 +103,8 @@ class StudySearcher(Searcher):
             return []
         first = members[0][1]
         fixed, shape = shared_values(first, self.shared), structure(first)
-        while len(members) < self.pack and self._more():
+        size = self.pack if self.pays is None or self.pays(first) else 1
+        while len(members) < size and self._more():
             number, config = self.record.ask(self.define, fixed)
             if structure(config) != shape:
                 self.held = (number, config)
@@ -307,9 +313,14 @@ def build_tuner(
         tune.with_parameters(train_pack if pack > 1 else train_mlp, **shared),
         {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial},
     )
-    define = DefineByRun(config.space, space_context(config, data), config.seed)
+    context = space_context(config, data)
+    define = DefineByRun(config.space, context, config.seed)
+    # auto on CPUs: packs only where a step's overhead, which packing saves, is the larger part.
+    pays = None
+    if config.pack == "auto" and config.gpus_per_trial == 0:
+        pays = functools.partial(pays_on_cpu, context=context)
     searcher = StudySearcher(
-        record, define, metric, mode, config.num_samples, pack, pack_shared(config.space)
+        record, define, metric, mode, config.num_samples, pack, pack_shared(config.space), pays
     )
     scheduler = StudyScheduler(
         record, metric, config.max_epochs, config.keep_checkpoints, searcher, stops

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 import types
 from pathlib import Path
@@ -14,7 +15,7 @@ from hpsearch.config import SearchConfig
 from hpsearch.errors import UserError
 from hpsearch.spaces import SpaceContext, pack_shared
 from hpsearch.trainable import PACK_KEY, HParams
-from hpsearch.tuning._packs import member_results, shared_values
+from hpsearch.tuning._packs import member_results, pays_on_cpu, shared_values
 from hpsearch.tuning._space import DefineByRun
 from hpsearch.tuning._tuner import StudySearcher, new_record
 
@@ -149,3 +150,23 @@ def test_auto_pack_leaves_the_sampler_rounds() -> None:
     assert SearchConfig(pack="auto", num_samples=4).resolved_pack(2) == 1
     assert SearchConfig(pack="auto", num_samples=1000, gpus_per_trial=0.5).resolved_pack(2) == 64
     assert SearchConfig(pack=5).resolved_pack(2) == 5
+
+
+def test_auto_on_a_cpu_packs_only_structures_whose_overhead_a_pack_saves(tmp_path: Path) -> None:
+    small = {"hidden_sizes": [128, 128], "batch_size": 64}
+    wide = {"hidden_sizes": [256, 256, 256], "batch_size": 128, "embedding": "periodic"}
+    assert pays_on_cpu(small, CONTEXT) and not pays_on_cpu(wide, CONTEXT)
+    config = SearchConfig(space="mlp", num_samples=8, pack="auto")
+    record = new_record(config, "classification", "exp", str(tmp_path / "exp"), (), CONTEXT)
+    define = DefineByRun("mlp", CONTEXT, 0)
+    pays = functools.partial(pays_on_cpu, context=CONTEXT)
+    s = StudySearcher(record, define, "val_accuracy", "max", 8, 4, pack_shared("mlp"), pays)
+    # Trial 0, the starting point (3 x 256 with embeddings), is compute-bound: alone.
+    assert [m["trial_number"] for m in members(s.suggest("a"))] == [0]
+    sizes = []
+    while (suggested := s.suggest(f"t{len(sizes)}")) != "FINISHED":
+        pack = members(suggested)
+        sizes.append(len(pack))
+        if not pays_on_cpu(pack[0], CONTEXT):
+            assert len(pack) == 1
+    assert sum(sizes) == 7 and max(sizes) > 1  # small structures did pack
