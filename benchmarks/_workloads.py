@@ -237,8 +237,11 @@ def epoch_throughput(rows: int = 50_000, features: int = 20, repeats: int = 9) -
     return {"hpsearch_s": ours, "bare_s": bare_s, "dataloader_s": loader_s}
 
 
-def gpu_search(dataset: str, trials: int, epochs: int, gpus_per_trial: float) -> dict[str, Any]:
-    """A search on one GPU, ``gpus_per_trial`` each; GPU utilization sampled meanwhile."""
+def gpu_search(
+    dataset: str, trials: int, epochs: int, gpus_per_trial: float, pack: int = 1
+) -> dict[str, Any]:
+    """A search on one GPU, ``gpus_per_trial`` each (a pack of ``pack`` trials per Tune
+    trial); GPU utilization sampled meanwhile."""
     import subprocess
     import threading
 
@@ -266,6 +269,7 @@ def gpu_search(dataset: str, trials: int, epochs: int, gpus_per_trial: float) ->
         scheduler="none",
         gpus_per_trial=gpus_per_trial,
         cpus_per_trial=1,
+        pack=pack,
         seed=0,
         storage=tempfile.mkdtemp(prefix="hpbench-gpu-"),
     )
@@ -278,6 +282,7 @@ def gpu_search(dataset: str, trials: int, epochs: int, gpus_per_trial: float) ->
     wall = result.summary["wall_time_s"]
     return {
         "gpus_per_trial": gpus_per_trial,
+        "pack": pack,
         "wall_s": wall,
         "ray_start_s": ray_start,
         "trials": trials,

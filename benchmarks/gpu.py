@@ -1,12 +1,14 @@
-"""GPU row of the benchmark suite: fractional GPUs versus one trial per GPU.
+"""GPU rows of the benchmark suite: fractional GPUs versus one trial per GPU, and packs.
 
-Runs the same search twice on one GPU, each in a fresh process (see
-``suite.measure``): 8 trials sharing the GPU (``gpus_per_trial=0.125``),
-then one trial at a time (``gpus_per_trial=1``). Trials keep their model
-and the whole dataset on the device. Prints a Markdown row and adds a
-``gpu`` entry (with the card's name and the date) to ``results.json``.
+Runs searches on one GPU, each in a fresh process (see ``suite.measure``): 8 trials
+sharing the GPU (``gpus_per_trial=0.125``), one trial at a time (``gpus_per_trial=1``),
+and packs of 64 trials trained as one batched model (``--pack 64``, two packs sharing
+the GPU). Trials keep their model and the whole dataset on the device. Prints Markdown
+rows and adds ``gpu`` and ``gpu_packs`` entries (with the card's name and the date) to
+``results.json``. The pack row's targets (issue 16): >= 20x the trials per minute of
+``gpus_per_trial=0.125`` and >= 60 % mean GPU utilization.
 
-    .venv/bin/python benchmarks/gpu.py            # 48 trials x 10 epochs, twice (not yet timed)
+    .venv/bin/python benchmarks/gpu.py            # 48 trials x 10 epochs; packs: 256 trials
     .venv/bin/python benchmarks/gpu.py --quick    # 16 trials x 5 epochs, a smoke run
 
 Needs an NVIDIA GPU and ``nvidia-smi``; elsewhere it says so and exits 2.
@@ -69,11 +71,31 @@ def main() -> None:
         f"| {row['name']} | {shared['trials_per_min']:.1f} | {whole['trials_per_min']:.1f} | "
         f"{row['ratio']:.2f} | {shared['gpu_util_mean']:.0f} % vs {whole['gpu_util_mean']:.0f} % |"
     )
+    pack_trials = 64 if args.quick else 256
+    packed = measure("gpu_search", gpus_per_trial=0.5, pack=64, **{**common, "trials": pack_trials})
+    ratio = packed["trials_per_min"] / shared["trials_per_min"]
+    packs = {
+        "name": f"trials per minute, packs of 64 ({pack_trials} trials x {epochs} epochs) "
+        "vs 8 single trials sharing the GPU",
+        "hpsearch": packed["trials_per_min"],
+        "baseline": shared["trials_per_min"],
+        "baseline_name": "gpus_per_trial 0.125, one trial per worker",
+        "ratio": ratio,
+        "target": ">= 20x trials per minute and >= 60 % mean GPU utilization",
+        "met": ratio >= 20 and packed["gpu_util_mean"] >= 60,
+        "detail": {"card": name, "date": str(date.today()), "packed": packed, "shared": shared},
+    }
+    print(
+        f"| {packs['name']} | {packed['trials_per_min']:.1f} | "
+        f"{shared['trials_per_min']:.1f} | {ratio:.2f} | "
+        f"{packed['gpu_util_mean']:.0f} % vs {shared['gpu_util_mean']:.0f} % |"
+    )
     results: dict[str, Any] = {}
     if os.path.exists(args.json):
         with open(args.json) as f:
             results = json.load(f)
     results["gpu"] = row
+    results["gpu_packs"] = packs
     with open(args.json, "w") as f:
         json.dump(results, f, indent=2, default=str)
 
