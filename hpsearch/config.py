@@ -167,6 +167,13 @@ class SearchConfig(BaseModel):
         get_space(self.space)
         if self.pack != 1:
             pack_shared(self.space)  # a user's malformed declaration stops here
+            if self.sampler == "cmaes":
+                # A pack's fixed structure changes CMA-ES's search space from member to
+                # member: it would fall back to random draws without a word.
+                raise UserError(
+                    "the cmaes sampler cannot fill packs (their shared parameters are fixed)",
+                    "use --pack 1 with cmaes, or another sampler (tpe, gp, random, qmc)",
+                )
         object.__setattr__(
             self, "space_options", validate_space_options(self.space, self.space_options)
         )

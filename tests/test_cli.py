@@ -66,6 +66,7 @@ MISTAKES = [
     (["--pack", "many"], "pack 'many' is not a number of trials from 1 to 256, or auto"),
     ("pack: 2.5\n", "pack '2.5' is not a number of trials from 1 to 256, or auto"),
     ("pack: [4]\n", "pack '[4]' is not a number of trials"),
+    (["--pack", "4", "--sampler", "cmaes"], "the cmaes sampler cannot fill packs"),
     (["--objective", "val_rmse:min"], "objective names 'val_rmse', which is not reported for c"),
     (["--objective", "val_accuracy:up"], "objective 'val_accuracy:up' is not METRIC or METRIC:min"),
     (["--constraint", "num_params<=lots"], "'lots' is not a finite number"),

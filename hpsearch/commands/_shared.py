@@ -84,8 +84,9 @@ _SEARCH_FLAGS: list[Decorator] = [
     click.option(
         "--pack",
         metavar="K|auto",
-        help="Trials trained together as one batched model per worker; auto picks K from "
-        "the data and the device, 1 trains each trial alone. [default: 1]",
+        help="Trials trained together as one batched model per worker; auto sizes packs "
+        "from the trial count and the CPU/GPU slots, and on CPUs packs only models small "
+        "enough to gain; 1 trains each trial alone. [default: 1]",
     ),
     click.option(
         "--time-budget",

@@ -36,6 +36,8 @@ from hpsearch.trainable._settings import TrainSettings
 
 # Validation rows per batched forward pass: K members' activations at once.
 _EVAL_ROWS = 4096
+#: How a member stands in a pack checkpoint's pack.json.
+STATES = ("running", "completed", "diverged", "stopped")
 
 
 @dataclass
@@ -53,7 +55,6 @@ class Member:
     state: str = "running"
     #: Its checkpoint slice, frozen when it left the batch (written into every later checkpoint).
     final: dict[str, Any] | None = None
-    latency: dict[str, float] | None = None
 
 
 class PackRun:
@@ -85,6 +86,8 @@ class PackRun:
         self.num_inputs, self.num_outputs = data.num_features, data.num_outputs
         self.embedded, self.input_shape = data.num_numeric, data.input_shape
         self.ended: list[Member] = []
+        # Measured once in this process, after the first epoch, for every member.
+        self.latency: dict[str, float] | None = None
         models, optimizer_states, running = [], [], []
         for member in members:
             state, how = states.get(member.number, (None, "running"))
@@ -162,6 +165,8 @@ class PackRun:
 
     def _lr_factors(self, per_epoch: int) -> torch.Tensor:
         """(members, steps of this epoch): each member's schedule, from its own epoch."""
+        if all(m.hp.lr_schedule == "constant" for m in self.active):
+            return torch.ones(len(self.active), per_epoch, dtype=torch.float64, device=self.device)
         steps = per_epoch * self.settings.max_epochs
         rows = [
             [
@@ -215,9 +220,11 @@ class PackRun:
         metrics["diverged"] = diverged
         metrics["num_params"] = self.num_params
         if self.settings.measure_latency:
-            if member.latency is None:
-                member.latency = measure_latency(self._member_model(k, member), self.x_train)
-            metrics.update(member.latency)
+            # One architecture, so one measurement serves every member (in eval mode
+            # dropout, the only difference, is off).
+            if self.latency is None:
+                self.latency = measure_latency(self._member_model(k, member), self.x_train)
+            metrics.update(self.latency)
         metrics["resumed_from_epoch"] = member.resumed_from
         left = "diverged" if diverged else None
         if not diverged and member.epoch >= self.settings.max_epochs:
@@ -289,7 +296,8 @@ class PackRun:
             return
         for k in leaving:
             member = self.active[k]
-            member.final, member.state = self.member_state(k), how[member.number]
+            # Kept for later checkpoints on the CPU: the device holds only running members.
+            member.final, member.state = _on_cpu(self.member_state(k)), how[member.number]
             self.ended.append(member)
         keep = [k for k in range(len(self.active)) if k not in leaving]
         self.active = [self.active[k] for k in keep]
@@ -314,12 +322,26 @@ def _continue(member: Member, model: nn.Module, state: Mapping[str, Any]) -> Non
 def read_pack(
     directory: str | Path, map_location: str | torch.device = "cpu"
 ) -> dict[int, tuple[dict[str, Any], str]]:
-    """A pack checkpoint's members: number -> (slice, how it stood)."""
-    standing = json.loads((Path(directory) / PACK_FILE).read_text())["members"]
-    return {
-        int(number): (
-            load_state(Path(directory) / f"{MEMBER_PREFIX}{number}", map_location),
-            str(entry["state"]),
-        )
-        for number, entry in standing.items()
-    }
+    """A pack checkpoint's members: number -> (slice, how it stood). A pack.json that is
+    not as a pack writes it (data from storage) raises ``ValueError``."""
+    standing = json.loads((Path(directory) / PACK_FILE).read_text()).get("members")
+    if not isinstance(standing, dict):
+        raise ValueError(f"{PACK_FILE} lists no members")
+    members = {}
+    for key, entry in standing.items():
+        state = entry.get("state") if isinstance(entry, dict) else None
+        if not (isinstance(key, str) and key.isdigit() and state in STATES):
+            raise ValueError(f"{PACK_FILE}: member {key!r} is not as a pack writes it")
+        number = int(key)
+        folder = Path(directory) / f"{MEMBER_PREFIX}{number}"
+        members[number] = (load_state(folder, map_location), str(state))
+    return members
+
+
+def _on_cpu(value: Any) -> Any:
+    """``value`` (a checkpoint slice) with every tensor in it on the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.cpu()
+    if isinstance(value, dict):
+        return {k: _on_cpu(v) for k, v in value.items()}
+    return value

@@ -31,13 +31,15 @@ def train_mlp(config: dict[str, Any], data: TabularData, settings: TrainSettings
     torch.set_num_threads(max(1, int(settings.cpus_per_trial)))
     run = TrainingRun(HParams.from_config(config), data, settings)
 
+    # Read onto the CPU: torch's RNG states must be CPU tensors; weights and optimizer
+    # state move to the trial's device as they load.
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:  # restarted after a failure (a lost node)
         with checkpoint.as_directory() as directory:
-            run.load_state_dict(load_state(directory, map_location=run.device))
+            run.load_state_dict(load_state(directory))
     elif config.get("resume_from"):  # an earlier run's unfinished trial continues
         with storage.local_copy(config["resume_from"]) as directory:
-            run.load_state_dict(load_state(directory, map_location=run.device))
+            run.load_state_dict(load_state(directory))
     # Reported every epoch: a trial restarted after a failure (a lost node)
     # shows the epoch it continued from, 0 for a fresh start.
     resumed_from = run.epoch

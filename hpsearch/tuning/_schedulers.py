@@ -76,9 +76,10 @@ class StudyScheduler(FIFOScheduler):
     study's pruner says whether the trial goes on. Never pauses (a paused function
     trainable retrains the epochs since its checkpoint).
 
-    A pack's members are judged one by one: a stopped member is told to the study at
-    once and left in ``stops`` (the :class:`~hpsearch.trainable.PackStops` actor) for
-    the pack to drop; the pack stops when no member is left running."""
+    A pack's members are judged one by one, each against all that reached the epoch: a
+    stopped member is told to the study at once and left in ``stops`` (the
+    :class:`~hpsearch.tuning._stops.PackStops` actor) for the pack to drop; the pack
+    stops when no member is left running."""
 
     def __init__(
         self,
@@ -113,21 +114,31 @@ class StudyScheduler(FIFOScheduler):
     def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict[str, Any]) -> str:
         if is_pack(trial.config):
             return self._on_pack_result(trial, result)
+        number = int(trial.config["trial_number"])
         checkpoint = result.get("checkpoint_dir_name")
         where = f"trial_{trial.trial_id}/{checkpoint}" if checkpoint else None
-        stop = self._judge(int(trial.config["trial_number"]), result, where)
+        fresh, checkpointed = self._record(number, result, where)
+        stop = self._decide(number, result, fresh)
+        # In the journal at once: a kill before the study is told leaves the trial stopped.
+        self.record.sync(force=stop or (checkpointed and self.upload_checkpoints))
         return str(TrialScheduler.STOP if stop else TrialScheduler.CONTINUE)
 
     def _on_pack_result(self, trial: Trial, result: dict[str, Any]) -> str:
-        """Each member's epoch, judged; members that ended are told to the study now."""
+        """Every member's epoch recorded first, then each judged against all of them
+        (they reached it together); members that ended are told to the study now."""
+        members = sorted(member_results(result).items())
         checkpoint = result.get("checkpoint_dir_name")
-        stopping, running, told = [], 0, 0
-        for number, metrics in sorted(member_results(result).items()):
+        fresh, checkpointed = {}, False
+        for number, metrics in members:
             where = None
             if checkpoint:
                 where = f"trial_{trial.trial_id}/{checkpoint}/{MEMBER_PREFIX}{number}"
+            fresh[number], saved = self._record(number, metrics, where)
+            checkpointed = checkpointed or saved
+        stopping, running, told = [], 0, 0
+        for number, metrics in members:
             left = bool(metrics.get("left"))
-            if self._judge(number, metrics, where, judge=not left):
+            if not left and self._decide(number, metrics, fresh[number]):
                 stopping.append(number)
             elif not left:
                 running += 1
@@ -138,38 +149,38 @@ class StudyScheduler(FIFOScheduler):
         if stopping and running and self.stops is not None:
             # Before the pack is let go on: it reads this right after its report returns.
             ray.get(self.stops.stop.remote(trial.trial_id, stopping))
-        if told:
-            self.record.sync(force=True)
+        self.record.sync(force=bool(told) or (checkpointed and self.upload_checkpoints))
         return str(TrialScheduler.CONTINUE if running else TrialScheduler.STOP)
 
-    def _judge(
-        self, number: int, result: dict[str, Any], where: str | None, judge: bool = True
-    ) -> bool:
-        """Record trial ``number``'s epoch (and its checkpoint, ``where``); whether the
-        rule stops it there."""
+    def _record(self, number: int, result: dict[str, Any], where: str | None) -> tuple[bool, bool]:
+        """Record trial ``number``'s epoch, and its checkpoint (``where``); whether the
+        epoch was new, and whether a checkpoint was recorded."""
         fresh = self.record_result(number, result)
-        epoch = int(result.get("epoch", 0))
         checkpointed = where is not None and number in self.record.trials
         if checkpointed:
             # Where a resumed search continues this trial from, should this run stop
             # (relative: the experiment may have moved by then).
             best = self.record.best_attrs(number) if self.record.ranked else {}
+            epoch = int(result.get("epoch", 0))
             self.record.set_attrs(number, checkpoint=where, checkpoint_epoch=epoch, **best)
-        self.record.sync(force=checkpointed and self.upload_checkpoints)
+        return fresh, checkpointed
+
+    def _decide(self, number: int, result: dict[str, Any], fresh: bool) -> bool:
+        """Whether the rule stops trial ``number`` at the epoch just recorded (``fresh``:
+        it was new); a stopped trial is marked so in the journal."""
         # Judged once per epoch, on a value it just recorded (a restart re-reports epochs,
         # as Ray's rules never judge a rung twice); never at the last epoch: it ran to the end.
-        judged = judge and 0 < epoch < self.max_epochs and number in self.record.trials
-        if judged and (
+        epoch = int(result.get("epoch", 0))
+        judged = 0 < epoch < self.max_epochs and number in self.record.trials
+        if not judged or not (
             (fresh and self._judged_out(number, epoch)) or self._hopeless(number, result)
         ):
-            self.stopped.add(number)
-            if self.record.goals is not None and self.record.ranked:  # told from them
-                self.record.note(number, epoch, self.record.goals.measured(result), keep=True)
-            # In the journal at once: a kill before the study is told leaves it stopped.
-            self.record.set_attrs(number, stopped_at=epoch)
-            self.record.sync(force=True)
-            return True
-        return False
+            return False
+        self.stopped.add(number)
+        if self.record.goals is not None and self.record.ranked:  # told from them
+            self.record.note(number, epoch, self.record.goals.measured(result), keep=True)
+        self.record.set_attrs(number, stopped_at=epoch)
+        return True
 
     def _judged_out(self, number: int, epoch: int) -> bool:
         if self.rule is not None:

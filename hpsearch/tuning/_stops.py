@@ -27,7 +27,11 @@ class PackStops:
 
 
 def start_pack_stops() -> Any:
-    """A :class:`PackStops` actor for one search (it holds no CPU); end it with ``ray.kill``."""
+    """A :class:`PackStops` actor for one search (it holds no CPU), on the driver's node:
+    a lost worker node must not take it along; end it with ``ray.kill``."""
     import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    return ray.remote(num_cpus=0)(PackStops).remote()
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    actor = ray.remote(num_cpus=0)(PackStops)
+    return actor.options(scheduling_strategy=here).remote()

@@ -319,8 +319,9 @@ def build_tuner(
     pays = None
     if config.pack == "auto" and config.gpus_per_trial == 0:
         pays = functools.partial(pays_on_cpu, context=context)
+    shared_params = pack_shared(config.space) if pack > 1 else ()
     searcher = StudySearcher(
-        record, define, metric, mode, config.num_samples, pack, pack_shared(config.space), pays
+        record, define, metric, mode, config.num_samples, pack, shared_params, pays
     )
     scheduler = StudyScheduler(
         record, metric, config.max_epochs, config.keep_checkpoints, searcher, stops

@@ -124,6 +124,9 @@ def test_a_members_slice_is_a_trials_checkpoint(tmp_path: Path) -> None:
     folder = tmp_path / f"{MEMBER_PREFIX}11"
     state = load_state(folder)
     assert state["epoch"] == 2 and state["hparams"]["lr"] == 0.02
+    # Member 11's own weights, not another member's.
+    own = run.model.member_state_dict(1, HParams.from_config(members[1]))
+    assert all(torch.equal(own[k], state["model"][k]) for k in own)
     # The trial's own loop continues from it, as a resumed search continues a member alone.
     single = TrainingRun(HParams.from_config(members[1]), SPIRALS, SETTINGS)
     single.load_state_dict(state)
@@ -138,3 +141,24 @@ def test_members_of_different_structures_are_refused() -> None:
     members[1]["hidden_sizes"] = [8]
     with pytest.raises(ValueError, match="share their structure"):
         PackRun(members, SPIRALS, SETTINGS)
+
+
+@pytest.mark.parametrize(
+    "standing",
+    [
+        {"members": {"../10": {"state": "running", "epoch": 1}}},
+        {"members": {"10": {"state": "exploded", "epoch": 1}}},
+        {"members": {"10": "running"}},
+        {"members": ["10"]},
+        {},
+    ],
+)
+def test_a_pack_json_not_as_a_pack_writes_it_is_refused(
+    tmp_path: Path, standing: dict[str, Any]
+) -> None:
+    run = PackRun(configs(0.05), SPIRALS, SETTINGS)
+    run.step()
+    run.save(tmp_path)
+    (tmp_path / PACK_FILE).write_text(json.dumps(standing))
+    with pytest.raises(ValueError, match="pack"):
+        read_pack(tmp_path)

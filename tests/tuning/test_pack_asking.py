@@ -16,6 +16,7 @@ from hpsearch.errors import UserError
 from hpsearch.spaces import SpaceContext, pack_shared
 from hpsearch.trainable import PACK_KEY, HParams
 from hpsearch.tuning._packs import member_results, pays_on_cpu, shared_values
+from hpsearch.tuning._schedulers import StudyScheduler
 from hpsearch.tuning._space import DefineByRun
 from hpsearch.tuning._tuner import StudySearcher, new_record
 
@@ -170,3 +171,26 @@ def test_auto_on_a_cpu_packs_only_structures_whose_overhead_a_pack_saves(tmp_pat
         if not pays_on_cpu(pack[0], CONTEXT):
             assert len(pack) == 1
     assert sum(sizes) == 7 and max(sizes) > 1  # small structures did pack
+
+
+def test_each_member_is_judged_against_every_member_at_its_rung(tmp_path: Path) -> None:
+    """Halving at epoch 1 keeps the better half of the pack, whatever the members' order."""
+    config = SearchConfig(space="quick", num_samples=4, pack=4, max_epochs=4, grace_period=1)
+    record = new_record(config, "classification", "exp", str(tmp_path / "exp"), (), None)
+    define = DefineByRun("quick", CONTEXT, 0)
+    s = StudySearcher(record, define, "val_accuracy", "max", 4, 4, pack_shared("quick"))
+    scheduler = StudyScheduler(record, "val_accuracy", 4, searcher=s)
+    s.scheduler = scheduler
+    pack = members(s.suggest("p"))
+    values = dict(zip([m["trial_number"] for m in pack], [0.2, 0.3, 0.8, 0.9], strict=True))
+    result = {
+        f"members/{n}/{key}": value
+        for n, v in values.items()
+        for key, value in {"epoch": 1, "val_accuracy": v, "left": None}.items()
+    }
+    trial = types.SimpleNamespace(config={PACK_KEY: pack}, trial_id="p")
+    assert scheduler.on_trial_result(None, trial, result) == "CONTINUE"  # type: ignore[arg-type]
+    assert scheduler.stopped == {0, 1}  # the worse half, the first-numbered among them
+    told = {t.number: t.state.name for t in record.study.get_trials()}
+    assert told == {0: "COMPLETE", 1: "COMPLETE", 2: "RUNNING", 3: "RUNNING"}
+    assert all(record.study.trials[n].user_attrs["ended"] == "stopped" for n in (0, 1))
