@@ -193,3 +193,29 @@ def test_a_pack_whose_worker_dies_continues_its_members_from_its_checkpoint(
         resumed = [r for r in trial.history if r["resumed_from_epoch"] > 0]
         assert resumed and resumed[0]["epoch"] == resumed[0]["resumed_from_epoch"] + 1
         assert resumed[0]["resumed_from_epoch"] >= 4
+
+
+def test_a_pack_drops_the_members_the_scheduler_left_in_pack_stops() -> None:
+    """Decisions made before a restart reach the restarted pack too: it asks at its start."""
+    import ray
+
+    from hpsearch.data import load_builtin
+    from hpsearch.trainable import PackRun, TrainSettings
+    from hpsearch.trainable._tune import _take_stops
+    from hpsearch.tuning._stops import start_pack_stops
+
+    stops = start_pack_stops()
+    try:
+        ray.get(stops.stop.remote("pack-a", [11]))
+        ray.get(stops.stop.remote("pack-b", [10]))  # another pack's decision
+        configs = [
+            {"trial_number": n, "hidden_sizes": [8], "lr": 0.01, "seed": n} for n in (10, 11, 12)
+        ]
+        settings = TrainSettings(max_epochs=3, metric="val_accuracy", mode="max")
+        run = PackRun(configs, load_builtin("spirals"), settings)
+        _take_stops(run, stops, "pack-a")
+        assert [m.number for m in run.active] == [10, 12] and run.model.size == 2
+        assert [(m.number, m.state) for m in run.ended] == [(11, "stopped")]
+        assert sorted(run.step()) == [10, 12]
+    finally:
+        ray.kill(stops)
