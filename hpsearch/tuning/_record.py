@@ -71,6 +71,7 @@ class Told:
     tune_trial_id: str
     best_epoch: int = 0
     best_values: dict[str, float] = field(default_factory=dict)  # a ranked study's
+    in_pack: bool = False  # trained in a pack (whose Tune id it shares)
 
     @classmethod
     def of(cls, trial: FrozenTrial, location: str) -> Told:
@@ -91,6 +92,7 @@ class Told:
             best_values={k: float(v) for k, v in best.items() if is_finite(v)}
             if isinstance(best, dict)
             else {},
+            in_pack=attrs.get("in_pack") is True,
         )
 
 

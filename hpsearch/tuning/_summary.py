@@ -96,7 +96,8 @@ def _row_from_study(number: int, told: Told, goals: Goals) -> dict[str, Any]:
     if metric in told.best_values:  # several objectives: kept by the study, not per epoch
         point, best_value, best_at = told.best_values, told.best_values[metric], told.best_epoch
     row = {
-        "trial_id": told.tune_trial_id,
+        # A pack's member as inspection names it (the pack's Tune id is all of its members').
+        "trial_id": f"{told.tune_trial_id}.{number}" if told.in_pack else told.tune_trial_id,
         "number": number,
         "state": "",
         "reason": "",

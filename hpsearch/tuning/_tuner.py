@@ -84,7 +84,9 @@ class StudySearcher(Searcher):
             self.packs.add(trial_id)
         self.numbers[trial_id] = [number for number, _ in members]
         for number, _ in members:
-            self.record.set_attrs(number, tune_trial_id=trial_id)
+            # A pack's members share its Tune id; inspection names each <id>.<number>.
+            packed = {"in_pack": True} if self.pack > 1 else {}
+            self.record.set_attrs(number, tune_trial_id=trial_id, **packed)
         # Uploaded before Tune starts the trial: no trial folder on object storage
         # carries a number its journal lacks (a resume would reuse the number).
         self.record.sync(force=True)

@@ -18,6 +18,7 @@ from hpsearch.trainable import PACK_KEY, HParams
 from hpsearch.tuning._packs import member_results, pays_on_cpu, shared_values
 from hpsearch.tuning._schedulers import StudyScheduler
 from hpsearch.tuning._space import DefineByRun
+from hpsearch.tuning._summary import _row_from_study
 from hpsearch.tuning._tuner import StudySearcher, new_record
 
 CONTEXT = SpaceContext(task="classification", num_features=8, num_numeric=8, num_classes=3)
@@ -126,6 +127,11 @@ def test_members_are_told_once_each(tmp_path: Path) -> None:
     assert [t.state.name for t in trials] == ["PRUNED", "COMPLETE", "COMPLETE"]
     assert [t.user_attrs["ended"] for t in trials] == ["diverged", "completed", "completed"]
     assert trials[2].value == pytest.approx(0.72)
+    # Told as a pack's member: named <pack's Tune id>.<number> where only the study has it.
+    told = s.record.told()
+    assert all(t.in_pack and t.tune_trial_id == "p" for t in told.values())
+    goals = SearchConfig(space="quick").goals("classification")
+    assert _row_from_study(numbers[2], told[numbers[2]], goals)["trial_id"] == f"p.{numbers[2]}"
     assert s.numbers == {} and s.record.trials == {}
 
 
