@@ -171,8 +171,8 @@ class SearchConfig(BaseModel):
                 # A pack's fixed structure changes CMA-ES's search space from member to
                 # member: it would fall back to random draws without a word.
                 raise UserError(
-                    "the cmaes sampler cannot fill packs (their shared parameters are fixed)",
-                    "use --pack 1 with cmaes, or another sampler (tpe, gp, random, qmc)",
+                    "the cmaes sampler cannot fill packs: their shared parameters are fixed",
+                    "use --pack 1 with cmaes, or another sampler: tpe, gp, random, qmc or nsga2",
                 )
         object.__setattr__(
             self, "space_options", validate_space_options(self.space, self.space_options)

@@ -324,13 +324,14 @@ def read_pack(
 ) -> dict[int, tuple[dict[str, Any], str]]:
     """A pack checkpoint's members: number -> (slice, how it stood). A pack.json that is
     not as a pack writes it (data from storage) raises ``ValueError``."""
-    standing = json.loads((Path(directory) / PACK_FILE).read_text()).get("members")
+    written = json.loads((Path(directory) / PACK_FILE).read_text())
+    standing = written.get("members") if isinstance(written, dict) else None
     if not isinstance(standing, dict):
         raise ValueError(f"{PACK_FILE} lists no members")
     members = {}
     for key, entry in standing.items():
         state = entry.get("state") if isinstance(entry, dict) else None
-        if not (isinstance(key, str) and key.isdigit() and state in STATES):
+        if not (key.isascii() and key.isdigit() and state in STATES):
             raise ValueError(f"{PACK_FILE}: member {key!r} is not as a pack writes it")
         number = int(key)
         folder = Path(directory) / f"{MEMBER_PREFIX}{number}"

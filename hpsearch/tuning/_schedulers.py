@@ -149,7 +149,7 @@ class StudyScheduler(FIFOScheduler):
         if stopping and running and self.stops is not None:
             # Before the pack is let go on: it reads this right after its report returns.
             ray.get(self.stops.stop.remote(trial.trial_id, stopping))
-        self.record.sync(force=bool(told) or (checkpointed and self.upload_checkpoints))
+        self.record.sync(force=bool(told or stopping) or (checkpointed and self.upload_checkpoints))
         return str(TrialScheduler.CONTINUE if running else TrialScheduler.STOP)
 
     def _record(self, number: int, result: dict[str, Any], where: str | None) -> tuple[bool, bool]:

@@ -85,8 +85,7 @@ class StudySearcher(Searcher):
         self.numbers[trial_id] = [number for number, _ in members]
         for number, _ in members:
             # A pack's members share its Tune id; inspection names each <id>.<number>.
-            packed = {"in_pack": True} if self.pack > 1 else {}
-            self.record.set_attrs(number, tune_trial_id=trial_id, **packed)
+            self.record.set_attrs(number, tune_trial_id=trial_id, in_pack=self.pack > 1)
         # Uploaded before Tune starts the trial: no trial folder on object storage
         # carries a number its journal lacks (a resume would reuse the number).
         self.record.sync(force=True)

@@ -150,15 +150,34 @@ def test_members_of_different_structures_are_refused() -> None:
         {"members": {"10": {"state": "exploded", "epoch": 1}}},
         {"members": {"10": "running"}},
         {"members": ["10"]},
+        {"members": {"١٠": {"state": "running", "epoch": 1}}},
         {},
+        [],
     ],
 )
-def test_a_pack_json_not_as_a_pack_writes_it_is_refused(
-    tmp_path: Path, standing: dict[str, Any]
-) -> None:
+def test_a_pack_json_not_as_a_pack_writes_it_is_refused(tmp_path: Path, standing: Any) -> None:
     run = PackRun(configs(0.05), SPIRALS, SETTINGS)
     run.step()
     run.save(tmp_path)
     (tmp_path / PACK_FILE).write_text(json.dumps(standing))
     with pytest.raises(ValueError, match="pack"):
         read_pack(tmp_path)
+
+
+def test_latency_is_measured_once_for_the_whole_pack(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One architecture, one measurement: members differ only in what eval mode turns off."""
+    from hpsearch.trainable import _pack
+
+    calls = []
+
+    def measure(model: Any, x: Any) -> dict[str, float]:
+        calls.append(model)
+        return {"latency_ms": 0.5, "latency_1024_ms": 2.0}
+
+    monkeypatch.setattr(_pack, "measure_latency", measure)
+    run = PackRun(
+        configs(0.05, 0.02, 0.01), SPIRALS, dataclasses.replace(SETTINGS, measure_latency=True)
+    )
+    first, second = run.step(), run.step()
+    assert len(calls) == 1
+    assert all(m["latency_ms"] == 0.5 for m in [*first.values(), *second.values()])

@@ -163,6 +163,16 @@ def test_auto_on_a_cpu_packs_only_structures_whose_overhead_a_pack_saves(tmp_pat
     small = {"hidden_sizes": [128, 128], "batch_size": 64}
     wide = {"hidden_sizes": [256, 256, 256], "batch_size": 128, "embedding": "periodic"}
     assert pays_on_cpu(small, CONTEXT) and not pays_on_cpu(wide, CONTEXT)
+    # Near the line (20 MFLOP a step, the overhead at 50 GFLOP/s): 8 inputs, 3 classes,
+    # one layer of width w at batch 256 is 6 * 256 * 11 * w FLOP: w = 1183 is the edge.
+    assert pays_on_cpu({"hidden_sizes": [1183], "batch_size": 256}, CONTEXT)
+    assert not pays_on_cpu({"hidden_sizes": [1184], "batch_size": 256}, CONTEXT)
+    # Regression has one output; embeddings count only where there are numeric columns.
+    regression = SpaceContext(task="regression", num_features=8, num_numeric=0)
+    assert pays_on_cpu(
+        {"hidden_sizes": [1446], "batch_size": 256, "embedding": "periodic"}, regression
+    )
+    assert not pays_on_cpu({"hidden_sizes": [1447], "batch_size": 256}, regression)
     config = SearchConfig(space="mlp", num_samples=8, pack="auto")
     record = new_record(config, "classification", "exp", str(tmp_path / "exp"), (), CONTEXT)
     define = DefineByRun("mlp", CONTEXT, 0)

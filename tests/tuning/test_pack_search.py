@@ -64,7 +64,7 @@ def test_a_packed_search_runs_each_member_as_its_own_trial(
     assert sorted(m["trial_number"] for c in configs for m in c) == list(range(8))
     for members in configs:
         assert len({(m["optimizer"], tuple(m["hidden_sizes"])) for m in members}) == 1
-    # Members judged one by one: a member the halving rule stopped leaves its pack's later
+    # Members judged each on its own: a member the halving rule stopped leaves its pack's later
     # lines while the others go on, and the pack's compute shrinks with it.
     stopped = [r for r in summary["leaderboard"] if r["state"] == "stopped"]
     assert stopped and any(r["state"] == "completed" for r in summary["leaderboard"])
