@@ -253,7 +253,10 @@ def kill_part_way(
     what = "trial ended and another part way past a checkpoint"
     for seed in range(3):
         driver, marker = start_search([*args, "--name", name, "--seed", str(seed)], root)
-        ready = lambda: part_way(study_trials(where, name), left, total)  # noqa: E731
+
+        def ready() -> bool:
+            return part_way(study_trials(where, name), left, total)
+
         if kill_when(driver, marker, ready, what):
             at_kill = study_trials(where, name)
             assert at_kill is not None and part_way(at_kill, left, total)

@@ -4,6 +4,7 @@ trial) and :class:`PackRun` (a pack of trials)."""
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
 import ray
@@ -12,7 +13,7 @@ from ray import tune
 
 from hpsearch import storage
 from hpsearch.data import TabularData
-from hpsearch.metrics import is_finite
+from hpsearch.metrics import best_score
 from hpsearch.trainable._checkpoint import PACK_KEY, load_state, save_state
 from hpsearch.trainable._hparams import HParams
 from hpsearch.trainable._loop import TrainingRun
@@ -47,13 +48,9 @@ def train_mlp(config: dict[str, Any], data: TabularData, settings: TrainSettings
     while run.epoch < settings.max_epochs:
         metrics = run.step()
         metrics["resumed_from_epoch"] = resumed_from
-        if settings.checkpoints_at(run.epoch) or metrics["diverged"]:
-            # Checkpoints cost a file write and an upload to storage: only every N epochs.
-            with tempfile.TemporaryDirectory(prefix="hpsearch-ckpt-") as directory:
-                save_state(run.state_dict(), directory)
-                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
-        else:
-            tune.report(metrics)
+        # Checkpoints cost a file write and an upload to storage: only every N epochs.
+        due = settings.checkpoints_at(run.epoch) or metrics["diverged"]
+        _report(metrics, (lambda d: save_state(run.state_dict(), d)) if due else None)
         if metrics["diverged"]:
             return  # the trial ends cleanly; its result says why
 
@@ -74,18 +71,14 @@ def train_pack(
     _take_stops(run, stops, trial_id)
     while run.active:
         results = run.step()
+        # Tune wants the search metric in every result: the step's best member.
+        best, _ = best_score(results.values(), settings.metric, settings.mode)
         report: dict[str, Any] = {
             "members": {str(n): m for n, m in results.items()},
             "pack_size": len(results),
-            # Tune wants the search metric in every result: the step's best member.
-            settings.metric: _best_of(results, settings),
+            settings.metric: float("nan") if best is None else best,
         }
-        if run.checkpoint_due(results):
-            with tempfile.TemporaryDirectory(prefix="hpsearch-ckpt-") as directory:
-                run.save(directory)
-                tune.report(report, checkpoint=tune.Checkpoint.from_directory(directory))
-        else:
-            tune.report(report)
+        _report(report, run.save if run.checkpoint_due(results) else None)
         run.retire(results)
         _take_stops(run, stops, trial_id)
 
@@ -110,8 +103,11 @@ def _take_stops(run: PackRun, stops: Any, trial_id: str | None) -> None:
         run.stop(ray.get(stops.stopped.remote(trial_id)))
 
 
-def _best_of(results: dict[int, dict[str, Any]], settings: TrainSettings) -> float:
-    values = [m[settings.metric] for m in results.values() if is_finite(m[settings.metric])]
-    if not values:
-        return float("nan")
-    return max(values) if settings.mode == "max" else min(values)
+def _report(metrics: dict[str, Any], save: Callable[[str], object] | None) -> None:
+    """Report ``metrics`` to Tune, with the checkpoint ``save`` writes into a folder."""
+    if save is None:
+        tune.report(metrics)
+        return
+    with tempfile.TemporaryDirectory(prefix="hpsearch-ckpt-") as directory:
+        save(directory)
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))

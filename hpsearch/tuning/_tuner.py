@@ -64,7 +64,6 @@ class StudySearcher(Searcher):
         #: a pack whose structure does not is that trial alone.
         self.pays = pays
         self.numbers: dict[str, list[int]] = {}
-        self.packs: set[str] = set()
         self.held: tuple[int, dict[str, Any]] | None = None
         self.scheduler: StudyScheduler | None = None
 
@@ -81,7 +80,6 @@ class StudySearcher(Searcher):
             members = self._fill_pack()
             if not members:
                 return Searcher.FINISHED  # type: ignore[return-value]
-            self.packs.add(trial_id)
         self.numbers[trial_id] = [number for number, _ in members]
         for number, _ in members:
             # A pack's members share its Tune id; inspection names each <id>.<number>.
@@ -118,8 +116,7 @@ class StudySearcher(Searcher):
     ) -> None:
         numbers = self.numbers.pop(trial_id, [])
         result = result or {}
-        if trial_id in self.packs:
-            self.packs.discard(trial_id)
+        if self.pack > 1:  # every Tune trial is then a pack (of one, at times)
             members = member_results(result)
             for number in numbers:  # those still running when the pack ended
                 self.tell(number, members.get(number, {}), error)
