@@ -56,7 +56,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks._tables import SPLIT, TABLES, Prepared, fingerprint, prepare, split, split_labels
-from benchmarks.quality import _final_test, load, save
+from benchmarks.quality import _final_test, _names, load, save
 from benchmarks.quality import machine as quality_machine
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -550,16 +550,6 @@ def _trouble(cells: list[dict[str, Any]]) -> list[str]:
 
 
 # --- the command line -------------------------------------------------------------------
-
-
-def _names(text: str, known: tuple[str, ...] | list[str], what: str) -> list[str]:
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        raise SystemExit(
-            f"packs.py: error: unknown {what} {unknown[0]!r} (one of {', '.join(known)})"
-        )
-    return names
 
 
 def _arms(text: str) -> list[str]:

@@ -560,7 +560,8 @@ def _names(text: str, known: tuple[str, ...] | list[str], what: str) -> list[str
     unknown = [n for n in names if n not in known]
     if unknown:
         raise SystemExit(
-            f"quality.py: error: unknown {what} {unknown[0]!r} (one of {', '.join(known)})"
+            f"{os.path.basename(sys.argv[0])}: error: unknown {what} {unknown[0]!r} "
+            f"(one of {', '.join(known)})"
         )
     return names
 
